@@ -1,0 +1,83 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/rogpeppe/go-internal/testscript"
+)
+
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){
+		"engram-bench": func() { os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr)) },
+	})
+}
+
+func TestScripts(t *testing.T) {
+	testscript.Run(t, testscript.Params{
+		Dir: "testdata/script",
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			// passorfail PROG ARGS... runs PROG and accepts exit status 0 or 1
+			// (targets met or missed) but nothing else.
+			"passorfail": func(ts *testscript.TestScript, neg bool, args []string) {
+				err := ts.Exec(args[0], args[1:]...)
+				var ee *exec.ExitError
+				if err != nil && !(errors.As(err, &ee) && ee.ExitCode() == 1) {
+					ts.Fatalf("%s: %v", args[0], err)
+				}
+			},
+			// jsonhas FILE PATH... checks that each dotted path exists in the JSON file.
+			"jsonhas": func(ts *testscript.TestScript, neg bool, args []string) {
+				if len(args) < 2 {
+					ts.Fatalf("usage: jsonhas FILE PATH...")
+				}
+				var v any
+				if err := json.Unmarshal([]byte(ts.ReadFile(args[0])), &v); err != nil {
+					ts.Fatalf("%s: %v", args[0], err)
+				}
+				for _, p := range args[1:] {
+					_, ok := lookup(v, p)
+					if ok == neg {
+						ts.Fatalf("%s: path %s present=%v", args[0], p, ok)
+					}
+				}
+			},
+			// jsoneq FILE PATH VALUE checks a value's text form.
+			"jsoneq": func(ts *testscript.TestScript, neg bool, args []string) {
+				if len(args) != 3 {
+					ts.Fatalf("usage: jsoneq FILE PATH VALUE")
+				}
+				var v any
+				if err := json.Unmarshal([]byte(ts.ReadFile(args[0])), &v); err != nil {
+					ts.Fatalf("%s: %v", args[0], err)
+				}
+				got, ok := lookup(v, args[1])
+				if !ok {
+					ts.Fatalf("%s: no %s", args[0], args[1])
+				}
+				if (fmt.Sprint(got) == args[2]) == neg {
+					ts.Fatalf("%s: %s = %v, want %s", args[0], args[1], got, args[2])
+				}
+			},
+		},
+	})
+}
+
+func lookup(v any, path string) (any, bool) {
+	for _, p := range strings.Split(path, ".") {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil, false
+		}
+		if v, ok = m[p]; !ok {
+			return nil, false
+		}
+	}
+	return v, true
+}

@@ -1,0 +1,211 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/engram-bench/engram-bench/drivers"
+	"github.com/engram-bench/engram-bench/reports"
+	"github.com/engram-bench/engram-bench/workloads"
+)
+
+type runFlags struct {
+	scenario    string
+	driver      string
+	target      string
+	rate        float64
+	duration    time.Duration
+	warmup      time.Duration
+	seed        uint64
+	concurrency int
+	out         string
+	dataDir     string
+	noSync      bool
+	maxLag      time.Duration
+	options     []string
+	quiet       bool
+}
+
+func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
+	f := &runFlags{}
+	cmd := &cobra.Command{
+		Use:   "run --scenario NAME|PATH",
+		Short: "Run a scenario and report latency against its targets",
+		Long: `Run a scenario open-loop: every op is due at its intended time whether or not
+earlier ops finished, and its latency is measured from that time.
+
+Exit codes: 0 every target met; 1 a target missed; 2 usage or configuration
+error; 3 invalid run (harness-limited, interrupted, or target unreachable).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runRun(cmd, f, stdout, stderr)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVarP(&f.scenario, "scenario", "s", "quickstart", "built-in scenario name or path to a scenario TOML file")
+	fl.StringVar(&f.driver, "driver", "", "driver: null, embedded, ... (default: the scenario's [run] driver, else embedded)")
+	fl.StringVar(&f.target, "target", "", "address of the system under test, for network drivers (e.g. http://127.0.0.1:7432)")
+	fl.Float64Var(&f.rate, "rate", 0, "override the scenario's mean arrival rate, ops/s (shape kept)")
+	fl.DurationVar(&f.duration, "duration", 0, "override the measured duration (e.g. 30s)")
+	fl.DurationVar(&f.warmup, "warmup", -1, "override the warm-up before measuring (e.g. 5s; 0 for none)")
+	fl.Uint64Var(&f.seed, "seed", 0, "seed of the op stream (default: the scenario's [run] seed, else 1)")
+	fl.IntVarP(&f.concurrency, "concurrency", "c", 0, "most ops in flight at once (default: the scenario's, else 64)")
+	fl.StringVarP(&f.out, "out", "o", "", "write the JSON result to this file")
+	fl.StringVar(&f.dataDir, "data-dir", "", "engine data directory for the embedded driver (default: a temporary directory, removed afterwards)")
+	fl.BoolVar(&f.noSync, "no-sync", false, "embedded engine: acknowledge writes before fsync")
+	fl.DurationVar(&f.maxLag, "max-lag", drivers.DefaultMaxLag, "harness dispatch-lag p99 above which the run is invalid (harness-limited)")
+	fl.StringArrayVar(&f.options, "driver-opt", nil, "driver option key=value (repeatable)")
+	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no live progress")
+	return cmd
+}
+
+func runRun(cmd *cobra.Command, f *runFlags, stdout, stderr io.Writer) error {
+	ctx := cmd.Context()
+	sc, err := workloads.Resolve(f.scenario)
+	if err != nil {
+		return &exitError{code: exitUsage, err: err}
+	}
+	sc = sc.Clone()
+	if f.rate < 0 {
+		return usageErr("--rate %g: must be > 0", f.rate)
+	}
+	if f.rate > 0 {
+		if sc.Arrival, err = workloads.ScaleArrival(sc.Arrival, f.rate); err != nil {
+			return usageErr("--rate %g: %v", f.rate, err)
+		}
+	}
+	if f.duration < 0 {
+		return usageErr("--duration %s: must be > 0", f.duration)
+	}
+	if f.duration > 0 {
+		sc.Duration.TotalSeconds = f.duration.Seconds()
+	}
+	if f.warmup >= 0 {
+		sc.Duration.WarmupSeconds = f.warmup.Seconds()
+	} else if f.warmup != -1 {
+		return usageErr("--warmup %s: must be >= 0", f.warmup)
+	}
+	if f.concurrency < 0 {
+		return usageErr("--concurrency %d: must be > 0", f.concurrency)
+	}
+	seed := uint64(1)
+	if sc.Run.Seed != nil {
+		seed = *sc.Run.Seed
+	}
+	if cmd.Flags().Changed("seed") {
+		seed = f.seed
+	}
+	conc := drivers.DefaultConcurrency
+	if sc.Run.Concurrency > 0 {
+		conc = sc.Run.Concurrency
+	}
+	if f.concurrency > 0 {
+		conc = f.concurrency
+	}
+	driverName := f.driver
+	if driverName == "" {
+		driverName = sc.Run.Driver
+	}
+	if driverName == "" {
+		driverName = "embedded"
+	}
+	opts := map[string]string{}
+	for _, o := range f.options {
+		k, v, ok := strings.Cut(o, "=")
+		if !ok || k == "" {
+			return usageErr("--driver-opt %q: want key=value", o)
+		}
+		opts[k] = v
+	}
+	if f.out != "" {
+		// Fail before the run, not after it, if the result cannot be written.
+		fh, err := os.OpenFile(f.out, os.O_WRONLY|os.O_CREATE, 0o644)
+		if err != nil {
+			return usageErr("--out %s: %v", f.out, err)
+		}
+		fh.Close()
+	}
+	dataDir := f.dataDir
+	if dataDir == "" && driverName == "embedded" {
+		dataDir, err = os.MkdirTemp("", "engram-bench-data-")
+		if err != nil {
+			return &exitError{code: exitInvalid, err: err}
+		}
+		defer os.RemoveAll(dataDir)
+	}
+
+	env := reports.CurrentEnv()
+	gitRevision(&env)
+	progressW := stderr
+	tty := false
+	if fh, ok := stderr.(*os.File); ok && term.IsTerminal(int(fh.Fd())) {
+		tty = true
+	}
+	var arrRate float64
+	if a, err := workloads.NewArrival(sc.Arrival, seed); err == nil {
+		arrRate = a.Rate()
+	}
+	prog := &reports.Progress{W: progressW, TTY: tty, Total: sc.Duration.Total(), TargetRate: arrRate, Names: workloads.KindNames()}
+	plan := drivers.Plan{
+		Scenario:     sc,
+		Seed:         seed,
+		Driver:       driverName,
+		DriverConfig: drivers.Config{DataDir: dataDir, NoSync: f.noSync, Target: f.target, Options: opts},
+		Concurrency:  conc,
+		MaxLag:       f.maxLag,
+		Env:          env,
+	}
+	if !f.quiet {
+		plan.Live = prog.Tick
+		plan.PreloadProgress = func(done, total int64) {
+			if tty {
+				fmt.Fprintf(progressW, "\r\x1b[2Kpreload %d/%d memories", done, total)
+				if done == total {
+					fmt.Fprintln(progressW)
+				}
+				return
+			}
+			fmt.Fprintf(progressW, "%s preload %d/%d memories\n", time.Now().UTC().Format("2006-01-02T15:04:05Z"), done, total)
+		}
+		fmt.Fprintf(progressW, "engram-bench: %s on %s, %.0f ops/s for %s (+%s warm-up), seed %d, concurrency %d\n",
+			sc.ID, driverName, arrRate, sc.Duration.Total(), sc.Duration.Warmup(), seed, conc)
+	}
+	res, err := drivers.Execute(ctx, plan)
+	prog.Done()
+	if err != nil {
+		if errors.Is(err, drivers.ErrUnreachable) {
+			return &exitError{code: exitInvalid, err: err}
+		}
+		if ctx.Err() != nil {
+			return &exitError{code: exitInvalid, err: err}
+		}
+		return &exitError{code: exitUsage, err: err}
+	}
+	if res.Partial {
+		res.Verdict = reports.VerdictInvalid
+		res.Reasons = append([]string{"interrupted: partial result"}, res.Reasons...)
+	}
+	if f.out != "" {
+		if err := res.WriteFile(f.out); err != nil {
+			return &exitError{code: exitInvalid, err: err}
+		}
+	}
+	if err := reports.WriteText(stdout, res); err != nil {
+		return &exitError{code: exitInvalid, err: err}
+	}
+	switch res.Verdict {
+	case reports.VerdictPass:
+		return nil
+	case reports.VerdictFail:
+		return &exitError{code: exitFail, err: errors.New("")}
+	default:
+		return &exitError{code: exitInvalid, err: errors.New("")}
+	}
+}

@@ -1,0 +1,28 @@
+// Package drivers sends ops to a system under test, on time.
+//
+// It is the "drivers" room: the [Driver] interface (one attempt per op, no
+// hidden retries), a registry of drivers by name, and the open-loop [Run]: op
+// i is due at its intended time whether or not earlier ops have finished, at
+// most Concurrency ops are in flight, and an op that has to wait for a free
+// worker waits with its clock running — it is never dropped or skipped.
+//
+// Pacing is our own: Go's timers sleep in whole milliseconds on an idle
+// runtime, and go.uber.org/ratelimit returns "now" to a late caller, hiding
+// lateness. The runner uses leader/followers: one worker at a time (the
+// leader) claims the next op, waits for its due time (a coarse sleep, then a
+// precise nanosleep with 1 ns timer slack, then a short yielding spin), hands
+// leadership on and runs the op itself, so the thread that woke on time is the
+// one that starts the op. Its dispatch lag (actual − intended start) is
+// recorded for every op, and the run is marked harness-limited when that lag,
+// not the target, bounded it.
+//
+// Sub-packages hold the drivers: null (does nothing: measures the harness)
+// and embedded (the engine in-process).
+//
+// Concurrency: Run owns every goroutine it starts and waits for them; a
+// Driver must be safe for concurrent use.
+//
+// Adding a driver: implement Driver (and Prober/Preloader/io.Closer where they
+// apply), keep `var _ drivers.Driver = (*yours)(nil)` next to it, and register
+// it by name in an init function with drivers.Register.
+package drivers

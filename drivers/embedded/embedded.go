@@ -1,0 +1,132 @@
+// Package embedded drives the engine in-process: no network, no
+// serialisation, so what it measures is the engine itself.
+//
+// Options: none yet. The engine's data lives in Config.DataDir; NoSync
+// switches the engine to acknowledging before fsync.
+package embedded
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/engram-bench/engram-bench/drivers"
+	"github.com/engram-bench/engram-bench/engine"
+	"github.com/engram-bench/engram-bench/workloads"
+)
+
+// Driver runs ops against an engine.Store it owns.
+type Driver struct {
+	store *engine.Store
+}
+
+var (
+	_ drivers.Driver    = (*Driver)(nil)
+	_ drivers.Preloader = (*Driver)(nil)
+)
+
+func init() {
+	drivers.Register(drivers.Meta{
+		Name: "embedded",
+		Help: "the engine in-process on pebble (data in --data-dir)",
+		New: func(_ context.Context, cfg drivers.Config) (drivers.Driver, error) {
+			if cfg.DataDir == "" {
+				return nil, errors.New("embedded driver: a data directory is required")
+			}
+			if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+				return nil, fmt.Errorf("embedded driver: %w", err)
+			}
+			st, err := engine.Open(cfg.DataDir, engine.Options{Dim: cfg.Dim, NoSync: cfg.NoSync})
+			if err != nil {
+				return nil, fmt.Errorf("embedded driver: %w", err)
+			}
+			return New(st), nil
+		},
+	})
+}
+
+// New returns a driver over st. Close closes st.
+func New(st *engine.Store) *Driver { return &Driver{store: st} }
+
+// Store returns the engine the driver runs against.
+func (d *Driver) Store() *engine.Store { return d.store }
+
+// Close closes the engine.
+func (d *Driver) Close() error { return d.store.Close() }
+
+func memoryOf(op *workloads.Op, k workloads.Key, vec []float32) engine.Memory {
+	return engine.Memory{ID: k.ID(), Content: workloads.Content(k), Embedding: vec, Confidence: op.Confidence}
+}
+
+// Do implements drivers.Driver.
+func (d *Driver) Do(ctx context.Context, op *workloads.Op) error {
+	switch op.Kind {
+	case workloads.KindStore:
+		return classify(d.store.Remember(ctx, op.Space, memoryOf(op, op.Key, op.Embedding)))
+	case workloads.KindStoreBatch:
+		ms := make([]engine.Memory, op.Count)
+		for n := range ms {
+			ms[n] = memoryOf(op, workloads.MemberKey(op.Index, n), op.Vector(n))
+		}
+		return classify(d.store.RememberBatch(ctx, op.Space, ms))
+	case workloads.KindRecallByID:
+		m, err := d.store.Get(ctx, op.Space, op.Key.ID())
+		if err != nil {
+			return classify(err)
+		}
+		op.Scored, op.Hit = true, m.Content == workloads.Content(op.Key)
+		if !op.Hit {
+			return drivers.WithClass("wrong_content", fmt.Errorf("memory %s: content differs from what was stored", op.Key.ID()))
+		}
+		return nil
+	case workloads.KindRecall, workloads.KindSearch:
+		res, err := d.store.Search(ctx, op.Space, op.Embedding, op.K)
+		if err != nil {
+			return classify(err)
+		}
+		if op.HasTarget {
+			op.Scored = true
+			id := op.Target.ID()
+			for _, m := range res {
+				if op.Kind == workloads.KindRecall && m.Score < op.Threshold {
+					break
+				}
+				if m.ID == id {
+					op.Hit = true
+					break
+				}
+			}
+		}
+		return nil
+	default:
+		return fmt.Errorf("%s: %w", op.Kind, drivers.ErrUnsupported)
+	}
+}
+
+// Preload implements drivers.Preloader: one atomic batch per call.
+func (d *Driver) Preload(ctx context.Context, ops []workloads.Op) error {
+	if len(ops) == 0 {
+		return nil
+	}
+	ms := make([]engine.Memory, len(ops))
+	for n := range ops {
+		ms[n] = memoryOf(&ops[n], ops[n].Key, ops[n].Embedding)
+	}
+	return classify(d.store.RememberBatch(ctx, ops[0].Space, ms))
+}
+
+func classify(err error) error {
+	var ve *engine.ValidationError
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, engine.ErrNotFound):
+		return drivers.WithClass("not_found", err)
+	case errors.As(err, &ve):
+		return drivers.WithClass("invalid", err)
+	case errors.Is(err, engine.ErrCorrupt):
+		return drivers.WithClass("corrupt", err)
+	}
+	return err
+}

@@ -1,0 +1,408 @@
+package reports
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	hdr "github.com/HdrHistogram/hdrhistogram-go"
+)
+
+// Schema is the result format this package writes and reads.
+const Schema = "engram-bench/result/v1"
+
+// Verdicts.
+const (
+	VerdictPass    = "pass"
+	VerdictFail    = "fail"
+	VerdictInvalid = "invalid"
+)
+
+// Result is a self-describing record of one run. Its field names are stable
+// (docs/result-format.md); later versions only add fields.
+type Result struct {
+	Schema         string    `json:"schema"`
+	Scenario       string    `json:"scenario"`
+	ScenarioName   string    `json:"scenario_name,omitempty"`
+	ScenarioSource string    `json:"scenario_source,omitempty"`
+	ScenarioText   string    `json:"scenario_text,omitempty"`
+	Seed           uint64    `json:"seed"`
+	Driver         string    `json:"driver"`
+	Target         string    `json:"target,omitempty"`
+	StartedAt      time.Time `json:"started_at"`
+	Concurrency    int       `json:"concurrency"`
+	TargetRate     float64   `json:"target_rate"`
+	AchievedRate   float64   `json:"achieved_rate"`
+	DurationS      float64   `json:"duration_s"`
+	WarmupS        float64   `json:"warmup_s"`
+	// Partial is set when the run was interrupted (Ctrl-C) before its end.
+	Partial bool `json:"partial"`
+
+	Preload   PreloadStats       `json:"preload"`
+	Harness   HarnessStats       `json:"harness"`
+	Ops       map[string]OpStats `json:"ops"`
+	Total     OpStats            `json:"total"`
+	Targets   []Target           `json:"targets"`
+	Verdict   string             `json:"verdict"`
+	Reasons   []string           `json:"reasons,omitempty"`
+	Warnings  []string           `json:"warnings,omitempty"`
+	Intervals []Interval         `json:"intervals,omitempty"`
+	Env       Env                `json:"env"`
+}
+
+// PreloadStats describes the data stored before measuring.
+type PreloadStats struct {
+	Memories  int64   `json:"memories"`
+	DurationS float64 `json:"duration_s"`
+	Errors    int64   `json:"errors,omitempty"`
+}
+
+// HarnessStats is the harness's account of itself.
+type HarnessStats struct {
+	// Dispatch lag: actual start − intended start, every measured op.
+	LagP50Ns  int64 `json:"lag_p50_ns"`
+	LagP99Ns  int64 `json:"lag_p99_ns"`
+	LagP999Ns int64 `json:"lag_p999_ns"`
+	LagMaxNs  int64 `json:"lag_max_ns"`
+	// Harness lag: dispatch lag of ops that had a free worker (the part the
+	// harness, not the target, is answerable for).
+	HarnessLagP99Ns int64 `json:"harness_lag_p99_ns"`
+	// Limited is set when the harness, not the target, bounded the run.
+	Limited bool   `json:"limited"`
+	Reason  string `json:"reason,omitempty"`
+	// Queued counts ops that waited because every worker was busy.
+	Queued int64 `json:"queued"`
+	// Unsent counts ops that fell due inside the run but were never started
+	// (the run ended or was interrupted while they waited).
+	Unsent int64 `json:"unsent"`
+	// Saturated counts values clamped to the histogram's 60 s ceiling.
+	Saturated  int64   `json:"saturated,omitempty"`
+	CPUPercent float64 `json:"cpu_percent"` // process CPU over the measured window, 100 = one core
+	MaxLagNs   int64   `json:"max_lag_ns"`  // the harness-lag p99 above which the run is harness-limited
+}
+
+// OpStats summarises one op kind (or all of them, in Result.Total).
+type OpStats struct {
+	Count         int64            `json:"count"`
+	Errors        int64            `json:"errors"`
+	ErrorsByClass map[string]int64 `json:"errors_by_class,omitempty"`
+	ErrorRate     float64          `json:"error_rate"`
+	Throughput    float64          `json:"throughput"` // finished ops per second
+	// Latency is end − intended start of successful ops; Service is end − actual start.
+	Latency Percentiles `json:"latency_ns"`
+	Service Percentiles `json:"service_ns"`
+	// Recall quality, for ops that aim at a known memory.
+	Scored     int64    `json:"scored,omitempty"`
+	HitRate    *float64 `json:"hit_rate,omitempty"`
+	LatencyHDR string   `json:"latency_hdr,omitempty"` // base64 V2-compressed HdrHistogram, ns
+	ServiceHDR string   `json:"service_hdr,omitempty"`
+}
+
+// Percentiles of a latency distribution, in nanoseconds.
+type Percentiles struct {
+	P50  int64   `json:"p50"`
+	P90  int64   `json:"p90"`
+	P99  int64   `json:"p99"`
+	P999 int64   `json:"p999"`
+	Max  int64   `json:"max"`
+	Mean float64 `json:"mean"`
+}
+
+// Target is one validation target and how the run did against it.
+type Target struct {
+	Name     string  `json:"name"`
+	Unit     string  `json:"unit"`
+	Target   float64 `json:"target"`
+	Achieved float64 `json:"achieved"`
+	Pass     bool    `json:"pass"`
+}
+
+// Interval summarises one reporting interval.
+type Interval struct {
+	StartS     float64                   `json:"start_s"` // from the start of measuring
+	EndS       float64                   `json:"end_s"`
+	Count      int64                     `json:"count"`
+	Errors     int64                     `json:"errors"`
+	Throughput float64                   `json:"throughput"`
+	LagP99Ns   int64                     `json:"lag_p99_ns"`
+	Ops        map[string]IntervalOpStat `json:"ops"`
+}
+
+// IntervalOpStat is one op kind within an interval.
+type IntervalOpStat struct {
+	Count  int64 `json:"count"`
+	Errors int64 `json:"errors"`
+	P50Ns  int64 `json:"p50_ns"`
+	P99Ns  int64 `json:"p99_ns"`
+	P999Ns int64 `json:"p999_ns"`
+	MaxNs  int64 `json:"max_ns"`
+}
+
+// PercentilesOf reads the standard percentiles from h.
+func PercentilesOf(h *hdr.Histogram) Percentiles {
+	if h == nil || h.TotalCount() == 0 {
+		return Percentiles{}
+	}
+	return Percentiles{
+		P50:  h.ValueAtQuantile(50),
+		P90:  h.ValueAtQuantile(90),
+		P99:  h.ValueAtQuantile(99),
+		P999: h.ValueAtQuantile(99.9),
+		Max:  h.Max(),
+		Mean: h.Mean(),
+	}
+}
+
+// EncodeHistogram returns h as base64 V2-compressed HdrHistogram.
+func EncodeHistogram(h *hdr.Histogram) string {
+	if h == nil || h.TotalCount() == 0 {
+		return ""
+	}
+	b, err := h.Encode(hdr.V2CompressedEncodingCookieBase)
+	if err != nil {
+		return ""
+	}
+	return string(b)
+}
+
+// DecodeHistogram reads a histogram written by EncodeHistogram ("" is empty).
+func DecodeHistogram(s string) (*hdr.Histogram, error) {
+	if s == "" {
+		return NewHistogram(), nil
+	}
+	if _, err := base64.StdEncoding.DecodeString(s); err != nil {
+		return nil, fmt.Errorf("histogram is not base64: %w", err)
+	}
+	h, err := hdr.Decode([]byte(s))
+	if err != nil {
+		return nil, fmt.Errorf("decode histogram: %w", err)
+	}
+	return h, nil
+}
+
+// Summarize turns totals into OpStats over a window of seconds.
+func Summarize(t *OpTotals, seconds float64) OpStats {
+	s := OpStats{
+		Count:   t.Count,
+		Errors:  t.ErrorCount(),
+		Latency: PercentilesOf(t.Latency),
+		Service: PercentilesOf(t.Service),
+		Scored:  t.Scored,
+	}
+	if len(t.Errors) > 0 {
+		s.ErrorsByClass = make(map[string]int64, len(t.Errors))
+		for k, v := range t.Errors {
+			if v > 0 {
+				s.ErrorsByClass[k] = v
+			}
+		}
+	}
+	if s.Count > 0 {
+		s.ErrorRate = float64(s.Errors) / float64(s.Count)
+	}
+	if seconds > 0 {
+		s.Throughput = float64(s.Count) / seconds
+	}
+	if t.Scored > 0 {
+		hr := float64(t.Hits) / float64(t.Scored)
+		s.HitRate = &hr
+	}
+	s.LatencyHDR = EncodeHistogram(t.Latency)
+	s.ServiceHDR = EncodeHistogram(t.Service)
+	return s
+}
+
+// SummarizeTick turns one interval into an Interval; origin is the start of
+// measuring on the run clock.
+func SummarizeTick(t Tick, names []string, origin int64) Interval {
+	iv := Interval{
+		StartS: float64(t.Start-origin) / 1e9,
+		EndS:   float64(t.End-origin) / 1e9,
+		Ops:    map[string]IntervalOpStat{},
+	}
+	for i := range t.Delta.Ops {
+		o := &t.Delta.Ops[i]
+		if o.Count == 0 {
+			continue
+		}
+		e := o.ErrorCount()
+		iv.Count += o.Count
+		iv.Errors += e
+		st := IntervalOpStat{Count: o.Count, Errors: e}
+		if o.Latency.TotalCount() > 0 {
+			st.P50Ns = o.Latency.ValueAtQuantile(50)
+			st.P99Ns = o.Latency.ValueAtQuantile(99)
+			st.P999Ns = o.Latency.ValueAtQuantile(99.9)
+			st.MaxNs = o.Latency.Max()
+		}
+		iv.Ops[names[i]] = st
+	}
+	if d := iv.EndS - iv.StartS; d > 0 {
+		iv.Throughput = float64(iv.Count) / d
+	}
+	if t.Delta.Lag.TotalCount() > 0 {
+		iv.LagP99Ns = t.Delta.Lag.ValueAtQuantile(99)
+	}
+	return iv
+}
+
+// Limits are the validation targets of a run; nil means no target.
+type Limits struct {
+	P50Ms, P99Ms, P999Ms *float64
+	ThroughputOpsSec     *float64
+	MaxErrorRate         *float64
+}
+
+// Evaluate fills r.Targets, r.Verdict and r.Reasons from limits and the
+// harness's own account.
+func (r *Result) Evaluate(l Limits) {
+	r.Targets = r.Targets[:0]
+	lat := func(name string, want *float64, got int64) {
+		if want != nil {
+			ms := float64(got) / 1e6
+			r.Targets = append(r.Targets, Target{Name: name, Unit: "ms", Target: *want, Achieved: ms, Pass: r.Total.Count > r.Total.Errors && ms <= *want})
+		}
+	}
+	lat("p50_latency", l.P50Ms, r.Total.Latency.P50)
+	lat("p99_latency", l.P99Ms, r.Total.Latency.P99)
+	lat("p999_latency", l.P999Ms, r.Total.Latency.P999)
+	if l.ThroughputOpsSec != nil {
+		r.Targets = append(r.Targets, Target{Name: "throughput", Unit: "ops/s", Target: *l.ThroughputOpsSec, Achieved: r.AchievedRate, Pass: r.AchievedRate >= *l.ThroughputOpsSec})
+	}
+	if l.MaxErrorRate != nil {
+		r.Targets = append(r.Targets, Target{Name: "error_rate", Unit: "fraction", Target: *l.MaxErrorRate, Achieved: r.Total.ErrorRate, Pass: r.Total.ErrorRate <= *l.MaxErrorRate})
+	}
+	r.Reasons = nil
+	switch {
+	case r.Harness.Limited:
+		r.Verdict = VerdictInvalid
+		r.Reasons = append(r.Reasons, "harness-limited: "+r.Harness.Reason)
+	case r.Total.Count == 0:
+		r.Verdict = VerdictInvalid
+		r.Reasons = append(r.Reasons, "no op finished")
+	case r.Total.Errors == r.Total.Count && r.Total.Count > 0 && unreachable(r.Total.ErrorsByClass):
+		r.Verdict = VerdictInvalid
+		r.Reasons = append(r.Reasons, "the target was unreachable: every op failed to connect")
+	default:
+		r.Verdict = VerdictPass
+		for _, t := range r.Targets {
+			if !t.Pass {
+				r.Verdict = VerdictFail
+				r.Reasons = append(r.Reasons, fmt.Sprintf("%s %s %s target %s", t.Name, fmtNum(t.Achieved), word(t), fmtNum(t.Target)))
+			}
+		}
+	}
+}
+
+func word(t Target) string {
+	if t.Name == "throughput" {
+		return "below"
+	}
+	return "above"
+}
+
+func unreachable(classes map[string]int64) bool {
+	for k := range classes {
+		if k != "connection_refused" && k != "unreachable" {
+			return false
+		}
+	}
+	return len(classes) > 0
+}
+
+// WriteJSON writes r as indented JSON.
+func (r *Result) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}
+
+// WriteFile writes r as JSON to path, atomically (temp file, then rename).
+func (r *Result) WriteFile(path string) error {
+	tmp := path + ".tmp"
+	f, err := os.Create(tmp)
+	if err != nil {
+		return fmt.Errorf("write result: %w", err)
+	}
+	if err := r.WriteJSON(f); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return fmt.Errorf("write result %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write result %s: %w", path, err)
+	}
+	return os.Rename(tmp, path)
+}
+
+// ReadFile reads a Result written by WriteFile, with clear errors for a
+// missing, truncated or foreign file.
+func ReadFile(path string) (*Result, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("result file %s: not found", path)
+		}
+		return nil, fmt.Errorf("result file %s: %w", path, err)
+	}
+	return Decode(path, b)
+}
+
+// Decode parses a Result; name labels errors.
+func Decode(name string, b []byte) (*Result, error) {
+	var probe struct {
+		Schema *string `json:"schema"`
+	}
+	if len(strings.TrimSpace(string(b))) == 0 {
+		return nil, fmt.Errorf("result file %s: empty", name)
+	}
+	if err := json.Unmarshal(b, &probe); err != nil {
+		var se *json.SyntaxError
+		if errors.As(err, &se) {
+			return nil, fmt.Errorf("result file %s: not valid JSON at byte %d (truncated?): %v", name, se.Offset, err)
+		}
+		if strings.Contains(err.Error(), "unexpected end") {
+			return nil, fmt.Errorf("result file %s: truncated JSON", name)
+		}
+		return nil, fmt.Errorf("result file %s: not an engram-bench result: %v", name, err)
+	}
+	if probe.Schema == nil {
+		return nil, fmt.Errorf("result file %s: not an engram-bench result (no \"schema\" field)", name)
+	}
+	if *probe.Schema != Schema {
+		if strings.HasPrefix(*probe.Schema, "engram-bench/result/") {
+			return nil, fmt.Errorf("result file %s: schema %q is not supported by this version (it reads %q)", name, *probe.Schema, Schema)
+		}
+		return nil, fmt.Errorf("result file %s: schema %q is not an engram-bench result", name, *probe.Schema)
+	}
+	var r Result
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("result file %s: %v", name, err)
+	}
+	return &r, nil
+}
+
+// OpNames returns the op kinds in r, sorted.
+func (r *Result) OpNames() []string {
+	names := make([]string, 0, len(r.Ops))
+	for k := range r.Ops {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	return names
+}
+
+func fmtNum(v float64) string {
+	if v == math.Trunc(v) && math.Abs(v) < 1e15 {
+		return fmt.Sprintf("%.0f", v)
+	}
+	return fmt.Sprintf("%.4g", v)
+}

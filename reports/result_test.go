@@ -1,0 +1,125 @@
+package reports
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func sampleResult(t *testing.T) *Result {
+	t.Helper()
+	rec := NewRecorder([]string{"store", "recall_by_cue"}, 2)
+	sh := rec.Shard(0)
+	for i := int64(0); i < 1000; i++ {
+		sh.Record(Sample{Op: int(i % 2), Intended: i * 1e6, Start: i*1e6 + 1000, End: i*1e6 + 1000 + (i%10+1)*100_000})
+	}
+	sh.Record(Sample{Op: 0, Intended: 0, Start: 1, End: 2, Err: "timeout"})
+	rec.Tick(2e9, nil)
+	tot := rec.Cumulative()
+	r := &Result{Schema: Schema, Scenario: "x", Driver: "null", Seed: 1, Ops: map[string]OpStats{}, Env: CurrentEnv(), TargetRate: 500, AchievedRate: 500.5, DurationS: 2}
+	for i, n := range []string{"store", "recall_by_cue"} {
+		r.Ops[n] = Summarize(&tot.Ops[i], 2)
+	}
+	all := tot.All()
+	r.Total = Summarize(&all, 2)
+	p99 := 5.0
+	thr := 600.0
+	r.Evaluate(Limits{P99Ms: &p99, ThroughputOpsSec: &thr})
+	return r
+}
+
+func TestSummaryAndVerdict(t *testing.T) {
+	r := sampleResult(t)
+	if r.Total.Count != 1001 || r.Total.Errors != 1 || r.Ops["store"].ErrorsByClass["timeout"] != 1 {
+		t.Fatalf("total %+v", r.Total)
+	}
+	if p := r.Total.Latency.P99; p < 1_000_000 || p > 1_002_000 {
+		t.Errorf("p99 = %d, want ≈ 1.001 ms", p)
+	}
+	if r.Verdict != VerdictFail || len(r.Targets) != 2 || !r.Targets[0].Pass || r.Targets[1].Pass {
+		t.Errorf("verdict %s targets %+v", r.Verdict, r.Targets)
+	}
+	var b bytes.Buffer
+	if err := WriteText(&b, r); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"recall_by_cue", "PASS  p99_latency", "FAIL  throughput", "verdict: FAIL", "errors: store timeout × 1"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("text lacks %q:\n%s", want, b.String())
+		}
+	}
+}
+
+func TestResultFileRoundTrip(t *testing.T) {
+	r := sampleResult(t)
+	path := filepath.Join(t.TempDir(), "r.json")
+	if err := r.WriteFile(path); err != nil {
+		t.Fatal(err)
+	}
+	back, err := ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := DecodeHistogram(back.Ops["store"].LatencyHDR)
+	if err != nil || h.TotalCount() != 500 {
+		t.Fatalf("histogram from file: %v, %v", h, err)
+	}
+}
+
+func TestBadResultFiles(t *testing.T) {
+	dir := t.TempDir()
+	good := sampleResult(t)
+	var b bytes.Buffer
+	good.WriteJSON(&b)
+	cases := []struct {
+		name, content, want string
+	}{
+		{"empty", "", "empty"},
+		{"truncated", b.String()[:b.Len()/2], "truncated"},
+		{"foreign JSON", `{"name": "k6 summary"}`, "not an engram-bench result"},
+		{"not JSON", "BenchmarkX 1 2 ns/op", "not valid JSON"},
+		{"future schema", `{"schema": "engram-bench/result/v9"}`, `schema "engram-bench/result/v9" is not supported`},
+		{"other schema", `{"schema": "k6/v1"}`, "is not an engram-bench result"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p := filepath.Join(dir, c.name+".json")
+			os.WriteFile(p, []byte(c.content), 0o644)
+			_, err := ReadFile(p)
+			if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), p) {
+				t.Errorf("err = %v, want %q naming the file", err, c.want)
+			}
+		})
+	}
+	if _, err := ReadFile(filepath.Join(dir, "nope.json")); err == nil || !strings.Contains(err.Error(), "not found") {
+		t.Errorf("missing file: %v", err)
+	}
+}
+
+func TestFormatNs(t *testing.T) {
+	for ns, want := range map[int64]string{812: "812ns", 45_200: "45.2µs", 3_410_000: "3.41ms", 1_200_000_000: "1.20s", 250_000_000: "250ms"} {
+		if got := FormatNs(ns); got != want {
+			t.Errorf("FormatNs(%d) = %q, want %q", ns, got, want)
+		}
+	}
+}
+
+func TestRecorderClampsAndMerges(t *testing.T) {
+	rec := NewRecorder([]string{"a"}, 3)
+	for w := 0; w < 6; w++ {
+		rec.Shard(w).Record(Sample{Op: 0, Intended: 0, Start: 0, End: int64(w+1) * 1000})
+	}
+	rec.Shard(0).Record(Sample{Op: 0, Intended: 0, Start: 0, End: 100 * HighestNs})
+	var delta int64
+	rec.Tick(1, func(t Tick) { delta = t.Delta.Ops[0].Count })
+	tot := rec.Cumulative()
+	if delta != 7 || tot.Ops[0].Latency.TotalCount() != 7 || tot.Saturated != 1 || tot.Ops[0].Latency.Max() < HighestNs*999/1000 {
+		t.Errorf("delta %d count %d saturated %d max %d", delta, tot.Ops[0].Latency.TotalCount(), tot.Saturated, tot.Ops[0].Latency.Max())
+	}
+	rec.Tick(2, func(t Tick) { delta = t.Delta.Ops[0].Count })
+	if delta != 0 || rec.Cumulative().Ops[0].Count != 7 {
+		t.Errorf("second tick delta %d, cumulative %d", delta, rec.Cumulative().Ops[0].Count)
+	}
+}

@@ -1,0 +1,129 @@
+package reports
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// FormatNs renders nanoseconds with three significant digits and a unit:
+// "812ns", "45.2µs", "3.41ms", "1.20s".
+func FormatNs(ns int64) string {
+	d := float64(ns)
+	switch {
+	case ns < 1000:
+		return fmt.Sprintf("%dns", ns)
+	case d < 1e6:
+		return sig3(d/1e3) + "µs"
+	case d < 1e9:
+		return sig3(d/1e6) + "ms"
+	default:
+		return sig3(d/1e9) + "s"
+	}
+}
+
+func sig3(v float64) string {
+	switch {
+	case v >= 100:
+		return fmt.Sprintf("%.0f", v)
+	case v >= 10:
+		return fmt.Sprintf("%.1f", v)
+	default:
+		return fmt.Sprintf("%.2f", v)
+	}
+}
+
+// WriteText writes the human summary of r: per op kind count, throughput,
+// p50/p90/p99/p99.9/max and errors, then each target with PASS/FAIL.
+func WriteText(w io.Writer, r *Result) error {
+	ew := &errWriter{w: w}
+	fmt.Fprintf(ew, "engram-bench %s · driver %s · seed %d", r.Scenario, r.Driver, r.Seed)
+	if r.Target != "" {
+		fmt.Fprintf(ew, " · target %s", r.Target)
+	}
+	fmt.Fprintln(ew)
+	partial := ""
+	if r.Partial {
+		partial = " (PARTIAL: interrupted)"
+	}
+	fmt.Fprintf(ew, "  rate: target %.1f ops/s, achieved %.1f ops/s over %s", r.TargetRate, r.AchievedRate, time.Duration(r.DurationS*1e9).Round(time.Millisecond))
+	if r.WarmupS > 0 {
+		fmt.Fprintf(ew, " (+%s warm-up)", time.Duration(r.WarmupS*1e9).Round(time.Millisecond))
+	}
+	fmt.Fprintf(ew, ", concurrency %d%s\n", r.Concurrency, partial)
+	if r.Preload.Memories > 0 {
+		fmt.Fprintf(ew, "  preload: %d memories in %.1fs\n", r.Preload.Memories, r.Preload.DurationS)
+	}
+	h := r.Harness
+	limited := "not limiting"
+	if h.Limited {
+		limited = "LIMITED THE RUN: " + h.Reason
+	}
+	fmt.Fprintf(ew, "  harness: dispatch lag p50 %s p99 %s max %s, queued %d, unsent %d, cpu %.0f%% — %s\n\n",
+		FormatNs(h.LagP50Ns), FormatNs(h.LagP99Ns), FormatNs(h.LagMaxNs), h.Queued, h.Unsent, h.CPUPercent, limited)
+
+	tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "op\tcount\tops/s\tp50\tp90\tp99\tp99.9\tmax\terrors\thit rate\t")
+	row := func(name string, s OpStats) {
+		hit := "-"
+		if s.HitRate != nil {
+			hit = fmt.Sprintf("%.3f", *s.HitRate)
+		}
+		errs := fmt.Sprintf("%d", s.Errors)
+		if s.Errors > 0 {
+			errs = fmt.Sprintf("%d (%.2f%%)", s.Errors, 100*s.ErrorRate)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%.1f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", name, s.Count, s.Throughput,
+			FormatNs(s.Latency.P50), FormatNs(s.Latency.P90), FormatNs(s.Latency.P99), FormatNs(s.Latency.P999), FormatNs(s.Latency.Max), errs, hit)
+	}
+	for _, name := range r.OpNames() {
+		row(name, r.Ops[name])
+	}
+	row("total", r.Total)
+	tw.Flush()
+	fmt.Fprintln(ew, "  (latency = end − intended start, successful ops)")
+	for _, name := range r.OpNames() {
+		for class, n := range r.Ops[name].ErrorsByClass {
+			fmt.Fprintf(ew, "  errors: %s %s × %d\n", name, class, n)
+		}
+	}
+	if len(r.Targets) > 0 {
+		fmt.Fprintln(ew, "\ntargets")
+		for _, t := range r.Targets {
+			mark := "PASS"
+			if !t.Pass {
+				mark = "FAIL"
+			}
+			cmp := "≤"
+			if t.Name == "throughput" {
+				cmp = "≥"
+			}
+			fmt.Fprintf(ew, "  %s  %-14s %s %s (target %s %s)\n", mark, t.Name, fmtNum(t.Achieved), t.Unit, cmp, fmtNum(t.Target))
+		}
+	}
+	for _, wmsg := range r.Warnings {
+		fmt.Fprintf(ew, "warning: %s\n", wmsg)
+	}
+	fmt.Fprintf(ew, "\nverdict: %s", strings.ToUpper(r.Verdict))
+	if len(r.Reasons) > 0 {
+		fmt.Fprintf(ew, " (%s)", strings.Join(r.Reasons, "; "))
+	}
+	fmt.Fprintln(ew)
+	return ew.err
+}
+
+type errWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (e *errWriter) Write(p []byte) (int, error) {
+	if e.err != nil {
+		return 0, e.err
+	}
+	n, err := e.w.Write(p)
+	e.err = err
+	return n, err
+}

@@ -1,0 +1,569 @@
+package workloads
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Scenario is a parsed scenario file: Engram's loadtest format plus our
+// extensions (docs/scenarios.md). Parse and Load validate it; the zero value of
+// each optional field means "use the documented default".
+type Scenario struct {
+	Name        string         `toml:"name" json:"name"`
+	Description string         `toml:"description" json:"description,omitempty"`
+	Duration    DurationSpec   `toml:"duration" json:"duration"`
+	Arrival     ArrivalSpec    `toml:"arrival" json:"arrival"`
+	Operations  OperationsSpec `toml:"operations" json:"operations"`
+	Data        DataSpec       `toml:"data" json:"data"`
+	Validation  ValidationSpec `toml:"validation" json:"validation"`
+	Chaos       ChaosSpec      `toml:"chaos" json:"chaos"`
+	Run         RunSpec        `toml:"run" json:"run"`
+
+	// ID is the scenario's short name: the built-in name or the file name
+	// without its extension. Results and benchmark names use it.
+	ID string `toml:"-" json:"id"`
+	// Source is where the scenario came from: a file path or "builtin:<name>".
+	Source string `toml:"-" json:"source"`
+	// Text is the scenario file as read, kept so that a Result can describe itself.
+	Text string `toml:"-" json:"-"`
+}
+
+// DurationSpec is the [duration] table.
+type DurationSpec struct {
+	// TotalSeconds is the measured run length (Engram's key). Default 300.
+	TotalSeconds float64 `toml:"total_seconds" json:"total_seconds"`
+	// WarmupSeconds (extension) runs load before measuring starts; it is not in
+	// the results. Default 0.
+	WarmupSeconds float64 `toml:"warmup_seconds" json:"warmup_seconds,omitempty"`
+}
+
+// Total returns the measured duration.
+func (d DurationSpec) Total() time.Duration { return seconds(d.TotalSeconds) }
+
+// Warmup returns the warm-up duration.
+func (d DurationSpec) Warmup() time.Duration { return seconds(d.WarmupSeconds) }
+
+func seconds(s float64) time.Duration { return time.Duration(math.Round(s * 1e9)) }
+
+// ArrivalSpec is the [arrival] table: a pattern and its parameters. Which keys
+// each pattern takes is listed by ArrivalPatterns.
+type ArrivalSpec struct {
+	Pattern          string  `toml:"pattern" json:"pattern"`
+	Rate             float64 `toml:"rate" json:"rate,omitempty"`
+	Lambda           float64 `toml:"lambda" json:"lambda,omitempty"`
+	BaseRate         float64 `toml:"base_rate" json:"base_rate,omitempty"`
+	BurstRate        float64 `toml:"burst_rate" json:"burst_rate,omitempty"`
+	BurstDurationSec float64 `toml:"burst_duration_sec" json:"burst_duration_sec,omitempty"`
+	BurstPeriodSec   float64 `toml:"burst_period_sec" json:"burst_period_sec,omitempty"`
+}
+
+// OperationsSpec is the [operations] table: relative weights (percentages or
+// fractions; only their ratios matter) and op parameters.
+type OperationsSpec struct {
+	StoreWeight             float64 `toml:"store_weight" json:"store_weight"`
+	RecallWeight            float64 `toml:"recall_weight" json:"recall_weight"`
+	EmbeddingSearchWeight   float64 `toml:"embedding_search_weight" json:"embedding_search_weight"`
+	PatternCompletionWeight float64 `toml:"pattern_completion_weight" json:"pattern_completion_weight"`
+	// Extensions.
+	RecallByIDWeight          float64 `toml:"recall_by_id_weight" json:"recall_by_id_weight,omitempty"`
+	SpreadingActivationWeight float64 `toml:"spreading_activation_weight" json:"spreading_activation_weight,omitempty"`
+	ConsolidationWeight       float64 `toml:"consolidation_weight" json:"consolidation_weight,omitempty"`
+	ForgetWeight              float64 `toml:"forget_weight" json:"forget_weight,omitempty"`
+	StoreBatchWeight          float64 `toml:"store_batch_weight" json:"store_batch_weight,omitempty"`
+
+	RecallMode      string  `toml:"recall_mode" json:"recall_mode,omitempty"`           // similarity (default), spreading, hybrid
+	MaxResults      int     `toml:"max_results" json:"max_results,omitempty"`           // recall: default 10
+	RecallThreshold float64 `toml:"recall_threshold" json:"recall_threshold,omitempty"` // recall: default 0.5 (Engram's)
+	SearchK         int     `toml:"search_k" json:"search_k,omitempty"`                 // embedding_search: default 10
+	SpreadingDepth  int     `toml:"spreading_depth" json:"spreading_depth,omitempty"`   // default 3
+	BatchSize       int     `toml:"batch_size" json:"batch_size,omitempty"`             // store_batch: default 100
+	ConfidenceMin   float64 `toml:"confidence_min" json:"confidence_min,omitempty"`     // store: default 0.9
+	ConfidenceMax   float64 `toml:"confidence_max" json:"confidence_max,omitempty"`     // store: default 1.0
+}
+
+// Weights returns the weight of each op kind, indexed by Kind.
+func (o OperationsSpec) Weights() [NumKinds]float64 {
+	var w [NumKinds]float64
+	w[KindStore] = o.StoreWeight
+	w[KindRecall] = o.RecallWeight
+	w[KindSearch] = o.EmbeddingSearchWeight
+	w[KindComplete] = o.PatternCompletionWeight
+	w[KindRecallByID] = o.RecallByIDWeight
+	w[KindSpread] = o.SpreadingActivationWeight
+	w[KindConsolidate] = o.ConsolidationWeight
+	w[KindForget] = o.ForgetWeight
+	w[KindStoreBatch] = o.StoreBatchWeight
+	return w
+}
+
+// DataSpec is the [data] table.
+type DataSpec struct {
+	NumNodes              int64            `toml:"num_nodes" json:"num_nodes"`
+	EmbeddingDim          int              `toml:"embedding_dim" json:"embedding_dim"`
+	MemorySpaces          int              `toml:"memory_spaces" json:"memory_spaces"`
+	EmbeddingDistribution DistributionSpec `toml:"embedding_distribution" json:"embedding_distribution"`
+	// Preload (extension) is how many memories are stored before measuring
+	// starts. Unset: NumNodes capped at DefaultPreloadCap.
+	Preload *int64 `toml:"preload" json:"preload,omitempty"`
+	// CueNoise (extension) is the norm of the perturbation that turns a stored
+	// memory's embedding into a recall or search cue. Default 0.05.
+	CueNoise *float64 `toml:"cue_noise" json:"cue_noise,omitempty"`
+}
+
+// DistributionSpec is [data.embedding_distribution], a sub-table or an inline table.
+type DistributionSpec struct {
+	Type        string    `toml:"type" json:"type"`
+	NumClusters int       `toml:"num_clusters" json:"num_clusters,omitempty"`
+	StdDev      float64   `toml:"std_dev" json:"std_dev,omitempty"`
+	Center      []float64 `toml:"center" json:"center,omitempty"`
+}
+
+// ValidationSpec is the [validation] table: the run's targets. A nil field sets no target.
+type ValidationSpec struct {
+	ExpectedP50LatencyMs     *float64 `toml:"expected_p50_latency_ms" json:"expected_p50_latency_ms,omitempty"`
+	ExpectedP99LatencyMs     *float64 `toml:"expected_p99_latency_ms" json:"expected_p99_latency_ms,omitempty"`
+	ExpectedP999LatencyMs    *float64 `toml:"expected_p999_latency_ms" json:"expected_p999_latency_ms,omitempty"`
+	ExpectedThroughputOpsSec *float64 `toml:"expected_throughput_ops_sec" json:"expected_throughput_ops_sec,omitempty"`
+	MaxErrorRate             *float64 `toml:"max_error_rate" json:"max_error_rate,omitempty"`
+}
+
+// ChaosSpec is the [chaos] table. Engram's tool never reads it; later work
+// schedules faults here.
+type ChaosSpec struct {
+	Enabled bool `toml:"enabled" json:"enabled"`
+}
+
+// RunSpec is the [run] table (extension): run defaults that flags override.
+type RunSpec struct {
+	Seed        *uint64 `toml:"seed" json:"seed,omitempty"`
+	Concurrency int     `toml:"concurrency" json:"concurrency,omitempty"`
+	Driver      string  `toml:"driver" json:"driver,omitempty"`
+}
+
+// Documented defaults.
+const (
+	// DefaultPreloadCap caps the default preload (num_nodes) so that Engram's
+	// million-node scenarios start within seconds; set data.preload to load more.
+	DefaultPreloadCap   = 10_000
+	DefaultTotalSeconds = 300
+	DefaultEmbeddingDim = 768
+	DefaultCueNoise     = 0.05
+	DefaultMaxResults   = 10
+	DefaultRecallThresh = 0.5
+	DefaultSearchK      = 10
+	DefaultSpreadDepth  = 3
+	DefaultBatchSize    = 100
+	MaxEmbeddingDim     = 65536
+	MaxMemorySpaces     = 100_000
+)
+
+// PreloadCount returns how many memories are stored before measuring.
+func (s *Scenario) PreloadCount() int64 {
+	if s.Data.Preload != nil {
+		return *s.Data.Preload
+	}
+	return min(s.Data.NumNodes, DefaultPreloadCap)
+}
+
+// SpaceNames returns the memory space ids, as Engram's loadtest names them:
+// "default" for one space, else "space_0" … "space_<n-1>".
+func (s *Scenario) SpaceNames() []string {
+	if s.Data.MemorySpaces <= 1 {
+		return []string{"default"}
+	}
+	names := make([]string, s.Data.MemorySpaces)
+	for i := range names {
+		names[i] = fmt.Sprintf("space_%d", i)
+	}
+	return names
+}
+
+// SpecError is a problem with a scenario file. It prints as
+// "read_heavy.toml:12: arrival.rate: must be > 0, got -5".
+type SpecError struct {
+	File  string // file name or "builtin:<name>"
+	Line  int    // 1-based; 0 when unknown
+	Key   string // dotted key, e.g. "arrival.rate"; empty for file-level problems
+	Value any    // the offending value, when there is one
+	Msg   string
+	Err   error // underlying error, if any
+}
+
+func (e *SpecError) Error() string {
+	var b strings.Builder
+	b.WriteString(e.File)
+	if e.Line > 0 {
+		fmt.Fprintf(&b, ":%d", e.Line)
+	}
+	b.WriteString(": ")
+	if e.Key != "" {
+		b.WriteString(e.Key)
+		b.WriteString(": ")
+	}
+	b.WriteString(e.Msg)
+	if e.Value != nil {
+		fmt.Fprintf(&b, ", got %v", fmtValue(e.Value))
+	}
+	return b.String()
+}
+
+func (e *SpecError) Unwrap() error { return e.Err }
+
+func fmtValue(v any) string {
+	switch v := v.(type) {
+	case string:
+		return fmt.Sprintf("%q", v)
+	case float64:
+		return fmt.Sprintf("%g", v)
+	default:
+		return fmt.Sprint(v)
+	}
+}
+
+// Load reads and validates the scenario file at path.
+func Load(path string) (*Scenario, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, &SpecError{File: path, Msg: "scenario file not found", Err: err}
+		}
+		return nil, &SpecError{File: path, Msg: "cannot read scenario file: " + err.Error(), Err: err}
+	}
+	return Parse(path, data)
+}
+
+// Resolve returns the built-in scenario called nameOrPath, or else loads the file.
+func Resolve(nameOrPath string) (*Scenario, error) {
+	if IsBuiltin(nameOrPath) {
+		return LoadBuiltin(nameOrPath)
+	}
+	if !strings.ContainsAny(nameOrPath, "/.") {
+		return nil, &SpecError{File: nameOrPath, Msg: fmt.Sprintf("no built-in scenario of that name and no such file (built-ins: %s)", strings.Join(BuiltinNames(), ", "))}
+	}
+	return Load(nameOrPath)
+}
+
+var tomlLineRe = regexp.MustCompile(`line (\d+)`)
+
+// Parse parses and validates a scenario. file names it in errors.
+func Parse(file string, data []byte) (*Scenario, error) {
+	sc := &Scenario{Source: file, Text: string(data)}
+	md, err := toml.Decode(string(data), sc)
+	if err != nil {
+		se := &SpecError{File: file, Msg: err.Error(), Err: err}
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			se.Line = pe.Position.Line
+			se.Msg = pe.Message
+			se.Key = pe.LastKey
+		} else if m := tomlLineRe.FindStringSubmatch(err.Error()); m != nil {
+			fmt.Sscan(m[1], &se.Line)
+			se.Msg = strings.TrimPrefix(err.Error(), "toml: ")
+			se.Msg = strings.TrimSpace(tomlLineRe.ReplaceAllString(se.Msg, ""))
+			se.Msg = strings.TrimPrefix(se.Msg, "(")
+		}
+		if se.Msg == "" {
+			se.Msg = "invalid TOML"
+		}
+		return nil, se
+	}
+	v := &validator{file: file, src: data, md: md}
+	for _, k := range md.Undecoded() {
+		v.errf(k.String(), nil, "unknown key")
+		break
+	}
+	if v.err == nil {
+		sc.applyDefaults(md)
+		sc.validate(v)
+	}
+	if v.err != nil {
+		return nil, v.err
+	}
+	sc.ID = strings.TrimSuffix(filepath.Base(strings.TrimPrefix(file, "builtin:")), ".toml")
+	if sc.Name == "" {
+		sc.Name = sc.ID
+	}
+	return sc, nil
+}
+
+func (s *Scenario) applyDefaults(md toml.MetaData) {
+	if !md.IsDefined("duration", "total_seconds") {
+		s.Duration.TotalSeconds = DefaultTotalSeconds
+	}
+	if !md.IsDefined("data", "embedding_dim") {
+		s.Data.EmbeddingDim = DefaultEmbeddingDim
+	}
+	if !md.IsDefined("data", "memory_spaces") {
+		s.Data.MemorySpaces = 1
+	}
+	if !md.IsDefined("data", "num_nodes") {
+		s.Data.NumNodes = DefaultPreloadCap
+	}
+	d := &s.Data.EmbeddingDistribution
+	if d.Type == "" {
+		d.Type = "clustered"
+	}
+	if d.Type == "clustered" {
+		if !md.IsDefined("data", "embedding_distribution", "num_clusters") {
+			d.NumClusters = 10
+		}
+		if !md.IsDefined("data", "embedding_distribution", "std_dev") {
+			d.StdDev = 0.1
+		}
+	}
+	if d.Type == "hot_spot" && !md.IsDefined("data", "embedding_distribution", "std_dev") {
+		d.StdDev = 0.01
+	}
+	o := &s.Operations
+	if o.RecallMode == "" {
+		o.RecallMode = "similarity"
+	}
+	if !md.IsDefined("operations", "max_results") {
+		o.MaxResults = DefaultMaxResults
+	}
+	if !md.IsDefined("operations", "recall_threshold") {
+		o.RecallThreshold = DefaultRecallThresh
+	}
+	if !md.IsDefined("operations", "search_k") {
+		o.SearchK = DefaultSearchK
+	}
+	if !md.IsDefined("operations", "spreading_depth") {
+		o.SpreadingDepth = DefaultSpreadDepth
+	}
+	if !md.IsDefined("operations", "batch_size") {
+		o.BatchSize = DefaultBatchSize
+	}
+	if !md.IsDefined("operations", "confidence_min") {
+		o.ConfidenceMin = 0.9
+	}
+	if !md.IsDefined("operations", "confidence_max") {
+		o.ConfidenceMax = 1.0
+	}
+}
+
+// validator collects the first problem, with its line.
+type validator struct {
+	file string
+	src  []byte
+	md   toml.MetaData
+	err  error
+}
+
+func (v *validator) errf(key string, value any, format string, args ...any) {
+	if v.err != nil {
+		return
+	}
+	v.err = &SpecError{File: v.file, Line: keyLine(v.src, key), Key: key, Value: value, Msg: fmt.Sprintf(format, args...)}
+}
+
+func (v *validator) defined(key string) bool { return v.md.IsDefined(strings.Split(key, ".")...) }
+
+func (v *validator) positive(key string, x float64) {
+	if !(x > 0) || math.IsInf(x, 0) {
+		v.errf(key, x, "must be > 0")
+	}
+}
+
+func (v *validator) nonNegative(key string, x float64) {
+	if !(x >= 0) || math.IsInf(x, 0) {
+		v.errf(key, x, "must be >= 0")
+	}
+}
+
+func (s *Scenario) validate(v *validator) {
+	v.positive("duration.total_seconds", s.Duration.TotalSeconds)
+	v.nonNegative("duration.warmup_seconds", s.Duration.WarmupSeconds)
+	if !v.defined("arrival") {
+		v.errf("arrival", nil, "missing [arrival] table (pattern = \"constant\", rate = ...)")
+	}
+	validateArrival(v, &s.Arrival)
+
+	w := s.Operations.Weights()
+	sum := 0.0
+	for k, x := range w {
+		key := "operations." + weightKey(Kind(k))
+		v.nonNegative(key, x)
+		sum += x
+	}
+	if v.err == nil && !(sum > 0) {
+		v.errf("operations", nil, "op weights sum to zero: give at least one of store_weight, recall_weight, embedding_search_weight, ... a positive weight")
+	}
+	o := &s.Operations
+	if _, err := ParseRecallMode(o.RecallMode); err != nil {
+		v.errf("operations.recall_mode", o.RecallMode, "must be similarity, spreading or hybrid")
+	}
+	if o.MaxResults < 1 || o.MaxResults > 10_000 {
+		v.errf("operations.max_results", o.MaxResults, "must be in [1, 10000]")
+	}
+	if !(o.RecallThreshold >= 0 && o.RecallThreshold <= 1) {
+		v.errf("operations.recall_threshold", o.RecallThreshold, "must be in [0, 1]")
+	}
+	if o.SearchK < 1 || o.SearchK > 10_000 {
+		v.errf("operations.search_k", o.SearchK, "must be in [1, 10000]")
+	}
+	if o.SpreadingDepth < 1 || o.SpreadingDepth > 64 {
+		v.errf("operations.spreading_depth", o.SpreadingDepth, "must be in [1, 64]")
+	}
+	if o.BatchSize < 1 || o.BatchSize > MaxBatch {
+		v.errf("operations.batch_size", o.BatchSize, "must be in [1, %d]", MaxBatch)
+	}
+	if !(o.ConfidenceMin >= 0 && o.ConfidenceMin <= 1) {
+		v.errf("operations.confidence_min", o.ConfidenceMin, "must be in [0, 1]")
+	}
+	if !(o.ConfidenceMax >= o.ConfidenceMin && o.ConfidenceMax <= 1) {
+		v.errf("operations.confidence_max", o.ConfidenceMax, "must be in [confidence_min, 1]")
+	}
+
+	d := &s.Data
+	if d.NumNodes < 0 {
+		v.errf("data.num_nodes", d.NumNodes, "must be >= 0")
+	}
+	if d.EmbeddingDim < 1 || d.EmbeddingDim > MaxEmbeddingDim {
+		v.errf("data.embedding_dim", d.EmbeddingDim, "must be in [1, %d]", MaxEmbeddingDim)
+	}
+	if d.MemorySpaces < 1 || d.MemorySpaces > MaxMemorySpaces {
+		v.errf("data.memory_spaces", d.MemorySpaces, "must be in [1, %d]", MaxMemorySpaces)
+	}
+	if d.Preload != nil && *d.Preload < 0 {
+		v.errf("data.preload", *d.Preload, "must be >= 0")
+	}
+	if d.CueNoise != nil && (!(*d.CueNoise >= 0) || *d.CueNoise > 10) {
+		v.errf("data.cue_noise", *d.CueNoise, "must be in [0, 10]")
+	}
+	dist := &d.EmbeddingDistribution
+	switch dist.Type {
+	case "clustered":
+		if dist.NumClusters < 1 || dist.NumClusters > 1_000_000 {
+			v.errf("data.embedding_distribution.num_clusters", dist.NumClusters, "must be in [1, 1000000]")
+		}
+		v.nonNegative("data.embedding_distribution.std_dev", dist.StdDev)
+	case "uniform":
+	case "hot_spot":
+		v.nonNegative("data.embedding_distribution.std_dev", dist.StdDev)
+		if len(dist.Center) > d.EmbeddingDim {
+			v.errf("data.embedding_distribution.center", len(dist.Center), "has more values than embedding_dim (%d)", d.EmbeddingDim)
+		}
+		for _, x := range dist.Center {
+			if math.IsNaN(x) || math.IsInf(x, 0) {
+				v.errf("data.embedding_distribution.center", x, "values must be finite")
+			}
+		}
+	default:
+		v.errf("data.embedding_distribution.type", dist.Type, "must be clustered, uniform or hot_spot")
+	}
+
+	val := &s.Validation
+	for _, t := range []struct {
+		key string
+		p   *float64
+	}{
+		{"validation.expected_p50_latency_ms", val.ExpectedP50LatencyMs},
+		{"validation.expected_p99_latency_ms", val.ExpectedP99LatencyMs},
+		{"validation.expected_p999_latency_ms", val.ExpectedP999LatencyMs},
+		{"validation.expected_throughput_ops_sec", val.ExpectedThroughputOpsSec},
+	} {
+		if t.p != nil {
+			v.positive(t.key, *t.p)
+		}
+	}
+	if val.MaxErrorRate != nil && !(*val.MaxErrorRate >= 0 && *val.MaxErrorRate <= 1) {
+		v.errf("validation.max_error_rate", *val.MaxErrorRate, "must be a fraction in [0, 1]")
+	}
+	if s.Run.Concurrency < 0 {
+		v.errf("run.concurrency", s.Run.Concurrency, "must be >= 0")
+	}
+}
+
+func weightKey(k Kind) string {
+	switch k {
+	case KindRecall:
+		return "recall_weight"
+	case KindSearch:
+		return "embedding_search_weight"
+	}
+	return k.String() + "_weight"
+}
+
+var tableRe = regexp.MustCompile(`^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$`)
+
+// keyLine finds the line that defines a dotted key ("data.embedding_distribution.std_dev"):
+// the key in its own table, the key inside an inline table, or the table header.
+// It returns 0 when the key is not in the text (a default value).
+func keyLine(src []byte, key string) int {
+	parts := strings.Split(key, ".")
+	// Try: key k = parts[n] defined in table parts[:n], for n from len-1 down to 0.
+	for n := len(parts) - 1; n >= 0; n-- {
+		table := strings.Join(parts[:n], ".")
+		if l := findKeyInTable(src, table, parts[n]); l > 0 {
+			return l
+		}
+	}
+	return 0
+}
+
+func findKeyInTable(src []byte, table, key string) int {
+	current := ""
+	keyRe := regexp.MustCompile(`^\s*"?` + regexp.QuoteMeta(key) + `"?\s*=`)
+	for i, line := range bytes.Split(src, []byte("\n")) {
+		if m := tableRe.FindSubmatch(line); m != nil {
+			current = strings.ReplaceAll(string(m[1]), " ", "")
+			if current == table+"."+key || (table == "" && current == key) {
+				return i + 1
+			}
+			continue
+		}
+		if current == table && keyRe.Match(line) {
+			return i + 1
+		}
+		// dotted keys: data.num_nodes = 5 at top level
+		if table != "" && current == "" {
+			dotted := regexp.MustCompile(`^\s*` + regexp.QuoteMeta(table+"."+key) + `\s*=`)
+			if dotted.Match(line) {
+				return i + 1
+			}
+		}
+	}
+	return 0
+}
+
+// Clone returns a deep copy of s, for overriding fields per run.
+func (s *Scenario) Clone() *Scenario {
+	c := *s
+	c.Data.EmbeddingDistribution.Center = append([]float64(nil), s.Data.EmbeddingDistribution.Center...)
+	if s.Data.Preload != nil {
+		p := *s.Data.Preload
+		c.Data.Preload = &p
+	}
+	if s.Data.CueNoise != nil {
+		p := *s.Data.CueNoise
+		c.Data.CueNoise = &p
+	}
+	if s.Run.Seed != nil {
+		p := *s.Run.Seed
+		c.Run.Seed = &p
+	}
+	cp := func(p *float64) *float64 {
+		if p == nil {
+			return nil
+		}
+		x := *p
+		return &x
+	}
+	c.Validation = ValidationSpec{
+		ExpectedP50LatencyMs:     cp(s.Validation.ExpectedP50LatencyMs),
+		ExpectedP99LatencyMs:     cp(s.Validation.ExpectedP99LatencyMs),
+		ExpectedP999LatencyMs:    cp(s.Validation.ExpectedP999LatencyMs),
+		ExpectedThroughputOpsSec: cp(s.Validation.ExpectedThroughputOpsSec),
+		MaxErrorRate:             cp(s.Validation.MaxErrorRate),
+	}
+	return &c
+}
