@@ -38,6 +38,10 @@ type Options struct {
 	Logger pebble.Logger
 	// CacheSize is pebble's block cache in bytes. 0 means 64 MiB.
 	CacheSize int64
+	// Slowdown plants a regression for validating regression gates: every
+	// operation burns this fraction of its own duration in extra CPU work
+	// (0.25 makes each op about 25% slower). 0, the default, adds nothing.
+	Slowdown float64
 }
 
 // Memory is one stored memory.
@@ -290,6 +294,7 @@ func (s *Store) prepare(spaceID string, m Memory) (Memory, error) {
 // Remember stores m in a memory space, replacing a memory with the same id.
 // When it returns nil the memory is durable (unless Options.NoSync).
 func (s *Store) Remember(ctx context.Context, spaceID string, m Memory) error {
+	defer s.slow(time.Now())
 	if s.closed.Load() {
 		return ErrClosed
 	}
@@ -321,6 +326,7 @@ func (s *Store) set(key, val []byte) (err error) {
 
 // RememberBatch stores ms in one atomic, durable write: all or none.
 func (s *Store) RememberBatch(ctx context.Context, spaceID string, ms []Memory) (err error) {
+	defer s.slow(time.Now())
 	if s.closed.Load() {
 		return ErrClosed
 	}
@@ -361,6 +367,7 @@ func (s *Store) RememberBatch(ctx context.Context, spaceID string, ms []Memory) 
 // Get returns the memory id of a space. A missing memory is ErrNotFound; a
 // stored record that fails its checksum is an error wrapping ErrCorrupt.
 func (s *Store) Get(ctx context.Context, spaceID, id string) (Memory, error) {
+	defer s.slow(time.Now())
 	if s.closed.Load() {
 		return Memory{}, ErrClosed
 	}
@@ -386,6 +393,7 @@ func (s *Store) Get(ctx context.Context, spaceID, id string) (Memory, error) {
 // Search returns the k memories of a space most similar (cosine) to query,
 // best first. It scans every memory of the space exactly.
 func (s *Store) Search(ctx context.Context, spaceID string, query []float32, k int) ([]Match, error) {
+	defer s.slow(time.Now())
 	if s.closed.Load() {
 		return nil, ErrClosed
 	}
@@ -573,3 +581,20 @@ func unit(v []float32) bool {
 	}
 	return true
 }
+
+// slow burns Options.Slowdown × the time since start in CPU work.
+func (s *Store) slow(start time.Time) {
+	if s.opts.Slowdown <= 0 {
+		return
+	}
+	until := time.Now().Add(time.Duration(float64(time.Since(start)) * s.opts.Slowdown))
+	x := uint64(1)
+	for time.Now().Before(until) {
+		for i := 0; i < 64; i++ {
+			x = x*6364136223846793005 + 1442695040888963407
+		}
+	}
+	slowSink.Add(x)
+}
+
+var slowSink atomic.Uint64

@@ -66,7 +66,9 @@ func newRoot(ctx context.Context, stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newRunCmd(stdout, stderr), newListCmd(stdout))
+	root.AddCommand(newRunCmd(stdout, stderr))
+	root.AddCommand(newListCmd(stdout))
+	root.AddCommand(newReportCmd(stdout))
 	return root
 }
 

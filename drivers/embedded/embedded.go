@@ -1,8 +1,9 @@
 // Package embedded drives the engine in-process: no network, no
 // serialisation, so what it measures is the engine itself.
 //
-// Options: none yet. The engine's data lives in Config.DataDir; NoSync
-// switches the engine to acknowledging before fsync.
+// Options (--driver-opt): slowdown=F plants a regression of F (0.25 = every
+// op about 25% slower) to validate regression gates. The engine's data lives
+// in Config.DataDir; NoSync switches it to acknowledging before fsync.
 package embedded
 
 import (
@@ -10,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 
 	"github.com/engram-bench/engram-bench/drivers"
 	"github.com/engram-bench/engram-bench/engine"
@@ -37,7 +39,15 @@ func init() {
 			if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 				return nil, fmt.Errorf("embedded driver: %w", err)
 			}
-			st, err := engine.Open(cfg.DataDir, engine.Options{Dim: cfg.Dim, NoSync: cfg.NoSync})
+			opts := engine.Options{Dim: cfg.Dim, NoSync: cfg.NoSync}
+			if v, ok := cfg.Options["slowdown"]; ok {
+				f, err := strconv.ParseFloat(v, 64)
+				if err != nil || f < 0 || f > 100 {
+					return nil, fmt.Errorf("embedded driver option slowdown=%q: want a fraction >= 0 (0.25 = 25%% slower)", v)
+				}
+				opts.Slowdown = f
+			}
+			st, err := engine.Open(cfg.DataDir, opts)
 			if err != nil {
 				return nil, fmt.Errorf("embedded driver: %w", err)
 			}
