@@ -91,7 +91,8 @@ func Execute(ctx context.Context, p Plan) (*reports.Result, error) {
 	}
 
 	// Preload (only shard 0 loads, so shards do not repeat it).
-	if p.Shard == 0 && gen.PreloadCount() > 0 {
+	namer, ownOps := d.(OpNamer)
+	if p.Shard == 0 && gen.PreloadCount() > 0 && !ownOps {
 		t0 := time.Now()
 		n, errs, err := preload(ctx, d, gen, p.Concurrency, p.PreloadProgress)
 		res.Preload = reports.PreloadStats{Memories: n, DurationS: time.Since(t0).Seconds(), Errors: errs}
@@ -104,6 +105,9 @@ func Execute(ctx context.Context, p Plan) (*reports.Result, error) {
 	}
 
 	names := workloads.KindNames()
+	if ownOps {
+		names = namer.OpNames()
+	}
 	rec := reports.NewRecorder(names, min(p.Concurrency, 4*runtime.GOMAXPROCS(0)))
 	var intervals []reports.Interval
 	var origin int64
