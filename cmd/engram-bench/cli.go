@@ -13,6 +13,8 @@ import (
 
 	"github.com/engram-bench/engram-bench/drivers"
 	_ "github.com/engram-bench/engram-bench/drivers/embedded"
+	_ "github.com/engram-bench/engram-bench/drivers/engram"
+	_ "github.com/engram-bench/engram-bench/drivers/http"
 	_ "github.com/engram-bench/engram-bench/drivers/null"
 	"github.com/engram-bench/engram-bench/reports"
 	"github.com/engram-bench/engram-bench/workloads"
@@ -69,6 +71,8 @@ func newRoot(ctx context.Context, stdout, stderr io.Writer) *cobra.Command {
 	root.AddCommand(newRunCmd(stdout, stderr))
 	root.AddCommand(newListCmd(stdout))
 	root.AddCommand(newReportCmd(stdout))
+	root.AddCommand(newHTTPCmd(stdout, stderr))
+	root.AddCommand(newStubServerCmd(stdout))
 	return root
 }
 

@@ -31,6 +31,12 @@ type runFlags struct {
 	maxLag      time.Duration
 	options     []string
 	quiet       bool
+	apiKey      string
+	// sc, when set, is the scenario to run instead of --scenario (commands
+	// that build their own, like "http").
+	sc *workloads.Scenario
+	// opNames names the progress line's ops when the driver has its own.
+	opNames []string
 }
 
 func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
@@ -63,14 +69,17 @@ error; 3 invalid run (harness-limited, interrupted, or target unreachable).`,
 	fl.DurationVar(&f.maxLag, "max-lag", drivers.DefaultMaxLag, "harness dispatch-lag p99 above which the run is invalid (harness-limited)")
 	fl.StringArrayVar(&f.options, "driver-opt", nil, "driver option key=value (repeatable)")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no live progress")
+	fl.StringVar(&f.apiKey, "api-key", "", "API key for targets with authentication on (engram driver: sent as Authorization: Bearer KEY)")
 	return cmd
 }
 
 func runRun(cmd *cobra.Command, f *runFlags, stdout, stderr io.Writer) error {
 	ctx := cmd.Context()
-	sc, err := workloads.Resolve(f.scenario)
-	if err != nil {
-		return &exitError{code: exitUsage, err: err}
+	sc, err := f.sc, error(nil)
+	if sc == nil {
+		if sc, err = workloads.Resolve(f.scenario); err != nil {
+			return &exitError{code: exitUsage, err: err}
+		}
 	}
 	sc = sc.Clone()
 	if f.rate < 0 {
@@ -124,6 +133,9 @@ func runRun(cmd *cobra.Command, f *runFlags, stdout, stderr io.Writer) error {
 		}
 		opts[k] = v
 	}
+	if f.apiKey != "" {
+		opts["api-key"] = f.apiKey
+	}
 	if f.out != "" {
 		// Fail before the run, not after it, if the result cannot be written.
 		fh, err := os.OpenFile(f.out, os.O_WRONLY|os.O_CREATE, 0o644)
@@ -153,6 +165,9 @@ func runRun(cmd *cobra.Command, f *runFlags, stdout, stderr io.Writer) error {
 		arrRate = a.Rate()
 	}
 	prog := &reports.Progress{W: progressW, TTY: tty, Total: sc.Duration.Total(), TargetRate: arrRate, Names: workloads.KindNames()}
+	if f.opNames != nil {
+		prog.Names = f.opNames
+	}
 	plan := drivers.Plan{
 		Scenario:     sc,
 		Seed:         seed,
