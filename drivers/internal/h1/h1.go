@@ -309,7 +309,6 @@ func (cl *Client) dial(ctx context.Context) (*conn, error) {
 	return c, nil
 }
 
-
 func (cl *Client) get(ctx context.Context) (*conn, error) {
 	for {
 		select {
