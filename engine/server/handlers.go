@@ -51,7 +51,7 @@ type RememberResponse struct {
 	ObservedAt         time.Time         `json:"observed_at"`
 	StoredAt           time.Time         `json:"stored_at"`
 	Links              map[string]string `json:"links"`
-	AutoLinks          []any             `json:"auto_links"`
+	AutoLinks          []AutoLink        `json:"auto_links"`
 	SystemMessage      string            `json:"system_message"`
 }
 
@@ -134,6 +134,13 @@ func constVector(n int, v float32) []float32 {
 	return out
 }
 
+// AutoLink is a link auto_link made to an existing memory.
+type AutoLink struct {
+	TargetMemoryID  string  `json:"target_memory_id"`
+	SimilarityScore float64 `json:"similarity_score"`
+	LinkReason      string  `json:"link_reason"`
+}
+
 // storageConfidence is Engram's: confidence × (1 − 0.5 × fill), where fill
 // is the space's memories over its 100,000-memory capacity, capped at 1.
 func storageConfidence(conf float64, memories int) float64 {
@@ -149,7 +156,7 @@ func (s *Server) rememberResponse(sp string, m engine.Memory, reason, kind strin
 		ObservedAt:         m.CreatedAt.UTC(),
 		StoredAt:           time.Now().UTC(),
 		Links:              map[string]string{"consolidation": "/api/v1/consolidations"},
-		AutoLinks:          []any{},
+		AutoLinks:          []AutoLink{},
 		SystemMessage:      fmt.Sprintf("%s '%s' successfully encoded with %.2f activation in space '%s'.", kind, m.ID, m.Confidence, sp),
 	}
 }
@@ -167,10 +174,25 @@ func (s *Server) handleRemember(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := s.store.Remember(r.Context(), sp, m); err != nil {
+	if !req.AutoLink {
+		if err := s.store.Remember(r.Context(), sp, m); err != nil {
+			return engineError(err)
+		}
+		return writeJSON(w, http.StatusCreated, s.rememberResponse(sp, m, reason, "Memory"))
+	}
+	o := engine.RememberOptions{AutoLink: true}
+	if req.LinkThreshold != nil {
+		o.LinkThreshold = float32(*req.LinkThreshold)
+	}
+	done, err := s.store.RememberWith(r.Context(), sp, m, o)
+	if err != nil {
 		return engineError(err)
 	}
-	return writeJSON(w, http.StatusCreated, s.rememberResponse(sp, m, reason, "Memory"))
+	resp := s.rememberResponse(sp, m, reason, "Memory")
+	for _, l := range done.Links {
+		resp.AutoLinks = append(resp.AutoLinks, AutoLink{TargetMemoryID: l.ID, SimilarityScore: float64(l.Score), LinkReason: fmt.Sprintf("cosine similarity %.2f", l.Score)})
+	}
+	return writeJSON(w, http.StatusCreated, resp)
 }
 
 // handleRememberSimple is POST /api/v1/memories: content and confidence only,
@@ -325,7 +347,7 @@ func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return engineError(err)
 	}
-	return writeJSON(w, http.StatusOK, MemoryResponse{ID: id, Content: m.Content, Confidence: float64(m.Confidence), Timestamp: m.CreatedAt.UTC(), MemoryType: "episodic"})
+	return writeJSON(w, http.StatusOK, MemoryResponse{ID: id, Content: m.Content, Confidence: float64(m.Confidence), Timestamp: m.CreatedAt.UTC(), MemoryType: m.Type.String()})
 }
 
 func (s *Server) handleNotFound(w http.ResponseWriter, r *http.Request) error {

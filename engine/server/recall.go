@@ -36,7 +36,6 @@ const (
 	maxResultsLimit   = 1000
 	defaultMaxHops    = 3
 	maxHopsLimit      = 16
-	vividThreshold    = 0.7
 )
 
 type recallBody struct {
@@ -185,13 +184,6 @@ type RecallMetadata struct {
 	MemorySystemLoad      string  `json:"memory_system_load"`
 }
 
-// scored is one candidate of a recall before its memory is read.
-type scored struct {
-	id    string
-	score float64
-	path  string
-}
-
 func (s *Server) handleRecall(w http.ResponseWriter, r *http.Request) error {
 	start := time.Now()
 	p, bodySpace, err := s.parseRecall(r)
@@ -202,53 +194,115 @@ func (s *Server) handleRecall(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	cands, intent, err := s.recallCandidates(r, sp, &p)
-	if err != nil {
-		return err
-	}
 	var resp RecallResponse
 	resp.Memories.Vivid, resp.Memories.Associated, resp.Memories.Reconstructed = []RecallResult{}, []RecallResult{}, []RecallResult{}
-	for _, c := range cands {
-		if c.score < p.Threshold {
-			continue
+	now := time.Now().UTC()
+	intent := "Embedding-based recall request"
+	searched, hopsDone := 0, 0
+	if p.SeedID != "" {
+		intent = "Spreading activation from a memory"
+		if err := s.spreadFromSeed(r, sp, &p, &resp, now); err != nil {
+			return err
 		}
-		m, err := s.store.Get(r.Context(), sp, c.id)
+	} else {
+		req := engine.RecallRequest{Embedding: p.Embedding, Query: p.Query, Mode: mode(p.Mode), Threshold: float32(p.Threshold), MaxHops: p.MaxHops}
+		if p.Query != "" {
+			req.Embedding = nil // Engram: when both are sent, query wins
+			req.MaxResults = min(p.MaxResults, maxTextCands)
+			intent = "Text-based recall request"
+		} else {
+			req.MaxResults = min(p.MaxResults, maxEmbeddingCands)
+		}
+		res, err := s.store.Recall(r.Context(), sp, req)
 		if err != nil {
-			if ae := engineError(err); isNotFound(ae) {
-				continue // deleted since the search saw it
-			}
 			return engineError(err)
 		}
-		res := RecallResult{
-			ID: c.id, Content: m.Content, Confidence: confidence(c.score, "Recalled from memory store with confidence score"),
-			ActivationLevel: c.score, SimilarityScore: c.score, RetrievalPath: c.path,
-			ObservedAt: m.CreatedAt.UTC(), LastAccess: time.Now().UTC(), Tags: []string{}, MemoryType: "Episodic",
-			RelevanceExplanation: fmt.Sprintf("Retrieved with %.2f confidence", c.score),
+		searched, hopsDone = res.Searched, res.Hops
+		for _, m := range res.Vivid {
+			resp.Memories.Vivid = append(resp.Memories.Vivid, recalled(&m, now))
 		}
-		if c.score > vividThreshold {
-			resp.Memories.Vivid = append(resp.Memories.Vivid, res)
-		} else {
-			resp.Memories.Associated = append(resp.Memories.Associated, res)
-		}
-		if len(resp.Memories.Vivid)+len(resp.Memories.Associated) >= p.MaxResults {
-			break
+		for _, m := range res.Associated {
+			resp.Memories.Associated = append(resp.Memories.Associated, recalled(&m, now))
 		}
 	}
 	elapsed := time.Since(start)
 	resp.RecallConfidence = confidence(0.8, "Recall confidence of the memory system")
 	resp.QueryAnalysis = QueryAnalysis{UnderstoodIntent: intent, SearchStrategy: strategy(p.Mode), CognitiveLoad: "Low", Suggestions: []string{}}
 	if p.Metadata {
-		resp.Metadata = &RecallMetadata{TotalMemoriesSearched: s.store.Count(sp), ActivationSpreadHops: hops(&p), ProcessingTimeMs: float64(elapsed.Microseconds()) / 1000, MemorySystemLoad: "Normal"}
+		if searched == 0 {
+			searched = s.store.Count(sp)
+		}
+		resp.Metadata = &RecallMetadata{TotalMemoriesSearched: searched, ActivationSpreadHops: hopsDone, ProcessingTimeMs: float64(elapsed.Microseconds()) / 1000, MemorySystemLoad: "Normal"}
 	}
 	resp.SystemMessage = fmt.Sprintf("Recall completed in %dms.", elapsed.Milliseconds())
 	return writeJSON(w, http.StatusOK, &resp)
 }
 
-func hops(p *recallParams) int {
-	if p.Mode == "similarity" {
-		return 0
+func mode(m string) engine.RecallMode {
+	switch m {
+	case "spreading":
+		return engine.ModeSpreading
+	case "hybrid":
+		return engine.ModeHybrid
 	}
-	return p.MaxHops
+	return engine.ModeSimilarity
+}
+
+// recalled renders one engine recall result.
+func recalled(m *engine.Recalled, now time.Time) RecallResult {
+	path := "Similarity"
+	if m.Hops > 0 {
+		path = fmt.Sprintf("Spreading activation (%d hops via %s)", m.Hops, strings.Join(m.Path, " > "))
+	}
+	last := m.LastAccess
+	if last.IsZero() {
+		last = now
+	}
+	score := clamp01(float64(m.Score))
+	return RecallResult{
+		ID: m.ID, Content: m.Content, Confidence: confidence(score, "Recalled from memory store with confidence score"),
+		ActivationLevel: clamp01(float64(max(m.Activation, m.Score))), SimilarityScore: clamp01(float64(m.Similarity)), RetrievalPath: path,
+		ObservedAt: m.CreatedAt.UTC(), LastAccess: last.UTC(), Tags: []string{}, MemoryType: memoryType(m.Type),
+		RelevanceExplanation: fmt.Sprintf("Retrieved with %.2f confidence", score),
+	}
+}
+
+func memoryType(t engine.MemoryType) string {
+	if t == engine.Semantic {
+		return "Semantic"
+	}
+	return "Episodic"
+}
+
+// spreadFromSeed answers recall?seed_id= (an engramd extension): spreading
+// activation from one stored memory; what it reaches is "associated".
+func (s *Server) spreadFromSeed(r *http.Request, sp string, p *recallParams, resp *RecallResponse, now time.Time) error {
+	th := float32(p.Threshold)
+	if th <= 0 {
+		th = engine.DefaultSpreadThreshold
+	}
+	res, err := s.store.Spread(r.Context(), sp, engine.SpreadRequest{Seeds: []string{p.SeedID}, MaxHops: p.MaxHops, Threshold: th, MaxResults: p.MaxResults + 1})
+	if err != nil {
+		return engineError(err)
+	}
+	for _, a := range res.Activated {
+		if a.Hops == 0 {
+			continue // the seed itself
+		}
+		m, err := s.store.Get(r.Context(), sp, a.ID)
+		if err != nil {
+			if isNotFound(engineError(err)) {
+				continue
+			}
+			return engineError(err)
+		}
+		rc := engine.Recalled{Memory: m, Score: a.Activation, Activation: a.Activation, Hops: a.Hops, Path: a.Path}
+		resp.Memories.Associated = append(resp.Memories.Associated, recalled(&rc, now))
+		if len(resp.Memories.Associated) >= p.MaxResults {
+			break
+		}
+	}
+	return nil
 }
 
 func strategy(mode string) string {
@@ -266,67 +320,9 @@ func isNotFound(err error) bool {
 	return ok && ae.Status == http.StatusNotFound
 }
 
-// recallCandidates runs the recall in the engine and returns candidates,
-// best first.
-func (s *Server) recallCandidates(r *http.Request, sp string, p *recallParams) ([]scored, string, error) {
-	if p.Query != "" {
-		return s.textCandidates(r, sp, p)
-	}
-	if p.Mode != "similarity" {
-		return s.spreadCandidates(r, sp, p)
-	}
-	k := min(p.MaxResults, maxEmbeddingCands)
-	ms, err := s.store.Search(r.Context(), sp, p.Embedding, k)
-	if err != nil {
-		return nil, "", engineError(err)
-	}
-	out := make([]scored, 0, len(ms))
-	for _, m := range ms {
-		out = append(out, scored{id: m.ID, score: clamp01(float64(m.Score)), path: "Similarity"})
-	}
-	return out, "Embedding-based recall request", nil
-}
-
 func clamp01(v float64) float64 {
 	if math.IsNaN(v) || v < 0 {
 		return 0
 	}
 	return math.Min(v, 1)
 }
-
-// textScore is Engram's text cue score: case-insensitive substring 1.0,
-// reverse substring 0.8, otherwise the Jaccard index of the word sets.
-func textScore(query, content string) float64 {
-	q, c := strings.ToLower(query), strings.ToLower(content)
-	switch {
-	case strings.Contains(c, q):
-		return 1
-	case strings.Contains(q, c):
-		return 0.8
-	}
-	qw, cw := map[string]bool{}, map[string]bool{}
-	for _, w := range strings.Fields(q) {
-		qw[w] = true
-	}
-	for _, w := range strings.Fields(c) {
-		cw[w] = true
-	}
-	inter := 0
-	for w := range qw {
-		if cw[w] {
-			inter++
-		}
-	}
-	union := len(qw) + len(cw) - inter
-	if union == 0 {
-		return 0
-	}
-	return float64(inter) / float64(union)
-}
-
-// notImplemented is the answer for a valid request the engine cannot serve yet.
-func notImplemented(what string) error {
-	return &APIError{Status: http.StatusNotImplemented, Code: CodeNotImplemented, Message: what + " is not supported by this engine build"}
-}
-
-var _ = engine.ErrNotFound

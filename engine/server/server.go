@@ -39,6 +39,8 @@ type Config struct {
 	Registry *prometheus.Registry
 	// Version is reported by /health.
 	Version string
+	// DataDir is reported as the spaces' persistence root.
+	DataDir string
 	// Logger receives errors the server answers with a 5xx. nil discards them.
 	Logger *slog.Logger
 }
