@@ -460,12 +460,22 @@ func (d *Driver) recall(b *buffers, op *workloads.Op, threshold float32, mode wo
 	b.req = d.head(b.req[:0], "GET", string(b.body), op.Space, "", 0)
 }
 
+// preloadChunk is the most memories one batch request carries (~0.8 MB of
+// JSON at 768 dimensions, well under engramd's default body limit).
+const preloadChunk = 100
+
 // Preload implements drivers.Preloader: one batch request per call when the
 // target has engramd's batch endpoint, else one remember per memory, 16 at
 // a time.
 func (d *Driver) Preload(ctx context.Context, ops []workloads.Op) error {
 	if len(ops) == 0 {
 		return nil
+	}
+	for len(ops) > preloadChunk && d.batch != batchOff && !d.noBatch.Load() {
+		if err := d.Preload(ctx, ops[:preloadChunk]); err != nil {
+			return err
+		}
+		ops = ops[preloadChunk:]
 	}
 	if d.batch != batchOff && !d.noBatch.Load() {
 		b := d.get()
