@@ -63,6 +63,6 @@ against (docs/benchmarking.md). Stops on SIGTERM or Ctrl-C.`,
 	fl.StringVar(&addr, "addr", "127.0.0.1:8080", "listen address (port 0 picks a free one)")
 	fl.StringVar(&body, "body", "ok\n", "answer body")
 	fl.DurationVar(&freeze, "freeze", 0, "freeze for this long ...")
-	fl.DurationVar(&every, "freeze-every", 0, "... every this long (first freeze one period after start)")
+	fl.DurationVar(&every, "freeze-every", 0, "... every this long (the first freeze starts with the server)")
 	return cmd
 }

@@ -107,7 +107,7 @@ func TestGroundTruth(t *testing.T) {
 		}
 	}
 	s, _ := NewStub(StubConfig{Freeze: f, FreezeEvery: p})
-	for _, tc := range []struct{ at, want time.Duration }{{time.Second, 0}, {5 * time.Second, f}, {5200 * time.Millisecond, 300 * time.Millisecond}, {5600 * time.Millisecond, 0}, {10 * time.Second, f}} {
+	for _, tc := range []struct{ at, want time.Duration }{{0, f}, {200 * time.Millisecond, 300 * time.Millisecond}, {time.Second, 0}, {5 * time.Second, f}, {5200 * time.Millisecond, 300 * time.Millisecond}, {5600 * time.Millisecond, 0}, {10 * time.Second, f}} {
 		if got := s.FreezeLeft(tc.at); got != tc.want {
 			t.Errorf("FreezeLeft(%s) = %s, want %s", tc.at, got, tc.want)
 		}

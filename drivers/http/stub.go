@@ -13,9 +13,11 @@ import (
 type StubConfig struct {
 	// Body is the answer to every request. Default "ok\n".
 	Body string
-	// FreezeEvery and Freeze make the stub stall: from FreezeEvery after it
-	// starts, and every FreezeEvery after that, it freezes for Freeze — a
-	// request arriving during a freeze is answered when the freeze ends. Both
+	// FreezeEvery and Freeze make the stub stall: at its start and every
+	// FreezeEvery after that it freezes for Freeze — a request arriving
+	// during a freeze is answered when the freeze ends. The schedule is
+	// strictly periodic, so any measuring window that is a whole number of
+	// periods long holds exactly that many freezes, whatever its phase. Both
 	// zero: no freezes.
 	FreezeEvery, Freeze time.Duration
 }
@@ -52,7 +54,7 @@ func (s *Stub) Requests() int64 { return s.requests.Load() }
 // FreezeLeft returns how long a request arriving at elapsed (since the stub
 // started) waits for the current freeze to end; 0 outside freezes.
 func (s *Stub) FreezeLeft(elapsed time.Duration) time.Duration {
-	if s.cfg.Freeze <= 0 || elapsed < s.cfg.FreezeEvery {
+	if s.cfg.Freeze <= 0 || elapsed < 0 {
 		return 0
 	}
 	in := elapsed % s.cfg.FreezeEvery
