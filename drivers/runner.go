@@ -133,6 +133,7 @@ type runner struct {
 	sleeper sleeper // used by the leader only
 
 	sent, warm, abandoned atomic.Uint64
+	claimedDue            atomic.Int64 // due time of an op claimed by a leader stopped before it was due; -1 if none
 	lastEnd               atomic.Int64
 }
 
@@ -172,6 +173,7 @@ func Run(ctx context.Context, cfg RunConfig, d Driver) (RunStats, error) {
 	r.origin = int64(startDelay)
 	r.measure = r.origin + int64(cfg.Warmup)
 	r.end = r.measure + int64(cfg.Duration)
+	r.claimedDue.Store(-1)
 	r.opCtx, r.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	defer r.cancel()
 	r.seq = workloads.NewSequence(cfg.Arrival)
@@ -242,6 +244,9 @@ loop:
 	}
 	if !r.finished || stats.Interrupted {
 		stats.Unsent = r.countUnsent(limit)
+	}
+	if d := r.claimedDue.Load(); d >= 0 && d < limit {
+		stats.Unsent++
 	}
 	stats.MeasureEnd = max(r.lastEnd.Load(), min(stopAt, r.end))
 	if stats.MeasureEnd < r.measure {
@@ -373,6 +378,8 @@ func (r *runner) lead(w *worker) (i uint64, due int64, queued, ok bool) {
 		filled = true
 	}
 	if !r.waitUntil(due) {
+		// Stopped while waiting: the claimed op never starts.
+		r.claimedDue.Store(due)
 		r.leader.Store(false)
 		r.signal()
 		return 0, 0, false, false
