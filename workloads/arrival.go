@@ -118,10 +118,15 @@ func ScaleArrival(spec ArrivalSpec, rate float64) (ArrivalSpec, error) {
 	if err != nil {
 		return spec, err
 	}
+	if !(a.Rate() > 0) {
+		return spec, &SpecError{Key: "arrival.pattern", Value: spec.Pattern, Msg: "has no offered rate to scale (a closed loop's rate is set by users and think time)"}
+	}
 	return m.Scale(spec, rate/a.Rate()), nil
 }
 
-var allArrivalKeys = []string{"rate", "lambda", "base_rate", "burst_rate", "burst_duration_sec", "burst_period_sec"}
+var allArrivalKeys = []string{"rate", "lambda", "base_rate", "burst_rate", "burst_duration_sec", "burst_period_sec",
+	"start_rate", "end_rate", "ramp_sec", "step", "hold_sec", "steps", "amplitude", "period_sec", "poisson",
+	"on_rate", "off_rate", "mean_on_sec", "mean_off_sec", "file", "rate_multiplier", "users", "think_time_sec", "think_distribution"}
 
 func validateArrival(v *validator, spec *ArrivalSpec) {
 	if v.err != nil {
@@ -302,7 +307,9 @@ func (p *Poisson) gap(k uint64) float64 {
 }
 
 // Due implements Arrival.
-func (p *Poisson) Due(i uint64) time.Duration {
+func (p *Poisson) Due(i uint64) time.Duration { return secondsToDuration(p.dueSeconds(i)) }
+
+func (p *Poisson) dueSeconds(i uint64) float64 {
 	b := i / poissonBlock
 	p.mu.Lock()
 	for uint64(len(p.prefix)) <= b {
@@ -318,7 +325,7 @@ func (p *Poisson) Due(i uint64) time.Duration {
 	for k := b * poissonBlock; k < i; k++ {
 		s += p.gap(k)
 	}
-	return secondsToDuration(s)
+	return s
 }
 
 // Rate implements Arrival.
@@ -332,9 +339,11 @@ type poissonSequence struct {
 	s float64
 }
 
-func (q *poissonSequence) Next() time.Duration {
-	d := secondsToDuration(q.s)
+func (q *poissonSequence) Next() time.Duration { return secondsToDuration(q.nextSeconds()) }
+
+func (q *poissonSequence) nextSeconds() float64 {
+	s := q.s
 	q.s += q.p.gap(q.k)
 	q.k++
-	return d
+	return s
 }

@@ -64,6 +64,32 @@ type ArrivalSpec struct {
 	BurstRate        float64 `toml:"burst_rate" json:"burst_rate,omitempty"`
 	BurstDurationSec float64 `toml:"burst_duration_sec" json:"burst_duration_sec,omitempty"`
 	BurstPeriodSec   float64 `toml:"burst_period_sec" json:"burst_period_sec,omitempty"`
+	// ramp
+	StartRate float64 `toml:"start_rate" json:"start_rate,omitempty"`
+	EndRate   float64 `toml:"end_rate" json:"end_rate,omitempty"`
+	RampSec   float64 `toml:"ramp_sec" json:"ramp_sec,omitempty"`
+	// step (also Rate)
+	Step    float64 `toml:"step" json:"step,omitempty"`
+	HoldSec float64 `toml:"hold_sec" json:"hold_sec,omitempty"`
+	Steps   int     `toml:"steps" json:"steps,omitempty"`
+	// sine (also Rate)
+	Amplitude float64 `toml:"amplitude" json:"amplitude,omitempty"`
+	PeriodSec float64 `toml:"period_sec" json:"period_sec,omitempty"`
+	// Poisson switches ramp, step and sine from evenly spaced ops to an
+	// inhomogeneous Poisson process with the same rate.
+	Poisson bool `toml:"poisson" json:"poisson,omitempty"`
+	// bursty
+	OnRate     float64 `toml:"on_rate" json:"on_rate,omitempty"`
+	OffRate    float64 `toml:"off_rate" json:"off_rate,omitempty"`
+	MeanOnSec  float64 `toml:"mean_on_sec" json:"mean_on_sec,omitempty"`
+	MeanOffSec float64 `toml:"mean_off_sec" json:"mean_off_sec,omitempty"`
+	// trace
+	File           string  `toml:"file" json:"file,omitempty"`
+	RateMultiplier float64 `toml:"rate_multiplier" json:"rate_multiplier,omitempty"`
+	// closed_loop
+	Users             int     `toml:"users" json:"users,omitempty"`
+	ThinkTimeSec      float64 `toml:"think_time_sec" json:"think_time_sec,omitempty"`
+	ThinkDistribution string  `toml:"think_distribution" json:"think_distribution,omitempty"`
 }
 
 // OperationsSpec is the [operations] table: relative weights (percentages or
