@@ -129,33 +129,7 @@ var allArrivalKeys = []string{"rate", "lambda", "base_rate", "burst_rate", "burs
 	"on_rate", "off_rate", "mean_on_sec", "mean_off_sec", "file", "rate_multiplier", "users", "think_time_sec", "think_distribution"}
 
 func validateArrival(v *validator, spec *ArrivalSpec) {
-	if v.err != nil {
-		return
-	}
-	m, ok := lookupArrival(spec.Pattern)
-	if !ok {
-		if spec.Pattern == "" {
-			v.errf("arrival.pattern", nil, "missing")
-			return
-		}
-		_, err := NewArrival(*spec, 0)
-		se := err.(*SpecError)
-		v.errf(se.Key, se.Value, "%s", se.Msg)
-		return
-	}
-	for _, k := range allArrivalKeys {
-		if v.defined("arrival."+k) && !contains(m.Keys, k) {
-			v.errf("arrival."+k, nil, "not used by pattern %q (it takes %s)", spec.Pattern, strings.Join(m.Keys, ", "))
-			return
-		}
-	}
-	if _, err := m.New(*spec, 0); err != nil {
-		if se, ok := err.(*SpecError); ok {
-			v.errf(se.Key, se.Value, "%s", se.Msg)
-		} else {
-			v.errf("arrival", nil, "%v", err)
-		}
-	}
+	validateArrivalAt(v, "arrival", spec, func(k string) bool { return v.defined("arrival." + k) })
 }
 
 func contains(xs []string, x string) bool {
