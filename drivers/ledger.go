@@ -31,6 +31,7 @@ import (
 // Concurrency: safe for concurrent use; the hot path takes one of 64 shard
 // mutexes and allocates nothing.
 type Ledger struct {
+	acks      ackRing
 	threshold atomic.Uint64 // track keys whose hash < threshold
 	acked     atomic.Int64
 	early     atomic.Int64
@@ -44,6 +45,58 @@ type Ledger struct {
 
 // LedgerCapacity is the most writes the ledger follows at once.
 const LedgerCapacity = 1 << 16
+
+// AckWindow is how many of the most recent ops the ledger remembers exactly
+// whether (and when) their write was acknowledged: 16 bytes each, 4 MiB. A
+// read aimed at a write older than that is assumed to follow its ack.
+const AckWindow = 1 << 18
+
+// ackRing remembers the acknowledgement time of the last AckWindow ops'
+// writes: slot j mod AckWindow holds (j+1, ack time) once op j's write was
+// acknowledged. Failed writes are never acknowledged.
+type ackRing struct {
+	mu    [256]sync.Mutex
+	slots []ackSlot
+}
+
+type ackSlot struct {
+	idx uint64 // op index + 1; 0 = empty
+	at  int64
+}
+
+func (a *ackRing) set(j uint64, at int64) {
+	m := &a.mu[j%256]
+	m.Lock()
+	if s := &a.slots[j%AckWindow]; s.idx < j+1 {
+		*s = ackSlot{idx: j + 1, at: at}
+	}
+	m.Unlock()
+}
+
+// before reports whether op j's write was acknowledged at or before t.
+func (a *ackRing) before(j uint64, t int64) bool {
+	m := &a.mu[j%256]
+	m.Lock()
+	s := a.slots[j%AckWindow]
+	m.Unlock()
+	switch {
+	case s.idx == j+1:
+		return s.at <= t
+	case s.idx > j+1:
+		return true // overwritten by a newer op: older than the window
+	default:
+		return false // not acknowledged (yet, or it failed)
+	}
+}
+
+// opIndex is the index of the op that wrote op key k.
+func opIndex(k workloads.Key) uint64 { return uint64(k&^workloads.OpKeyBit) >> 12 }
+
+// AckedBefore reports whether the write of memory k was acknowledged at or
+// before t (run clock). Preloaded memories always were.
+func (l *Ledger) AckedBefore(k workloads.Key, t int64) bool {
+	return k.IsPreload() || l.acks.before(opIndex(k), t)
+}
 
 const ledgerShards = 64
 
@@ -69,6 +122,7 @@ type ledgerShard struct {
 // NewLedger returns an empty ledger.
 func NewLedger() *Ledger {
 	l := &Ledger{perShard: LedgerCapacity / ledgerShards, toFound: reports.NewHistogram()}
+	l.acks.slots = make([]ackSlot, AckWindow)
 	l.threshold.Store(^uint64(0))
 	for i := range l.shards {
 		l.shards[i].slots = make([]ledgerEntry, 2*l.perShard)
@@ -98,6 +152,9 @@ func (s *ledgerShard) find(k workloads.Key, h uint64) (int, bool) {
 // Acked records that the write of k was acknowledged at time end (run clock).
 func (l *Ledger) Acked(k workloads.Key, end int64) {
 	l.acked.Add(1)
+	if !k.IsPreload() {
+		l.acks.set(opIndex(k), end)
+	}
 	h := keyHash(k)
 	if h >= l.threshold.Load() {
 		return
@@ -163,6 +220,10 @@ func (l *Ledger) Read(k workloads.Key, start, end int64, found bool) {
 	if k.IsPreload() {
 		return
 	}
+	if !l.acks.before(opIndex(k), start) {
+		l.early.Add(1) // not acknowledged (yet) when the read started
+		return
+	}
 	h := keyHash(k)
 	if h >= l.threshold.Load() {
 		return
@@ -172,7 +233,6 @@ func (l *Ledger) Read(k workloads.Key, start, end int64, found bool) {
 	i, ok := s.find(k, h)
 	if !ok || s.slots[i].ack > start {
 		s.mu.Unlock()
-		l.early.Add(1) // not acknowledged (yet) when the read started
 		return
 	}
 	e := &s.slots[i]
@@ -195,19 +255,52 @@ func (l *Ledger) Read(k workloads.Key, start, end int64, found bool) {
 }
 
 // Observe feeds the ledger from one finished op: acknowledged stores and
-// reads that aimed at a memory.
-func (l *Ledger) Observe(op *workloads.Op, s *reports.Sample) {
+// reads that aimed at a memory. It runs before the op is recorded, and
+// adjusts the sample of a read aimed at a write that was not acknowledged
+// when the read started: such a read cannot be expected to find it, so it is
+// not scored, and its "not found" is no error. It returns whether it did.
+func (l *Ledger) Observe(op *workloads.Op, s *reports.Sample) (unacked bool) {
 	switch op.Kind {
 	case workloads.KindStore:
 		if s.Err == "" {
 			l.Acked(op.Key, s.End)
 		}
+		return false
 	case workloads.KindStoreBatch:
 		if s.Err == "" {
 			for n := 0; n < op.Count; n++ {
 				l.Acked(workloads.MemberKey(op.Index, n), s.End)
 			}
 		}
+		return false
+	}
+	target := op.Key
+	if isCue(op.Kind) {
+		if !op.HasTarget {
+			return false
+		}
+		target = op.Target
+	}
+	if target.IsPreload() || l.AckedBefore(target, s.Start) {
+		l.read(op, s)
+		return false
+	}
+	switch op.Kind {
+	case workloads.KindRecallByID, workloads.KindReadModify, workloads.KindSpread, workloads.KindUpdate, workloads.KindForget,
+		workloads.KindRecall, workloads.KindSearch, workloads.KindComplete:
+		l.early.Add(1)
+		s.Scored, s.Hit = false, false
+		if s.Err == "not_found" {
+			s.Err = ""
+		}
+		return true
+	}
+	return false
+}
+
+// read passes a read of an acknowledged write to Read.
+func (l *Ledger) read(op *workloads.Op, s *reports.Sample) {
+	switch op.Kind {
 	case workloads.KindRecallByID, workloads.KindReadModify:
 		switch {
 		case s.Err == "":

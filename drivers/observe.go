@@ -60,6 +60,7 @@ func isCue(k workloads.Kind) bool {
 
 // observe is the runner's Observer.
 func (o *observers) observe(w int, op *workloads.Op, s *reports.Sample) {
+	o.ledger.Observe(op, s) // first: it may unscore a read of an unacknowledged write
 	found, expected := 0, 0
 	if s.Scored && isCue(op.Kind) && s.Err == "" {
 		found, expected = op.Found, op.ExpectedFound()
@@ -77,7 +78,6 @@ func (o *observers) observe(w int, op *workloads.Op, s *reports.Sample) {
 		}
 		o.spaces.Record(w, g, s, found, expected)
 	}
-	o.ledger.Observe(op, s)
 }
 
 // fill adds the breakdowns to res; seconds is the measured window.

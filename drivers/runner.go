@@ -18,10 +18,12 @@ type OpSource interface {
 }
 
 // Observer is told about every finished measured op, on the worker w that
-// ran it, before the op's buffers are reused (per-phase and per-space
-// breakdowns, the acknowledged-write ledger). s is the sample just recorded
-// (times on the run clock, error class in s.Err). It must be safe for
-// concurrent use and should not allocate.
+// ran it, before the op's buffers are reused and before it is recorded
+// (per-phase and per-space breakdowns, the acknowledged-write ledger). s is
+// the sample about to be recorded (times on the run clock, error class in
+// s.Err); the observer may clear its quality fields or its "not_found"
+// error for a read aimed at a write not yet acknowledged. It must be safe
+// for concurrent use and should not allocate.
 type Observer func(w int, op *workloads.Op, s *reports.Sample)
 
 // FailingSource is an OpSource that can fail (a trace that turns out to be
@@ -390,10 +392,10 @@ func (r *runner) record(w *worker, due, start, end int64, queued bool, err error
 	if err != nil {
 		s.Err = Classify(err)
 	}
-	w.rec.Record(s)
 	if r.cfg.Observe != nil {
 		r.cfg.Observe(w.id, &w.op, &s)
 	}
+	w.rec.Record(s)
 	for {
 		last := r.lastEnd.Load()
 		if end <= last || r.lastEnd.CompareAndSwap(last, end) {

@@ -177,17 +177,22 @@ func (g *Generator) KindOf(i uint64) Kind {
 }
 
 // SpaceOf returns the memory space of memory k: preloaded memory j lives in
-// space j mod n (uniform tenants) or a zipfian-drawn space; memories stored by
-// op i (and its batch) in a seeded space drawn the same way.
+// space j mod n (uniform tenants) or a zipfian-drawn space (with planted
+// groups, j is the group's index, so that a group shares its space); memories
+// stored by op i (and its batch) in a seeded space drawn the same way.
 func (g *Generator) SpaceOf(k Key) string {
 	if len(g.spaces) == 1 {
 		return g.spaces[0]
 	}
 	if k.IsPreload() {
-		if g.tenants == nil {
-			return g.spaces[uint64(k)%uint64(len(g.spaces))]
+		j := uint64(k)
+		if g.plant > 1 {
+			j /= g.plant // a planted group lives in one space
 		}
-		r := newRNG(g.seed, streamTenant, uint64(k))
+		if g.tenants == nil {
+			return g.spaces[j%uint64(len(g.spaces))]
+		}
+		r := newRNG(g.seed, streamTenant, j)
 		return g.spaces[g.tenants.pick(&r)]
 	}
 	i := uint64(k&^OpKeyBit) >> memberBits
