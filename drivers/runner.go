@@ -276,6 +276,8 @@ loop:
 	stopAt := r.now()
 	if e := r.srcErr.Load(); e != nil {
 		stats.SourceErr = *e
+	} else if fa, ok := cfg.Arrival.(interface{ Err() error }); ok && fa.Err() != nil {
+		stats.SourceErr = fa.Err() // a trace arrival ended early on a bad line
 	}
 	stats.Sent = r.sent.Load()
 	stats.WarmupOps = r.warm.Load()

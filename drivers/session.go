@@ -47,8 +47,10 @@ type Plan struct {
 type Source struct {
 	// Ops fills op i (a FailingSource when it reads a file).
 	Ops OpSource
-	// Arrival gives op i's intended start; Duration is the measured window.
+	// Arrival gives op i's intended start; Warmup is where measuring starts
+	// and Duration the measured window after it.
 	Arrival  workloads.Arrival
+	Warmup   time.Duration
 	Duration time.Duration
 	// Preload yields the memories to store before measuring, in order, or is
 	// nil; PreloadCount says how many (for progress).
@@ -56,6 +58,9 @@ type Source struct {
 	PreloadCount int64
 	// Spaces are the memory spaces the ops use (for per-space results).
 	Spaces []string
+	// Rate is the offered rate over the measured window, ops/s (0: the
+	// arrival's Rate).
+	Rate float64
 }
 
 // ErrSourceFailed wraps a failure of the op source mid-run (a corrupt or
@@ -104,7 +109,7 @@ func Execute(ctx context.Context, p Plan) (*reports.Result, error) {
 		}
 	} else {
 		src := p.Source
-		ops, arr, spaces, measure = src.Ops, src.Arrival, src.Spaces, src.Duration
+		ops, arr, spaces, warmup, measure = src.Ops, src.Arrival, src.Spaces, src.Warmup, src.Duration
 		preload, nPre = src.Preload, src.PreloadCount
 	}
 	if p.Concurrency <= 0 {
@@ -198,6 +203,9 @@ func Execute(ctx context.Context, p Plan) (*reports.Result, error) {
 	res.Intervals = intervals
 	shards := max(p.Shards, 1)
 	res.TargetRate = offeredRate(sched, arr) / float64(shards)
+	if p.Source != nil && p.Source.Rate > 0 {
+		res.TargetRate = p.Source.Rate / float64(shards)
+	}
 	if closed != nil {
 		res.TargetRate = 0
 		res.LoadModel = "closed"

@@ -301,3 +301,39 @@ func phaseKeyLine(src []byte, key string) int {
 	}
 	return start + 1
 }
+
+// ScaleRate rescales the scenario's offered rate to rate ops/s, shapes kept:
+// the arrival of a scenario without phases, or every phase's arrival by one
+// factor so that the measured phases together offer rate on average.
+func (s *Scenario) ScaleRate(rate float64, seed uint64) error {
+	if len(s.Phases) == 0 {
+		a, err := ScaleArrival(s.Arrival, rate)
+		if err != nil {
+			return err
+		}
+		s.Arrival = a
+		return nil
+	}
+	sched, err := NewSchedule(s, seed)
+	if err != nil {
+		return err
+	}
+	cur := sched.Rate()
+	if !(cur > 0) {
+		return fmt.Errorf("the measured phases offer no ops to scale")
+	}
+	f := rate / cur
+	for n := range s.Phases {
+		p := &s.Phases[n]
+		if p.IsPreload() {
+			continue
+		}
+		m, ok := lookupArrival(p.Arrival.Pattern)
+		if !ok {
+			return fmt.Errorf("phase %s: unknown arrival pattern %q", p.Name, p.Arrival.Pattern)
+		}
+		a := m.Scale(*p.Arrival, f)
+		p.Arrival = &a
+	}
+	return nil
+}

@@ -198,3 +198,15 @@ func (q *scheduleSequence) Next() time.Duration {
 	}
 	return q.s.Phases[q.p].Start + q.local.Next()
 }
+
+// Err reports a read failure of a trace arrival ("trace" pattern).
+func (s *Schedule) Err() error {
+	for _, p := range s.Phases {
+		if fa, ok := p.Arrival.(interface{ Err() error }); ok {
+			if err := fa.Err(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
