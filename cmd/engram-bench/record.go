@@ -63,7 +63,7 @@ same times, optionally sped up.`,
 				size = st.Size()
 			}
 			fmt.Fprintf(stdout, "recorded %s (seed %d): %d ops over %s after %d preload memories, %d-d, to %s (%.1f MB, %s)\n",
-				sc.ID, s, info.Ops, (info.Last + time.Nanosecond).Round(time.Millisecond), info.Preload, info.Header.Dim, out, float64(size)/1e6, time.Since(t0).Round(time.Millisecond))
+				sc.ID, s, info.Ops, time.Duration(*info.Header.DurationNs), info.Preload, info.Header.Dim, out, float64(size)/1e6, time.Since(t0).Round(time.Millisecond))
 			return nil
 		},
 	}

@@ -144,6 +144,9 @@ func runReplay(ctx context.Context, f *replayFlags, stdout, stderr io.Writer) er
 	scale := func(d time.Duration) time.Duration { return time.Duration(float64(d) / f.mult) }
 	warm := scale(time.Duration(info.Header.WarmupNs))
 	end := scale(info.Last) + time.Nanosecond
+	if d := info.Header.DurationNs; d != nil && scale(time.Duration(*d)) >= end {
+		end = scale(time.Duration(*d)) // the recorded window, not just up to its last op
+	}
 	src := &drivers.Source{
 		Ops:      rp,
 		Arrival:  rp,
