@@ -31,7 +31,10 @@ func fingerprint(t *testing.T, sc *Scenario, seed uint64, n, m uint64) string {
 		g.Fill(i, &op)
 		fmt.Fprintln(h, op.String())
 	}
-	a, _ := NewArrival(sc.Arrival, seed)
+	a, err := NewSchedule(sc, seed)
+	if err != nil {
+		t.Fatal(err)
+	}
 	seq := NewSequence(a)
 	for i := uint64(0); i < n; i++ {
 		fmt.Fprintln(h, seq.Next())

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/BurntSushi/toml"
 )
@@ -334,6 +335,54 @@ func (s *Scenario) ScaleRate(rate float64, seed uint64) error {
 		}
 		a := m.Scale(*p.Arrival, f)
 		p.Arrival = &a
+	}
+	return nil
+}
+
+// SetDurations sets the measured length (total > 0) and the warm-up
+// (warmup ≥ 0; < 0: unchanged). Without phases it sets [duration]; with
+// phases it stretches the recorded phases by one factor, and the warm-up
+// phases by another (warm-up 0 drops them). Arrival parameters (a ramp's
+// ramp_sec, say) are kept.
+func (s *Scenario) SetDurations(total, warmup time.Duration) error {
+	if len(s.Phases) == 0 {
+		if total > 0 {
+			s.Duration.TotalSeconds = total.Seconds()
+		}
+		if warmup >= 0 {
+			s.Duration.WarmupSeconds = warmup.Seconds()
+		}
+		return nil
+	}
+	if total > 0 {
+		f := total.Seconds() / s.Duration.TotalSeconds
+		for n := range s.Phases {
+			if p := &s.Phases[n]; !p.IsPreload() && p.Recorded() {
+				p.DurationSeconds *= f
+			}
+		}
+		s.Duration.TotalSeconds = total.Seconds()
+	}
+	if warmup >= 0 {
+		kept := s.Phases[:0]
+		for _, p := range s.Phases {
+			if p.IsPreload() || p.Recorded() {
+				kept = append(kept, p)
+				continue
+			}
+			if warmup == 0 {
+				continue
+			}
+			if s.Duration.WarmupSeconds > 0 {
+				p.DurationSeconds *= warmup.Seconds() / s.Duration.WarmupSeconds
+			}
+			kept = append(kept, p)
+		}
+		if warmup > 0 && s.Duration.WarmupSeconds == 0 {
+			return fmt.Errorf("scenario %s has no warm-up phase to set to %s (add a [[phases]] named \"warmup\")", s.ID, warmup)
+		}
+		s.Phases = kept
+		s.Duration.WarmupSeconds = warmup.Seconds()
 	}
 	return nil
 }

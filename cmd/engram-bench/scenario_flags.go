@@ -9,7 +9,7 @@ import (
 )
 
 // applyOverrides applies --rate, --duration and --warmup to sc (warmup -1:
-// not given). Phased scenarios take their length from their phases.
+// not given). In a phased scenario they stretch the phases (SetDurations).
 func applyOverrides(sc *workloads.Scenario, rate float64, duration, warmup time.Duration, seed uint64) error {
 	if rate < 0 {
 		return usageErr("--rate %g: must be > 0", rate)
@@ -25,14 +25,8 @@ func applyOverrides(sc *workloads.Scenario, rate float64, duration, warmup time.
 	if warmup < -1 {
 		return usageErr("--warmup %s: must be >= 0", warmup)
 	}
-	if len(sc.Phases) > 0 && (duration > 0 || warmup >= 0) {
-		return usageErr("--duration/--warmup: scenario %s has [[phases]]; their duration_seconds set its length", sc.ID)
-	}
-	if duration > 0 {
-		sc.Duration.TotalSeconds = duration.Seconds()
-	}
-	if warmup >= 0 {
-		sc.Duration.WarmupSeconds = warmup.Seconds()
+	if err := sc.SetDurations(duration, warmup); err != nil {
+		return usageErr("--warmup %s: %v", warmup, err)
 	}
 	return nil
 }
