@@ -194,6 +194,9 @@ func Execute(ctx context.Context, p Plan) (*reports.Result, error) {
 			}
 		},
 	}
+	if fs, ok := d.(FillSkipper); ok && fs.SkipsFill() {
+		rc.Observe = nil // ops carry only their index: nothing to break down
+	}
 	origin = int64(startDelay) + int64(rc.Warmup)
 	res.StartedAt = time.Now().Add(startDelay + rc.Warmup).UTC()
 	stats, err := Run(ctx, rc, d)

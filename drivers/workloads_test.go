@@ -366,3 +366,31 @@ func TestFailingSourceStopsTheRun(t *testing.T) {
 		t.Errorf("source error is a cancellation")
 	}
 }
+
+// BenchmarkObserve is the per-op cost of the breakdowns and the ledger on
+// the measuring hot path (run with -cpu 1,2 to see contention).
+func BenchmarkObserve(b *testing.B) {
+	sc, err := workloads.Parse("b.toml", []byte(phasedSc))
+	if err != nil {
+		b.Fatal(err)
+	}
+	sched, _ := workloads.NewSchedule(sc, 1)
+	gen, _ := workloads.NewGeneratorFor(sc, sched, 1)
+	obs := newObservers(sched, sc, gen.Spaces(), workloads.KindNames(), 4)
+	ops := make([]workloads.Op, 256)
+	for i := range ops {
+		gen.Fill(uint64(1000+i), &ops[i])
+	}
+	var w atomic.Int64
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		id := int(w.Add(1))
+		n := 0
+		for pb.Next() {
+			op := &ops[n%len(ops)]
+			s := reports.Sample{Op: int(op.Kind), Intended: int64(n), Start: int64(n) + 5, End: int64(n) + 50}
+			obs.observe(id, op, &s)
+			n++
+		}
+	})
+}
