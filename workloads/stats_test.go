@@ -388,3 +388,25 @@ preload = 50
 		t.Errorf("%d forgets, %d updates", forgets, updates)
 	}
 }
+
+// hot_spot embeddings sit around one centre: with a seeded cube-uniform
+// centre the mean cosine to it is 1/√(1+3σ²), as for one cluster.
+func TestHotSpotEmbeddingStatistics(t *testing.T) {
+	for _, sigma := range []float64{0.01, 0.2} {
+		d, err := newDistribution(DistributionSpec{Type: "hot_spot", StdDev: sigma}, 768, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var sum float64
+		const n = 2000
+		v := make([]float32, 768)
+		for k := 0; k < n; k++ {
+			r := newRNG(3, streamEmbed, uint64(k))
+			d.fill(v, &r)
+			sum += Cosine(v, d.centres[0])
+		}
+		if got, want := sum/n, 1/math.Sqrt(1+3*sigma*sigma); math.Abs(got-want) > 0.005 {
+			t.Errorf("σ=%g: mean cosine to the hot spot %.4f, want %.4f", sigma, got, want)
+		}
+	}
+}
