@@ -16,6 +16,15 @@
 // recorded for every op, and the run is marked harness-limited when that lag,
 // not the target, bounded it.
 //
+// Run also offers the closed-loop alternative (RunConfig.Closed: users that
+// wait for each reply; latency then hides queueing), stops cleanly when a
+// FailingSource (a trace) fails, and hands every measured op to an Observer
+// before recording it. Execute (session.go) strings it together: probe,
+// preload (batched, with progress, never timed), run, and the Result with
+// per-phase and per-space breakdowns, recall@10 per op kind, and the
+// acknowledged-write Ledger (constant memory: an exact window of recent acks
+// plus a bounded hash sample of writes; see ledger.go).
+//
 // Sub-packages hold the drivers: null (does nothing: measures the harness)
 // and embedded (the engine in-process).
 //

@@ -9,6 +9,10 @@
 // [Result] (JSON, schema "engram-bench/result/v1", documented in
 // docs/result-format.md) and a text summary.
 //
+// Beside the Recorder, a [Breakdown] keeps per-group (phase, memory space)
+// counts, quality counters and latency histograms for the Result's phases and
+// spaces.
+//
 // Concurrency: a [ShardRecorder] is safe for concurrent use (each has its own
 // uncontended mutex; give each worker its own); Tick and Snapshot are called
 // by one goroutine. Nothing here runs load.

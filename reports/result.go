@@ -55,6 +55,77 @@ type Result struct {
 	Warnings  []string           `json:"warnings,omitempty"`
 	Intervals []Interval         `json:"intervals,omitempty"`
 	Env       Env                `json:"env"`
+
+	// LoadModel is "open" (an arrival schedule; the default) or "closed"
+	// (users that wait for each reply: latency then hides queueing).
+	LoadModel string `json:"load_model,omitempty"`
+	// Phases holds the recorded phases of a phased scenario, in order.
+	Phases []PhaseResult `json:"phases,omitempty"`
+	// Spaces breaks the measured ops down by memory space (multi-tenant runs).
+	Spaces map[string]BreakdownGroup `json:"spaces,omitempty"`
+	// Quality is recall quality under load: recall@10 of cues and the
+	// acknowledged-write ledger.
+	Quality *QualityStats `json:"quality,omitempty"`
+	// Windows are stretches of the run to shade in charts (phases, faults).
+	Windows []Window `json:"windows,omitempty"`
+}
+
+// Window is a named stretch of the measured timeline, in seconds from the
+// start of measuring (kind "phase", "fault", ...).
+type Window struct {
+	Kind   string  `json:"kind"`
+	Name   string  `json:"name"`
+	StartS float64 `json:"start_s"`
+	EndS   float64 `json:"end_s"`
+}
+
+// PhaseResult is one recorded phase of a phased scenario.
+type PhaseResult struct {
+	Name         string  `json:"name"`
+	StartS       float64 `json:"start_s"` // from the start of measuring
+	EndS         float64 `json:"end_s"`
+	TargetRate   float64 `json:"target_rate"`   // ops due in the phase / its length
+	AchievedRate float64 `json:"achieved_rate"` // ops of the phase that finished / its length
+	BreakdownGroup
+}
+
+// QualityStats is recall quality measured under load.
+type QualityStats struct {
+	// Scored counts cues (recall by cue, search, completion) whose expected
+	// memories were known; RecallAt10 is the share of those found among the
+	// first min(k, 10) results.
+	Scored     int64    `json:"scored"`
+	RecallAt10 *float64 `json:"recall_at_10,omitempty"`
+	// Ledger follows acknowledged writes: are they found when read later?
+	Ledger *LedgerStats `json:"ledger,omitempty"`
+}
+
+// LedgerStats is the acknowledged-write ledger's account. Counts of writes
+// are exact; what happened to them is followed on a uniform hash sample of
+// at most a fixed number of writes (SampleRate of them), so memory stays
+// constant however long the run.
+type LedgerStats struct {
+	Acknowledged int64   `json:"acknowledged"` // writes the target acknowledged (every one)
+	Tracked      int64   `json:"tracked"`      // acknowledged writes in the sample
+	SampleRate   float64 `json:"sample_rate"`  // share of writes sampled
+	// Checked counts tracked writes read at least once after their
+	// acknowledgement; Found those found at least once; NeverFound those that
+	// every such read missed (lost, or silently dropped as duplicates).
+	Checked    int64    `json:"checked"`
+	Found      int64    `json:"found"`
+	NeverFound int64    `json:"never_found"`
+	FoundShare *float64 `json:"found_share,omitempty"`
+	// FirstReadMissed counts tracked writes whose first read after the
+	// acknowledgement missed (not yet visible), found or not later.
+	FirstReadMissed int64 `json:"first_read_missed"`
+	// ReadsBeforeAck counts reads aimed at a sampled write that had not been
+	// acknowledged when the read started (not held against the target).
+	ReadsBeforeAck int64 `json:"reads_before_ack"`
+	// AckToFoundNs is the time from a write's acknowledgement to the end of
+	// its first successful read.
+	AckToFoundNs Percentiles `json:"ack_to_found_ns"`
+	// MissingExamples names up to 10 never-found writes, for debugging.
+	MissingExamples []string `json:"missing_examples,omitempty"`
 }
 
 // PreloadStats describes the data stored before measuring.
@@ -101,7 +172,8 @@ type OpStats struct {
 	// Recall quality, for ops that aim at a known memory.
 	Scored     int64    `json:"scored,omitempty"`
 	HitRate    *float64 `json:"hit_rate,omitempty"`
-	LatencyHDR string   `json:"latency_hdr,omitempty"` // base64 V2-compressed HdrHistogram, ns
+	RecallAt10 *float64 `json:"recall_at_10,omitempty"` // expected memories found in the first min(k, 10) results
+	LatencyHDR string   `json:"latency_hdr,omitempty"`  // base64 V2-compressed HdrHistogram, ns
 	ServiceHDR string   `json:"service_hdr,omitempty"`
 }
 
@@ -258,6 +330,7 @@ type Limits struct {
 	P50Ms, P99Ms, P999Ms *float64
 	ThroughputOpsSec     *float64
 	MaxErrorRate         *float64
+	RecallAt10           *float64 // least recall@10 (Result.Quality.RecallAt10)
 }
 
 // Evaluate fills r.Targets, r.Verdict and r.Reasons from limits and the
@@ -278,6 +351,13 @@ func (r *Result) Evaluate(l Limits) {
 	}
 	if l.MaxErrorRate != nil {
 		r.Targets = append(r.Targets, Target{Name: "error_rate", Unit: "fraction", Target: *l.MaxErrorRate, Achieved: r.Total.ErrorRate, Pass: r.Total.ErrorRate <= *l.MaxErrorRate})
+	}
+	if l.RecallAt10 != nil {
+		got, ok := 0.0, false
+		if r.Quality != nil && r.Quality.RecallAt10 != nil {
+			got, ok = *r.Quality.RecallAt10, true
+		}
+		r.Targets = append(r.Targets, Target{Name: "recall_at_10", Unit: "fraction", Target: *l.RecallAt10, Achieved: got, Pass: ok && got >= *l.RecallAt10})
 	}
 	r.Reasons = nil
 	switch {
@@ -302,7 +382,7 @@ func (r *Result) Evaluate(l Limits) {
 }
 
 func word(t Target) string {
-	if t.Name == "throughput" {
+	if t.Name == "throughput" || t.Name == "recall_at_10" {
 		return "below"
 	}
 	return "above"

@@ -69,6 +69,8 @@ func newRoot(ctx context.Context, stdout, stderr io.Writer) *cobra.Command {
 	root.AddCommand(newRunCmd(stdout, stderr))
 	root.AddCommand(newListCmd(stdout))
 	root.AddCommand(newReportCmd(stdout))
+	root.AddCommand(newRecordCmd(stdout))
+	root.AddCommand(newReplayCmd(stdout, stderr))
 	return root
 }
 

@@ -31,6 +31,7 @@ type runFlags struct {
 	maxLag      time.Duration
 	options     []string
 	quiet       bool
+	shard       string
 }
 
 func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
@@ -63,6 +64,7 @@ error; 3 invalid run (harness-limited, interrupted, or target unreachable).`,
 	fl.DurationVar(&f.maxLag, "max-lag", drivers.DefaultMaxLag, "harness dispatch-lag p99 above which the run is invalid (harness-limited)")
 	fl.StringArrayVar(&f.options, "driver-opt", nil, "driver option key=value (repeatable)")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no live progress")
+	fl.StringVar(&f.shard, "shard", "", "run only shard i of N of the op stream, as i/N (ops with index mod N = i; op i is the same on any shard count)")
 	return cmd
 }
 
@@ -76,31 +78,12 @@ func runRun(cmd *cobra.Command, f *runFlags, stdout, stderr io.Writer) error {
 	if f.rate < 0 {
 		return usageErr("--rate %g: must be > 0", f.rate)
 	}
-	if f.rate > 0 {
-		if sc.Arrival, err = workloads.ScaleArrival(sc.Arrival, f.rate); err != nil {
-			return usageErr("--rate %g: %v", f.rate, err)
-		}
-	}
-	if f.duration < 0 {
-		return usageErr("--duration %s: must be > 0", f.duration)
-	}
-	if f.duration > 0 {
-		sc.Duration.TotalSeconds = f.duration.Seconds()
-	}
-	if f.warmup >= 0 {
-		sc.Duration.WarmupSeconds = f.warmup.Seconds()
-	} else if f.warmup != -1 {
-		return usageErr("--warmup %s: must be >= 0", f.warmup)
+	seed := scenarioSeed(sc, cmd.Flags().Changed("seed"), f.seed)
+	if err := applyOverrides(sc, f.rate, f.duration, f.warmup, seed); err != nil {
+		return err
 	}
 	if f.concurrency < 0 {
 		return usageErr("--concurrency %d: must be > 0", f.concurrency)
-	}
-	seed := uint64(1)
-	if sc.Run.Seed != nil {
-		seed = *sc.Run.Seed
-	}
-	if cmd.Flags().Changed("seed") {
-		seed = f.seed
 	}
 	conc := drivers.DefaultConcurrency
 	if sc.Run.Concurrency > 0 {
@@ -149,8 +132,8 @@ func runRun(cmd *cobra.Command, f *runFlags, stdout, stderr io.Writer) error {
 		tty = true
 	}
 	var arrRate float64
-	if a, err := workloads.NewArrival(sc.Arrival, seed); err == nil {
-		arrRate = a.Rate()
+	if sched, err := workloads.NewSchedule(sc, seed); err == nil {
+		arrRate = sched.Rate()
 	}
 	prog := &reports.Progress{W: progressW, TTY: tty, Total: sc.Duration.Total(), TargetRate: arrRate, Names: workloads.KindNames()}
 	plan := drivers.Plan{
@@ -161,6 +144,9 @@ func runRun(cmd *cobra.Command, f *runFlags, stdout, stderr io.Writer) error {
 		Concurrency:  conc,
 		MaxLag:       f.maxLag,
 		Env:          env,
+	}
+	if plan.Shard, plan.Shards, err = parseShard(f.shard); err != nil {
+		return err
 	}
 	if !f.quiet {
 		plan.Live = prog.Tick
