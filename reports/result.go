@@ -55,6 +55,26 @@ type Result struct {
 	Warnings  []string           `json:"warnings,omitempty"`
 	Intervals []Interval         `json:"intervals,omitempty"`
 	Env       Env                `json:"env"`
+
+	// Windows are spans of the run worth marking on timelines: phases,
+	// fault injections, ... (see Window). Renderers shade them.
+	Windows []Window `json:"windows,omitempty"`
+	// Hypotheses are Engram's H1–H4, evaluated by EvaluateHypotheses.
+	Hypotheses []Hypothesis `json:"hypotheses,omitempty"`
+	// Scaling is the data of a scaling run (throughput at several worker or
+	// core counts); H3 reads it. Nil when the run was not a scaling run.
+	Scaling *Scaling `json:"scaling,omitempty"`
+	// Resources is the memory the system under test used; H4 reads it.
+	Resources *Resources `json:"resources,omitempty"`
+	// TargetMetrics holds series scraped from the target's Prometheus
+	// endpoint during the run.
+	TargetMetrics *TargetMetrics `json:"target_metrics,omitempty"`
+	// Files names companion files written with the result, by kind ("hlog"),
+	// relative to the result file's folder when they were written beside it.
+	Files map[string]string `json:"files,omitempty"`
+
+	// Path is the file the result was read from (set by ReadFile; not stored).
+	Path string `json:"-"`
 }
 
 // PreloadStats describes the data stored before measuring.
@@ -133,6 +153,11 @@ type Interval struct {
 	Throughput float64                   `json:"throughput"`
 	LagP99Ns   int64                     `json:"lag_p99_ns"`
 	Ops        map[string]IntervalOpStat `json:"ops"`
+	// Scheduled is how many ops the arrival schedule made due in the
+	// interval (the target line of throughput charts); 0 when unknown.
+	Scheduled int64 `json:"scheduled,omitempty"`
+	// InFlight is the number of ops in flight when the interval closed.
+	InFlight int `json:"in_flight,omitempty"`
 }
 
 // IntervalOpStat is one op kind within an interval.
@@ -353,7 +378,12 @@ func ReadFile(path string) (*Result, error) {
 		}
 		return nil, fmt.Errorf("result file %s: %w", path, err)
 	}
-	return Decode(path, b)
+	r, err := Decode(path, b)
+	if err != nil {
+		return nil, err
+	}
+	r.Path = path
+	return r, nil
 }
 
 // Decode parses a Result; name labels errors.
