@@ -55,7 +55,7 @@ type HLogWriter struct {
 	meta    HLogMeta
 	now     func() time.Time
 	started bool
-	origin  int64 // run clock of the start of measuring, ns
+	origin  int64    // run clock of the start of measuring, ns
 	sum     []int64  // counts of every op kind's latency (all ops share one geometry)
 	geo     geometry // of sum
 	err     error
