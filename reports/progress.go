@@ -19,10 +19,10 @@ type Progress struct {
 	Names      []string
 	// Width truncates the terminal line to this many columns (0: no limit),
 	// so that it never wraps and breaks the in-place update.
-	Width int
-	Now   func() time.Time // for tests; default time.Now
-	wrote      bool
-	origin     int64
+	Width  int
+	Now    func() time.Time // for tests; default time.Now
+	wrote  bool
+	origin int64
 }
 
 // Tick implements a Live callback.
