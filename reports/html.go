@@ -36,6 +36,7 @@ var pageTmpl = template.Must(template.New("report").Funcs(template.FuncMap{
 	"css":     func() template.CSS { return template.CSS(htmlCSS) },
 	"js":      func() template.JS { return template.JS(htmlJS) },
 	"hitrate": hitRate,
+	"bytes":   fmtBytes,
 	"time":    func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
 }).Parse(htmlTemplate))
 
@@ -253,7 +254,8 @@ func buildPage(r *Result) (*htmlPage, error) {
 		spec(n, color[n], h, 1.5)
 	}
 	if len(names) > 1 {
-		spec("all ops", "#222", all, 2.5)
+		spec("all ops", "#222", all, 1.5)
+		p.Spectrum.Series[len(p.Spectrum.Series)-1].Dash = true
 	}
 	p.Spectrum.XMin = 0
 	p.Spectrum.XMax = math.Max(1, math.Min(6, math.Ceil(math.Log10(math.Max(float64(maxN), 10)))))

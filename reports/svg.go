@@ -100,7 +100,8 @@ func (c *chart) domain() (x0, x1, y0, y1 float64) {
 	}
 	switch c.Y {
 	case axisLog:
-		y0 = math.Pow(10, math.Floor(math.Log10(y0)))
+		// A value on a decade would sit on the axis: leave a decade below.
+		y0 = math.Pow(10, math.Floor(math.Log10(y0*0.999)))
 		y1 = math.Pow(10, math.Ceil(math.Log10(y1*1.0001)))
 		if y1 <= y0 {
 			y1 = y0 * 10
@@ -205,7 +206,7 @@ func ninesLabel(x float64) string {
 	case x == 0:
 		return "0%"
 	case x == math.Trunc(x):
-		return strings.TrimRight(strings.TrimRight(fmt.Sprintf("%.*f", max(int(x)-2, 0), q), "0"), ".") + "%"
+		return fmt.Sprintf("%.*f", max(int(x)-2, 0), q) + "%"
 	default:
 		return fmt.Sprintf("%.3g%%", q)
 	}
@@ -362,7 +363,11 @@ func (c *chart) SVG() template.HTML {
 			label = fmtSecondsAxis(v)
 		}
 		fmt.Fprintf(&b, `<line class="grid" x1="%.1f" x2="%.1f" y1="%d" y2="%d"/>`, x, x, pt, pt+ph)
-		fmt.Fprintf(&b, `<text class="tick" x="%.1f" y="%d" text-anchor="middle">%s</text>`, x, pt+ph+15, html.EscapeString(label))
+		anchor := "middle"
+		if x > float64(pl+pw)-20 {
+			anchor = "end" // keep the last label inside the picture
+		}
+		fmt.Fprintf(&b, `<text class="tick" x="%.1f" y="%d" text-anchor="%s">%s</text>`, x, pt+ph+15, anchor, html.EscapeString(label))
 	}
 	xlabel := "time since measuring began"
 	if c.X == axisNines {

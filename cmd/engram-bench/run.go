@@ -31,6 +31,7 @@ type runFlags struct {
 	maxLag      time.Duration
 	options     []string
 	quiet       bool
+	outputs     outputFlags
 }
 
 func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
@@ -63,6 +64,7 @@ error; 3 invalid run (harness-limited, interrupted, or target unreachable).`,
 	fl.DurationVar(&f.maxLag, "max-lag", drivers.DefaultMaxLag, "harness dispatch-lag p99 above which the run is invalid (harness-limited)")
 	fl.StringArrayVar(&f.options, "driver-opt", nil, "driver option key=value (repeatable)")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no live progress")
+	addOutputFlags(fl, &f.outputs)
 	return cmd
 }
 
@@ -153,6 +155,9 @@ func runRun(cmd *cobra.Command, f *runFlags, stdout, stderr io.Writer) error {
 		arrRate = a.Rate()
 	}
 	prog := &reports.Progress{W: progressW, TTY: tty, Total: sc.Duration.Total(), TargetRate: arrRate, Names: workloads.KindNames()}
+	if fh, ok := stderr.(*os.File); ok && tty {
+		prog.Width, _, _ = term.GetSize(int(fh.Fd()))
+	}
 	plan := drivers.Plan{
 		Scenario:     sc,
 		Seed:         seed,
@@ -162,8 +167,13 @@ func runRun(cmd *cobra.Command, f *runFlags, stdout, stderr io.Writer) error {
 		MaxLag:       f.maxLag,
 		Env:          env,
 	}
+	outs, err := startOutputs(ctx, &f.outputs, f.out, stderr, &plan)
+	if err != nil {
+		return err
+	}
+	plan.Live = outs.Live
 	if !f.quiet {
-		plan.Live = prog.Tick
+		outs.live = append([]func(reports.Tick){prog.Tick}, outs.live...)
 		plan.PreloadProgress = func(done, total int64) {
 			if tty {
 				fmt.Fprintf(progressW, "\r\x1b[2Kpreload %d/%d memories", done, total)
@@ -180,6 +190,7 @@ func runRun(cmd *cobra.Command, f *runFlags, stdout, stderr io.Writer) error {
 	res, err := drivers.Execute(ctx, plan)
 	prog.Done()
 	if err != nil {
+		outs.abort()
 		if errors.Is(err, drivers.ErrUnreachable) {
 			return &exitError{code: exitInvalid, err: err}
 		}
@@ -192,10 +203,8 @@ func runRun(cmd *cobra.Command, f *runFlags, stdout, stderr io.Writer) error {
 		res.Verdict = reports.VerdictInvalid
 		res.Reasons = append([]string{"interrupted: partial result"}, res.Reasons...)
 	}
-	if f.out != "" {
-		if err := res.WriteFile(f.out); err != nil {
-			return &exitError{code: exitInvalid, err: err}
-		}
+	if err := outs.finish(res); err != nil {
+		return &exitError{code: exitInvalid, err: err}
 	}
 	if err := reports.WriteText(stdout, res); err != nil {
 		return &exitError{code: exitInvalid, err: err}
