@@ -14,7 +14,7 @@ import (
 // in step with the run, so its memory is constant.
 type ScheduleCounter struct {
 	seq           workloads.Sequence
-	warmup        int64
+	warmup, end   int64 // ns from schedule zero: measuring starts at warmup; no op is due from end
 	shard, shards uint64
 	i             uint64
 	next          int64 // offset of the next op of this shard, ns from schedule zero
@@ -23,12 +23,13 @@ type ScheduleCounter struct {
 }
 
 // NewScheduleCounter counts arr's ops for shard of shards (shards ≤ 1: all)
-// after a warm-up of warmup.
-func NewScheduleCounter(arr workloads.Arrival, warmup time.Duration, shard, shards int) *ScheduleCounter {
+// in the measured window of duration after a warm-up of warmup (the runner
+// sends no op due after the window, however long the drain takes).
+func NewScheduleCounter(arr workloads.Arrival, warmup, duration time.Duration, shard, shards int) *ScheduleCounter {
 	if shards <= 1 {
 		shard, shards = 0, 1
 	}
-	c := &ScheduleCounter{seq: workloads.NewSequence(arr), warmup: int64(warmup), shard: uint64(shard), shards: uint64(shards)}
+	c := &ScheduleCounter{seq: workloads.NewSequence(arr), warmup: int64(warmup), end: int64(warmup + duration), shard: uint64(shard), shards: uint64(shards)}
 	c.advance()
 	return c
 }
@@ -55,7 +56,7 @@ func (c *ScheduleCounter) Count(t reports.Tick) int64 {
 			c.advance()
 		}
 	}
-	end := t.End - c.origin
+	end := min(t.End-c.origin, c.end)
 	var n int64
 	for c.next < end {
 		n++

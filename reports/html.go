@@ -65,6 +65,7 @@ type htmlPage struct {
 	InFlight     *chart
 	Target       []*chart
 	TargetNote   string
+	DrainNote    string
 	Windows      []Window
 	ErrorClasses []string
 }
@@ -178,14 +179,24 @@ func buildPage(r *Result) (*htmlPage, error) {
 			}
 		}
 	}
-	tx, ty := downsample(xs, tgt, maxPts, false)
-	ax, ay := downsample(xs, ach, maxPts, false)
+	// The last interval may be a short drain (ops finishing after the
+	// schedule ended): as a rate it is noise, so the rate lines leave it out.
+	rx := xs
+	if n := len(iv); n >= 2 {
+		if last := iv[n-1].EndS - iv[n-1].StartS; last < 0.5*(iv[n-2].EndS-iv[n-2].StartS) {
+			rx, ach, tgt = xs[:n-1], ach[:n-1], tgt[:n-1]
+			p.DrainNote = fmt.Sprintf("The last %s interval (the drain: ops finishing after the schedule ended) is left out of the rate lines.", fmtSecondsAxis(round3(last)))
+		}
+	}
+	tx, ty := downsample(rx, tgt, maxPts, false)
+	ax, ay := downsample(rx, ach, maxPts, false)
 	p.Throughput.Series = []chartSeries{
 		{Name: "target", Color: "#7f7f7f", Dash: true, X: tx, Y: ty},
 		{Name: "achieved", Color: "#4e79a7", Width: 2, X: ax, Y: ay},
 	}
+	p.Throughput.Note = "target: ops the arrival schedule made due per second; achieved: ops finished per second"
 	if !scheduled {
-		p.Throughput.Note = "target: the arrival's mean rate"
+		p.Throughput.Note = "target: the arrival's mean rate; achieved: ops finished per second"
 	}
 
 	// p99 of every op kind on one chart, then one chart per kind.
@@ -226,11 +237,11 @@ func buildPage(r *Result) (*htmlPage, error) {
 	p.Spectrum.X, p.Spectrum.Y, p.Spectrum.XUnit, p.Spectrum.YUnit = axisNines, axisLog, "%", "ms"
 	all := NewHistogram()
 	maxN := int64(0)
-	spec := func(name, col string, h *hdr.Histogram, width float64) {
+	spec := func(name, col string, h *hdr.Histogram, width float64, dash bool) {
 		if h.TotalCount() == 0 {
 			return
 		}
-		s := chartSeries{Name: name, Color: col, Width: width}
+		s := chartSeries{Name: name, Color: col, Width: width, Dash: dash}
 		for _, br := range h.CumulativeDistributionWithTicks(5) {
 			if br.Quantile >= 100 {
 				continue
@@ -251,11 +262,10 @@ func buildPage(r *Result) (*htmlPage, error) {
 			return nil, fmt.Errorf("ops.%s.latency_hdr: %w", n, err)
 		}
 		all.Merge(h)
-		spec(n, color[n], h, 1.5)
+		spec(n, color[n], h, 1.5, false)
 	}
 	if len(names) > 1 {
-		spec("all ops", "#222", all, 1.5)
-		p.Spectrum.Series[len(p.Spectrum.Series)-1].Dash = true
+		spec("all ops", "#222", all, 1.5, true)
 	}
 	p.Spectrum.XMin = 0
 	p.Spectrum.XMax = math.Max(1, math.Min(6, math.Ceil(math.Log10(math.Max(float64(maxN), 10)))))
@@ -278,10 +288,10 @@ func buildPage(r *Result) (*htmlPage, error) {
 				ys[i] = float64(v.Ops[n].Errors) / d
 			}
 		}
-		sx, sy := downsample(xs, ys, maxPts, true)
+		sx, sy := downsample(rx, ys[:len(rx)], maxPts, true)
 		p.Errors.Series = append(p.Errors.Series, chartSeries{Name: n, Color: color[n], X: sx, Y: sy})
 	}
-	ex, ey := downsample(xs, tot, maxPts, true)
+	ex, ey := downsample(rx, tot[:len(rx)], maxPts, true)
 	p.Errors.Series = append(p.Errors.Series, chartSeries{Name: "all ops", Color: "#e15759", Width: 2, X: ex, Y: ey})
 
 	// The harness: dispatch lag and in-flight ops.

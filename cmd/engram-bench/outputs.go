@@ -134,7 +134,7 @@ func startOutputs(ctx context.Context, o *outputFlags, out string, stderr io.Wri
 		s.live = append(s.live, s.hlog.Tick)
 	}
 	if arr != nil {
-		s.sched = drivers.NewScheduleCounter(arr, plan.Scenario.Duration.Warmup(), plan.Shard, plan.Shards)
+		s.sched = drivers.NewScheduleCounter(arr, plan.Scenario.Duration.Warmup(), plan.Scenario.Duration.Total(), plan.Shard, plan.Shards)
 	}
 	s.live = append(s.live, func(t reports.Tick) {
 		n := int64(0)

@@ -92,6 +92,25 @@
   function escapeHTML(s) { return String(s).replace(/[&<>"]/g, function (c) { return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" }[c]; }); }
 
   var root = document.documentElement;
+  // With #selftest in the URL the page exercises its own hover read-out and
+  // legend toggles and reports on <html data-selftest> (the browser test).
+  if (location.hash === "#selftest") {
+    var problems = [];
+    charts.forEach(function (svg) {
+      var r = svg.getBoundingClientRect();
+      svg.dispatchEvent(new MouseEvent("mousemove", { clientX: r.left + r.width * 0.6, clientY: r.top + r.height * 0.5, bubbles: true }));
+      if (tip.hidden || tip.textContent.length < 3) problems.push(svg.id + ": no read-out");
+      svg.dispatchEvent(new MouseEvent("mouseleave"));
+      var key = svg.parentNode.querySelector('.key[data-chart="' + svg.id + '"]');
+      if (key) {
+        key.click();
+        var hidden = svg.querySelector(".line.off");
+        key.click();
+        if (!hidden || svg.querySelector(".line.off")) problems.push(svg.id + ": legend toggle");
+      }
+    });
+    root.setAttribute("data-selftest", problems.length ? "fail: " + problems.join("; ") : "ok");
+  }
   root.setAttribute("data-charts-ok", String(ok));
   root.setAttribute("data-charts-blank", blank.join(" "));
   root.setAttribute("data-ready", "1");
