@@ -283,7 +283,7 @@ func (c *chart) SVG() template.HTML {
 		return float64(pt) + float64(ph)*(1-(v-y0)/(y1-y0))
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, `<svg class="chart" id="%s" viewBox="0 0 %d %d" role="img" aria-label="%s" data-points="%d" xmlns="http://www.w3.org/2000/svg">`,
+	fmt.Fprintf(&b, `<svg class="chart" id="%s" viewBox="0 0 %d %d" role="img" aria-label="%s" data-points="%d">`,
 		html.EscapeString(c.ID), c.W, c.H, html.EscapeString(c.Title), c.points())
 	fmt.Fprintf(&b, `<rect class="plot" x="%d" y="%d" width="%d" height="%d"/>`, pl, pt, pw, ph)
 	fmt.Fprintf(&b, `<clipPath id="%s-clip"><rect x="%d" y="%d" width="%d" height="%d"/></clipPath>`, html.EscapeString(c.ID), pl, pt, pw, ph)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -71,6 +72,14 @@ func TestScripts(t *testing.T) {
 
 func lookup(v any, path string) (any, bool) {
 	for _, p := range strings.Split(path, ".") {
+		if a, ok := v.([]any); ok {
+			i, err := strconv.Atoi(p)
+			if err != nil || i < 0 || i >= len(a) {
+				return nil, false
+			}
+			v = a[i]
+			continue
+		}
 		m, ok := v.(map[string]any)
 		if !ok {
 			return nil, false
