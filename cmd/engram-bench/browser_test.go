@@ -52,9 +52,11 @@ func TestHTMLReportInChromium(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "run.json")
 	var so, se bytes.Buffer
-	code := run(context.Background(), []string{"run", "--scenario", "quickstart", "--duration", "3s", "--warmup", "500ms", "-q", "--max-lag", "1s",
+	code := run(context.Background(), []string{"run", "--scenario", "quickstart", "--rate", "300", "--duration", "3s", "--warmup", "500ms", "-q", "--max-lag", "1s",
 		"--out", out, "--hlog", filepath.Join(dir, "run.hlog")}, &so, &se)
-	if code != exitPass && code != exitFail {
+	// Any verdict will do (a loaded machine, -race) as long as the run
+	// finished and wrote its result.
+	if code != exitPass && code != exitFail && code != exitInvalid {
 		t.Fatalf("run exited %d: %s%s", code, so.String(), se.String())
 	}
 	r, err := reports.ReadFile(out)
