@@ -2,6 +2,7 @@ package reports
 
 import (
 	"bytes"
+	"encoding/json"
 	"regexp"
 	"strconv"
 	"strings"
@@ -99,4 +100,56 @@ func TestNinesAndTicks(t *testing.T) {
 	if dx, dy := downsample(x, y, 3, true); len(dx) != 3 || dy[0] != 9 || dy[2] != 2 {
 		t.Errorf("peak downsample: %v %v", dx, dy)
 	}
+}
+
+// TestHTMLLongRun: an hour of 7 op kinds stays a page a browser opens
+// quickly (lines are downsampled to 1200 points, keeping peaks).
+func TestHTMLLongRun(t *testing.T) {
+	r := richResult(t)
+	r.Intervals = nil
+	kinds := []string{"store", "recall_by_cue", "a", "b", "c", "d", "e"}
+	for _, k := range kinds {
+		r.Ops[k] = r.Ops["store"]
+	}
+	for i := 0; i < 3600; i++ {
+		iv := Interval{StartS: float64(i), EndS: float64(i + 1), Count: 1000, Throughput: 1000, Scheduled: 1000, Ops: map[string]IntervalOpStat{}}
+		for _, k := range kinds {
+			p99 := int64(1_000_000)
+			if i == 1234 {
+				p99 = 500_000_000 // one spike
+			}
+			iv.Ops[k] = IntervalOpStat{Count: 140, P50Ns: 100_000, P99Ns: p99, P999Ns: p99, MaxNs: p99}
+		}
+		r.Intervals = append(r.Intervals, iv)
+	}
+	var b bytes.Buffer
+	if err := Render("html", &b, r); err != nil {
+		t.Fatal(err)
+	}
+	if b.Len() > 4<<20 {
+		t.Errorf("an hour's page is %d bytes", b.Len())
+	}
+	m := regexp.MustCompile(`(?s)id="lat-a".*?class="chart-data">(.*?)</script>`).FindStringSubmatch(b.String())
+	if m == nil {
+		t.Fatal("no data for lat-a")
+	}
+	var d chartData
+	if err := json.Unmarshal([]byte(m[1]), &d); err != nil {
+		t.Fatal(err)
+	}
+	peak := 0.0
+	for _, s := range d.Series {
+		if len(s.X) > 1200 {
+			t.Errorf("%s: %d points", s.Name, len(s.X))
+		}
+		for _, y := range s.Y {
+			if y != nil && *y > peak {
+				peak = *y
+			}
+		}
+	}
+	if peak != 500 {
+		t.Errorf("the 500 ms spike became %v ms in downsampling", peak)
+	}
+	t.Logf("an hour of 7 op kinds: %d KiB", b.Len()>>10)
 }
