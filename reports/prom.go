@@ -2,7 +2,6 @@ package reports
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"net"
@@ -318,9 +317,9 @@ func (e *Exporter) Serve(ctx context.Context, addr string) (bound string, stoppe
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			_ = err // the listener failed after binding; scrapes will fail visibly
-		}
+		// Serve returns ErrServerClosed after Shutdown; any other error means
+		// the listener died, which scrapers see as a failed scrape.
+		_ = srv.Serve(ln)
 	}()
 	go func() {
 		<-ctx.Done()

@@ -4,14 +4,19 @@ import (
 	"bytes"
 	"context"
 	"image/png"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/engram-bench/engram-bench/reports"
 )
@@ -49,11 +54,20 @@ func headless(t *testing.T, bin string, args ...string) (stdout, stderr []byte) 
 // screenshot for a look.
 func TestHTMLReportInChromium(t *testing.T) {
 	bin := chromium(t)
+	// A stand-in target for the scraper: a real client_golang registry
+	// whose "memories" grow with every scrape.
+	reg := prometheus.NewRegistry()
+	var scrapes atomic.Int64
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "engram_memories", Help: "stored memories"},
+		func() float64 { return float64(5000 + 300*scrapes.Add(1)) }))
+	target := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	defer target.Close()
+
 	dir := t.TempDir()
 	out := filepath.Join(dir, "run.json")
 	var so, se bytes.Buffer
 	code := run(context.Background(), []string{"run", "--scenario", "quickstart", "--rate", "300", "--duration", "3s", "--warmup", "500ms", "-q", "--max-lag", "1s",
-		"--out", out, "--hlog", filepath.Join(dir, "run.hlog")}, &so, &se)
+		"--out", out, "--hlog", filepath.Join(dir, "run.hlog"), "--scrape", target.URL + "/metrics"}, &so, &se)
 	// Any verdict will do (a loaded machine, -race) as long as the run
 	// finished and wrote its result.
 	if code != exitPass && code != exitFail && code != exitInvalid {
@@ -97,8 +111,11 @@ func TestHTMLReportInChromium(t *testing.T) {
 	}
 	charts := strings.Count(html, `<svg class="chart"`)
 	okCharts, _ := attr("data-charts-ok")
-	if blank, _ := attr("data-charts-blank"); blank != "" || okCharts != strconv.Itoa(charts) || charts < 8 {
+	if blank, _ := attr("data-charts-blank"); blank != "" || okCharts != strconv.Itoa(charts) || charts < 9 {
 		t.Errorf("charts: %s of %d drew, blank: %q", okCharts, charts, blank)
+	}
+	if !strings.Contains(html, `id="target-0"`) {
+		t.Error("the scraped series has no chart")
 	}
 	if v, _ := attr("data-selftest"); v != "ok" {
 		t.Errorf("hover and legend self-test: %q", v)

@@ -193,7 +193,7 @@ func (s *outputs) abort() {
 
 // finish completes res with what the live consumers saw and writes every
 // requested file (after an interruption too, for the part that ran).
-func (s *outputs) finish(res *reports.Result) error {
+func (s *outputs) finish(ctx context.Context, res *reports.Result) error {
 	s.stopLive()
 	defer s.cancel()
 	if s.scraper != nil {
@@ -238,9 +238,12 @@ func (s *outputs) finish(res *reports.Result) error {
 	write(s.flags.html, "html")
 	write(s.flags.md, "md")
 	write(s.flags.hgrm, "hgrm")
-	if s.promStop != nil && s.flags.promLinger > 0 {
+	if s.promStop != nil && s.flags.promLinger > 0 && ctx.Err() == nil {
 		fmt.Fprintf(s.stderr, "engram-bench: serving the final metrics for %s (--prom-linger)\n", s.flags.promLinger)
-		time.Sleep(s.flags.promLinger)
+		select {
+		case <-ctx.Done():
+		case <-time.After(s.flags.promLinger):
+		}
 	}
 	s.cancel()
 	if s.promStop != nil {

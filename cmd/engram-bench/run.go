@@ -203,7 +203,7 @@ func runRun(cmd *cobra.Command, f *runFlags, stdout, stderr io.Writer) error {
 		res.Verdict = reports.VerdictInvalid
 		res.Reasons = append([]string{"interrupted: partial result"}, res.Reasons...)
 	}
-	if err := outs.finish(res); err != nil {
+	if err := outs.finish(ctx, res); err != nil {
 		return &exitError{code: exitInvalid, err: err}
 	}
 	if err := reports.WriteText(stdout, res); err != nil {
