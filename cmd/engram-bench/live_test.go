@@ -114,7 +114,7 @@ func TestLiveOutputsAndInterrupt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !r.Partial || r.Verdict != reports.VerdictInvalid || r.DurationS > 10 {
+	if !r.Partial || r.Verdict != reports.VerdictInvalid || r.DurationS > 50 { // cut well before its 60 s
 		t.Errorf("partial %v verdict %s duration %v", r.Partial, r.Verdict, r.DurationS)
 	}
 	if tm := r.TargetMetrics; tm == nil || len(tm.Series) != 1 || tm.Series[0].Name != "engram_memories" || tm.Series[0].V[0] != 42 {
