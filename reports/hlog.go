@@ -468,7 +468,7 @@ func (r *HLogReader) histLine(line string) error {
 	if err1 != nil || err2 != nil {
 		return r.errf("timestamps %q,%q: not numbers", f[0], f[1])
 	}
-	h, err := hdr.Decode([]byte(f[3]))
+	h, err := DecodeHistogram(strings.TrimSpace(f[3]))
 	if err != nil {
 		return r.errf("histogram (tag %q): %v", tag, err)
 	}

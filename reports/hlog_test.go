@@ -363,3 +363,18 @@ func TestHdrEncoderMatchesLibrary(t *testing.T) {
 		})
 	}
 }
+
+func TestHistogramShapeGuard(t *testing.T) {
+	ours, _ := NewHistogram().Encode(hdr.V2CompressedEncodingCookieBase)
+	if _, err := DecodeHistogram(string(ours)); err != nil {
+		t.Errorf("our own shape refused: %v", err)
+	}
+	if n := (geometry{lowest: 1, highest: HighestNs, sigFigs: 3}).countsLen(); n < 27000 || n > 30000 {
+		t.Errorf("our shape: %v buckets", n)
+	}
+	huge := hdr.New(1, math.MaxInt64/4, 5)
+	enc, _ := huge.Encode(hdr.V2CompressedEncodingCookieBase)
+	if _, err := DecodeHistogram(string(enc)); err == nil || !strings.Contains(err.Error(), "buckets (more than") {
+		t.Errorf("a histogram of 1–2^61 at 5 digits: %v", err)
+	}
+}

@@ -3,6 +3,7 @@ package reports
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"regexp"
 	"strconv"
 	"strings"
@@ -152,4 +153,29 @@ func TestHTMLLongRun(t *testing.T) {
 		t.Errorf("the 500 ms spike became %v ms in downsampling", peak)
 	}
 	t.Logf("an hour of 7 op kinds: %d KiB", b.Len()>>10)
+}
+
+// FuzzReadResult: any bytes given to report either decode or give an error
+// naming the file; whatever decodes renders in every format without a panic
+// or a hang. The seed is a large result: fuzz with -fuzzminimizetime 1x, or
+// minimising new inputs stalls the fuzzer (it shows 0 execs/s).
+func FuzzReadResult(f *testing.F) {
+	var b bytes.Buffer
+	richResult(&testing.T{}).WriteJSON(&b)
+	f.Add(b.String())
+	f.Add(`{"schema":"engram-bench/result/v1","ops":{"x":{"latency_hdr":"HISTFAAAAAA="}},"intervals":[{"start_s":1,"end_s":0}]}`)
+	f.Add(`{"schema":"engram-bench/result/v1","windows":[{"kind":"fault","start_s":-5,"end_s":1e300}],"scaling":{"points":[{"x":1},{"x":1},{"x":1}]}}`)
+	f.Fuzz(func(t *testing.T, s string) {
+		r, err := Decode("fuzz.json", []byte(s))
+		if err != nil {
+			if !strings.Contains(err.Error(), "fuzz.json") {
+				t.Fatalf("error does not name the file: %v", err)
+			}
+			return
+		}
+		r.EvaluateHypotheses()
+		for _, format := range []string{"text", "md", "html", "hgrm", "json"} {
+			_ = Render(format, io.Discard, r)
+		}
+	})
 }

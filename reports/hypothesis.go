@@ -198,6 +198,14 @@ func QuantileRanks(n int64, p, alpha float64) (l, u int64, ok bool) {
 	}
 	mean := float64(n) * p
 	sd := math.Sqrt(mean * (1 - p))
+	if sd > 1e5 {
+		// Past ~10^12 samples the exact sum would take too long; the normal
+		// approximation is exact to far below one rank there.
+		z := math.Sqrt2 * math.Erfinv(1-alpha)
+		l = max(int64(math.Floor(mean-z*sd)), 1)
+		u = min(int64(math.Ceil(mean+z*sd))+1, n)
+		return l, u, true
+	}
 	lo := max(int64(0), int64(mean-14*sd-10))
 	hi := min(n, int64(mean+14*sd+10))
 	lgN, _ := math.Lgamma(float64(n) + 1)

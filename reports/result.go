@@ -202,8 +202,12 @@ func DecodeHistogram(s string) (*hdr.Histogram, error) {
 	if s == "" {
 		return NewHistogram(), nil
 	}
-	if _, err := base64.StdEncoding.DecodeString(s); err != nil {
+	raw, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
 		return nil, fmt.Errorf("histogram is not base64: %w", err)
+	}
+	if err := checkHistogramShape(raw); err != nil {
+		return nil, err
 	}
 	h, err := hdr.Decode([]byte(s))
 	if err != nil {

@@ -309,7 +309,7 @@ func (c *chart) SVG() template.HTML {
 	// Grid and y ticks.
 	var yt []float64
 	if c.Y == axisLog {
-		for v := y0; v <= y1*1.0001; v *= 10 {
+		for v := y0; v <= y1*1.0001 && len(yt) < 40; v *= 10 {
 			yt = append(yt, v)
 		}
 		// Sub-ticks at 2 and 5 when there are few decades.
@@ -328,7 +328,11 @@ func (c *chart) SVG() template.HTML {
 		}
 	} else {
 		step := niceStep((y1 - y0) / 5)
-		for v := y0; v <= y1+step*1e-9; v += step {
+		for k := 0; k < 20; k++ { // by count: y0 + step may equal y0 far from 0
+			v := y0 + float64(k)*step
+			if v > y1+step*1e-9 {
+				break
+			}
 			yt = append(yt, v)
 		}
 	}
@@ -341,7 +345,7 @@ func (c *chart) SVG() template.HTML {
 	var xt []float64
 	switch c.X {
 	case axisNines:
-		for v := math.Ceil(x0); v <= x1+1e-9; v++ {
+		for v := math.Ceil(x0); v <= x1+1e-9 && len(xt) < 20; v++ {
 			xt = append(xt, v)
 		}
 	default:
@@ -349,7 +353,12 @@ func (c *chart) SVG() template.HTML {
 		if c.XUnit != "s" {
 			step = niceStep((x1 - x0) / 6)
 		}
-		for v := math.Ceil(x0/step) * step; v <= x1+step*1e-9; v += step {
+		first := math.Ceil(x0/step) * step
+		for k := 0; k < 40; k++ {
+			v := first + float64(k)*step
+			if v > x1+step*1e-9 {
+				break
+			}
 			xt = append(xt, v)
 		}
 	}
