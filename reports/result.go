@@ -68,15 +68,22 @@ type Result struct {
 	Quality *QualityStats `json:"quality,omitempty"`
 	// Windows are stretches of the run to shade in charts (phases, faults).
 	Windows []Window `json:"windows,omitempty"`
-}
+	// Hypotheses are Engram's H1–H4, evaluated by EvaluateHypotheses.
+	Hypotheses []Hypothesis `json:"hypotheses,omitempty"`
+	// Scaling is the data of a scaling run (throughput at several worker or
+	// core counts); H3 reads it. Nil when the run was not a scaling run.
+	Scaling *Scaling `json:"scaling,omitempty"`
+	// Resources is the memory the system under test used; H4 reads it.
+	Resources *Resources `json:"resources,omitempty"`
+	// TargetMetrics holds series scraped from the target's Prometheus
+	// endpoint during the run.
+	TargetMetrics *TargetMetrics `json:"target_metrics,omitempty"`
+	// Files names companion files written with the result, by kind ("hlog"),
+	// relative to the result file's folder when they were written beside it.
+	Files map[string]string `json:"files,omitempty"`
 
-// Window is a named stretch of the measured timeline, in seconds from the
-// start of measuring (kind "phase", "fault", ...).
-type Window struct {
-	Kind   string  `json:"kind"`
-	Name   string  `json:"name"`
-	StartS float64 `json:"start_s"`
-	EndS   float64 `json:"end_s"`
+	// Path is the file the result was read from (set by ReadFile; not stored).
+	Path string `json:"-"`
 }
 
 // PhaseResult is one recorded phase of a phased scenario.
@@ -205,6 +212,11 @@ type Interval struct {
 	Throughput float64                   `json:"throughput"`
 	LagP99Ns   int64                     `json:"lag_p99_ns"`
 	Ops        map[string]IntervalOpStat `json:"ops"`
+	// Scheduled is how many ops the arrival schedule made due in the
+	// interval (the target line of throughput charts); 0 when unknown.
+	Scheduled int64 `json:"scheduled,omitempty"`
+	// InFlight is the number of ops in flight when the interval closed.
+	InFlight int `json:"in_flight,omitempty"`
 }
 
 // IntervalOpStat is one op kind within an interval.
@@ -249,8 +261,12 @@ func DecodeHistogram(s string) (*hdr.Histogram, error) {
 	if s == "" {
 		return NewHistogram(), nil
 	}
-	if _, err := base64.StdEncoding.DecodeString(s); err != nil {
+	raw, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
 		return nil, fmt.Errorf("histogram is not base64: %w", err)
+	}
+	if err := checkHistogramShape(raw); err != nil {
+		return nil, err
 	}
 	h, err := hdr.Decode([]byte(s))
 	if err != nil {
@@ -433,7 +449,12 @@ func ReadFile(path string) (*Result, error) {
 		}
 		return nil, fmt.Errorf("result file %s: %w", path, err)
 	}
-	return Decode(path, b)
+	r, err := Decode(path, b)
+	if err != nil {
+		return nil, err
+	}
+	r.Path = path
+	return r, nil
 }
 
 // Decode parses a Result; name labels errors.

@@ -104,6 +104,12 @@ func WriteText(w io.Writer, r *Result) error {
 			fmt.Fprintf(ew, "  %s  %-14s %s %s (target %s %s)\n", mark, t.Name, fmtNum(t.Achieved), t.Unit, cmp, fmtNum(t.Target))
 		}
 	}
+	if len(r.Hypotheses) > 0 {
+		fmt.Fprintln(ew, "\nhypotheses")
+		for _, h := range r.Hypotheses {
+			fmt.Fprintf(ew, "  %-7s %s %-16s %s\n", h.Status, h.ID, h.Name, h.Detail)
+		}
+	}
 	for _, wmsg := range r.Warnings {
 		fmt.Fprintf(ew, "warning: %s\n", wmsg)
 	}

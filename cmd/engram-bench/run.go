@@ -32,6 +32,7 @@ type runFlags struct {
 	options     []string
 	quiet       bool
 	shard       string
+	outputs     outputFlags
 }
 
 func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
@@ -65,6 +66,7 @@ error; 3 invalid run (harness-limited, interrupted, or target unreachable).`,
 	fl.StringArrayVar(&f.options, "driver-opt", nil, "driver option key=value (repeatable)")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no live progress")
 	fl.StringVar(&f.shard, "shard", "", "run only shard i of N of the op stream, as i/N (ops with index mod N = i; op i is the same on any shard count)")
+	addOutputFlags(fl, &f.outputs)
 	return cmd
 }
 
@@ -136,6 +138,9 @@ func runRun(cmd *cobra.Command, f *runFlags, stdout, stderr io.Writer) error {
 		arrRate = sched.Rate()
 	}
 	prog := &reports.Progress{W: progressW, TTY: tty, Total: sc.Duration.Total(), TargetRate: arrRate, Names: workloads.KindNames()}
+	if fh, ok := stderr.(*os.File); ok && tty {
+		prog.Width, _, _ = term.GetSize(int(fh.Fd()))
+	}
 	plan := drivers.Plan{
 		Scenario:     sc,
 		Seed:         seed,
@@ -148,8 +153,13 @@ func runRun(cmd *cobra.Command, f *runFlags, stdout, stderr io.Writer) error {
 	if plan.Shard, plan.Shards, err = parseShard(f.shard); err != nil {
 		return err
 	}
+	outs, err := startOutputs(ctx, &f.outputs, f.out, stderr, &plan)
+	if err != nil {
+		return err
+	}
+	plan.Live = outs.Live
 	if !f.quiet {
-		plan.Live = prog.Tick
+		outs.live = append([]func(reports.Tick){prog.Tick}, outs.live...)
 		plan.PreloadProgress = func(done, total int64) {
 			if tty {
 				fmt.Fprintf(progressW, "\r\x1b[2Kpreload %d/%d memories", done, total)
@@ -166,6 +176,7 @@ func runRun(cmd *cobra.Command, f *runFlags, stdout, stderr io.Writer) error {
 	res, err := drivers.Execute(ctx, plan)
 	prog.Done()
 	if err != nil {
+		outs.abort()
 		if errors.Is(err, drivers.ErrUnreachable) {
 			return &exitError{code: exitInvalid, err: err}
 		}
@@ -178,10 +189,8 @@ func runRun(cmd *cobra.Command, f *runFlags, stdout, stderr io.Writer) error {
 		res.Verdict = reports.VerdictInvalid
 		res.Reasons = append([]string{"interrupted: partial result"}, res.Reasons...)
 	}
-	if f.out != "" {
-		if err := res.WriteFile(f.out); err != nil {
-			return &exitError{code: exitInvalid, err: err}
-		}
+	if err := outs.finish(ctx, res); err != nil {
+		return &exitError{code: exitInvalid, err: err}
 	}
 	if err := reports.WriteText(stdout, res); err != nil {
 		return &exitError{code: exitInvalid, err: err}
