@@ -1,0 +1,127 @@
+package systems_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/engram-bench/engram-bench/drivers/systems"
+	"github.com/engram-bench/engram-bench/drivers/systems/systemstest"
+)
+
+func TestLaunchers(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		inProc   bool
+		settings string // a setting that must be listed
+	}{
+		{name: "redis", settings: "appendfsync always"},
+		{name: "postgres", settings: "synchronous_commit=on"},
+		{name: "embedded", inProc: true, settings: "pebble Sync"},
+	} {
+		t.Run(tc.name+" starts fresh, is measurable, and stops cleanly", func(t *testing.T) {
+			s := systemstest.Start(t, tc.name, systems.Options{})
+			if tc.inProc != s.InProcess {
+				t.Errorf("InProcess = %v", s.InProcess)
+			}
+			if tc.inProc {
+				if s.PID != os.Getpid() || s.Target != "" {
+					t.Errorf("in-process system: pid %d target %q", s.PID, s.Target)
+				}
+			} else {
+				if !strings.Contains(s.Target, "127.0.0.1:") {
+					t.Errorf("target %q is not on loopback", s.Target)
+				}
+				if s.PID == os.Getpid() || s.PID <= 0 {
+					t.Errorf("pid %d", s.PID)
+				}
+				if _, err := os.Stat(s.DataDir); err != nil {
+					t.Errorf("data dir: %v", err)
+				}
+			}
+			if !strings.Contains(strings.Join(s.Settings, ";"), tc.settings) {
+				t.Errorf("settings %q lack %q", s.Settings, tc.settings)
+			}
+			m, err := systems.MeasureMemory(s.PID, s.Tree)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m.Bytes < 1<<20 || m.Processes < 1 {
+				t.Errorf("memory %+v: implausible for a running server", m)
+			}
+			if tc.name == "postgres" && m.Processes < 3 {
+				t.Errorf("postgres tree has %d processes; want the postmaster and its helpers", m.Processes)
+			}
+			if !tc.inProc {
+				du, err := systems.DiskUsage(s.DataDir)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if du <= 0 {
+					t.Errorf("disk usage %d of a started server's data dir", du)
+				}
+			}
+			dir := s.DataDir
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			if err := s.Stop(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := os.Stat(filepath.Dir(dir)); !os.IsNotExist(err) {
+				t.Errorf("directory %s left behind after Stop (%v)", filepath.Dir(dir), err)
+			}
+			if !tc.inProc {
+				if _, err := os.FindProcess(s.PID); err == nil {
+					if _, err := os.Stat("/proc/" + strconv.Itoa(s.PID)); err == nil {
+						t.Errorf("server pid %d still running after Stop", s.PID)
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestDiskUsageCountsBlocks(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "a"), make([]byte, 100_000), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "sub", "b"), make([]byte, 50_000), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	du, err := systems.DiskUsage(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if du < 150_000 || du > 400_000 {
+		t.Errorf("disk usage %d for 150 kB of files", du)
+	}
+	if _, err := systems.DiskUsage(filepath.Join(dir, "missing")); err != nil {
+		t.Errorf("a missing directory is empty, got %v", err)
+	}
+}
+
+func TestSamplerKeepsPeak(t *testing.T) {
+	s := systems.NewSampler(context.Background(), os.Getpid(), false, 10*time.Millisecond)
+	buf := make([]byte, 64<<20)
+	for i := range buf {
+		buf[i] = byte(i)
+	}
+	time.Sleep(50 * time.Millisecond)
+	keep := buf[len(buf)-1]
+	buf = nil
+	last, peak, n, err := s.Stop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n < 2 || peak.Bytes < last.Bytes || peak.Bytes < 64<<20 {
+		t.Errorf("samples %d, last %d, peak %d: the 64 MiB buffer should show in the peak (%d)", n, last.Bytes, peak.Bytes, keep)
+	}
+}
