@@ -38,6 +38,9 @@ type Plan struct {
 	PreloadProgress func(done, total int64)
 	// Env describes the machine; copied into the result.
 	Env reports.Env
+	// Opened, when set, is called with the driver once it is built and its
+	// target answered the probe (comparisons read its Describe).
+	Opened func(d Driver)
 }
 
 // Execute probes the target, preloads the scenario's memories, runs the
@@ -73,6 +76,9 @@ func Execute(ctx context.Context, p Plan) (*reports.Result, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrUnreachable, err)
 		}
+	}
+	if p.Opened != nil {
+		p.Opened(d)
 	}
 
 	res := &reports.Result{
