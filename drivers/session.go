@@ -174,6 +174,7 @@ func Finish(res *reports.Result, tot *reports.Totals, stats RunStats, names []st
 		h.HarnessLagP99Ns = tot.HarnessLag.ValueAtQuantile(99)
 	}
 	h.Queued, h.Unsent, h.Saturated = tot.Queued, int64(stats.Unsent), tot.Saturated
+	h.Abandoned = int64(stats.Abandoned)
 	h.MaxLagNs = int64(maxLag)
 	if secs > 0 {
 		h.CPUPercent = 100 * stats.CPU.Seconds() / secs
