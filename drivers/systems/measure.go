@@ -168,29 +168,63 @@ func DiskUsage(dir string) (int64, error) {
 	return total, nil
 }
 
-// Sampler measures a system's memory every interval, keeping the peak.
-type Sampler struct {
-	pid      int
-	tree     bool
-	interval time.Duration
-
-	mu      sync.Mutex
-	peak    Memory
-	last    Memory
-	samples int
-	err     error
-
-	stop chan struct{}
-	done chan struct{}
+// Usage is one measurement of a system: its memory and its data directory.
+type Usage struct {
+	Memory    Memory
+	DiskBytes int64
+	At        time.Time
 }
 
-// NewSampler starts sampling process pid (and its tree) every interval
-// (default 500 ms). Call Stop to end it.
-func NewSampler(ctx context.Context, pid int, tree bool, interval time.Duration) *Sampler {
-	if interval <= 0 {
-		interval = 500 * time.Millisecond
+// Footprint is what a Sampler saw over a run.
+type Footprint struct {
+	// Start is the first measurement (the system before any load).
+	Start Usage
+	// End is the measurement current at the last Mark (the end of the
+	// measured run), or the last one when Mark was never called.
+	End Usage
+	// PeakMemory and PeakDisk are the largest values seen, in bytes.
+	PeakMemory, PeakDisk int64
+	// Samples counts successful memory measurements.
+	Samples int
+	// MemoryErr and DiskErr are the first failures, when nothing could be
+	// measured (no process to measure, no data directory given).
+	MemoryErr, DiskErr error
+}
+
+// SamplerConfig says what a Sampler measures. A zero PID skips memory, an
+// empty Dir skips disk.
+type SamplerConfig struct {
+	PID  int
+	Tree bool
+	Dir  string
+	// Interval between measurements. Default 1 s.
+	Interval time.Duration
+}
+
+// Sampler measures a system's memory and disk every interval in its own
+// goroutine, keeping the first, the peak and the latest values.
+type Sampler struct {
+	cfg SamplerConfig
+
+	mu       sync.Mutex
+	fp       Footprint
+	last     Usage
+	marked   bool
+	memOK    bool
+	diskOK   bool
+	started  bool
+	stopped  bool
+	stop     chan struct{}
+	done     chan struct{}
+	stopOnce sync.Once
+}
+
+// NewSampler takes a first measurement and starts sampling. Call Stop.
+func NewSampler(ctx context.Context, cfg SamplerConfig) *Sampler {
+	if cfg.Interval <= 0 {
+		cfg.Interval = time.Second
 	}
-	s := &Sampler{pid: pid, tree: tree, interval: interval, stop: make(chan struct{}), done: make(chan struct{})}
+	s := &Sampler{cfg: cfg, stop: make(chan struct{}), done: make(chan struct{})}
 	s.sample()
 	go s.loop(ctx)
 	return s
@@ -198,7 +232,7 @@ func NewSampler(ctx context.Context, pid int, tree bool, interval time.Duration)
 
 func (s *Sampler) loop(ctx context.Context) {
 	defer close(s.done)
-	t := time.NewTicker(s.interval)
+	t := time.NewTicker(s.cfg.Interval)
 	defer t.Stop()
 	for {
 		select {
@@ -213,32 +247,78 @@ func (s *Sampler) loop(ctx context.Context) {
 }
 
 func (s *Sampler) sample() {
-	m, err := MeasureMemory(s.pid, s.tree)
+	u := Usage{At: time.Now()}
+	var memErr, diskErr error
+	memOK, diskOK := false, false
+	if s.cfg.PID > 0 {
+		u.Memory, memErr = MeasureMemory(s.cfg.PID, s.cfg.Tree)
+		memOK = memErr == nil
+	}
+	if s.cfg.Dir != "" {
+		u.DiskBytes, diskErr = DiskUsage(s.cfg.Dir)
+		diskOK = diskErr == nil
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err != nil {
-		if s.err == nil {
-			s.err = err
-		}
-		return
+	if memErr != nil && s.fp.MemoryErr == nil {
+		s.fp.MemoryErr = memErr
 	}
-	s.samples++
-	s.last = m
-	if m.Bytes > s.peak.Bytes {
-		s.peak = m
+	if diskErr != nil && s.fp.DiskErr == nil {
+		s.fp.DiskErr = diskErr
 	}
+	if !memOK {
+		u.Memory = s.last.Memory
+	}
+	if !diskOK {
+		u.DiskBytes = s.last.DiskBytes
+	}
+	if memOK {
+		s.fp.Samples++
+		s.memOK = true
+		s.fp.PeakMemory = max(s.fp.PeakMemory, u.Memory.Bytes)
+	}
+	if diskOK {
+		s.diskOK = true
+		s.fp.PeakDisk = max(s.fp.PeakDisk, u.DiskBytes)
+	}
+	if !s.started {
+		s.fp.Start, s.started = u, true
+	}
+	s.last = u
 }
 
-// Stop takes a last sample and returns the last and the peak measurement.
-// err is the first failure when no sample succeeded.
-func (s *Sampler) Stop() (last, peak Memory, samples int, err error) {
-	close(s.stop)
-	<-s.done
+// Mark takes a measurement now and keeps it as the end of the run (later
+// samples still count for the peaks).
+func (s *Sampler) Mark() {
 	s.sample()
 	s.mu.Lock()
+	s.fp.End, s.marked = s.last, true
+	s.mu.Unlock()
+}
+
+// Stop ends sampling and returns the footprint. Calls after the first return
+// the same footprint.
+func (s *Sampler) Stop() Footprint {
+	s.stopOnce.Do(func() {
+		close(s.stop)
+		<-s.done
+		s.sample()
+	})
+	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.samples == 0 {
-		return Memory{}, Memory{}, 0, s.err
+	if !s.marked {
+		s.fp.End = s.last
 	}
-	return s.last, s.peak, s.samples, nil
+	fp := s.fp
+	if s.memOK {
+		fp.MemoryErr = nil
+	} else if fp.MemoryErr == nil && s.cfg.PID <= 0 {
+		fp.MemoryErr = errors.New("no process to measure")
+	}
+	if s.diskOK {
+		fp.DiskErr = nil
+	} else if fp.DiskErr == nil && s.cfg.Dir == "" {
+		fp.DiskErr = errors.New("no data directory to measure")
+	}
+	return fp
 }

@@ -108,20 +108,40 @@ func TestDiskUsageCountsBlocks(t *testing.T) {
 	}
 }
 
-func TestSamplerKeepsPeak(t *testing.T) {
-	s := systems.NewSampler(context.Background(), os.Getpid(), false, 10*time.Millisecond)
+func TestSamplerKeepsStartEndAndPeak(t *testing.T) {
+	dir := t.TempDir()
+	s := systems.NewSampler(context.Background(), systems.SamplerConfig{PID: os.Getpid(), Dir: dir, Interval: 10 * time.Millisecond})
 	buf := make([]byte, 64<<20)
-	for i := range buf {
-		buf[i] = byte(i)
+	for i := 0; i < len(buf); i += 4096 {
+		buf[i] = byte(i) | 1 // touch every page
 	}
-	time.Sleep(50 * time.Millisecond)
-	keep := buf[len(buf)-1]
-	buf = nil
-	last, peak, n, err := s.Stop()
-	if err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "f"), buf[:1<<20], 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if n < 2 || peak.Bytes < last.Bytes || peak.Bytes < 64<<20 {
-		t.Errorf("samples %d, last %d, peak %d: the 64 MiB buffer should show in the peak (%d)", n, last.Bytes, peak.Bytes, keep)
+	time.Sleep(50 * time.Millisecond)
+	s.Mark()
+	keep := buf[len(buf)-1]
+	if err := os.Remove(filepath.Join(dir, "f")); err != nil {
+		t.Fatal(err)
+	}
+	fp := s.Stop()
+	if fp.MemoryErr != nil || fp.DiskErr != nil {
+		t.Fatal(fp.MemoryErr, fp.DiskErr)
+	}
+	if fp.Samples < 2 || fp.PeakMemory < 64<<20 || fp.PeakMemory < fp.End.Memory.Bytes {
+		t.Errorf("samples %d, end %d, peak %d: the 64 MiB buffer should show in the peak (%d)", fp.Samples, fp.End.Memory.Bytes, fp.PeakMemory, keep)
+	}
+	if fp.Start.DiskBytes > 8192 || fp.End.DiskBytes < 1<<20 || fp.PeakDisk < 1<<20 {
+		t.Errorf("disk start %d end (at Mark) %d peak %d, want an empty directory, 1 MiB, 1 MiB", fp.Start.DiskBytes, fp.End.DiskBytes, fp.PeakDisk)
+	}
+	if again := s.Stop(); again.Samples != fp.Samples {
+		t.Errorf("second Stop changed the footprint")
+	}
+}
+
+func TestSamplerWithNothingToMeasure(t *testing.T) {
+	fp := systems.NewSampler(context.Background(), systems.SamplerConfig{}).Stop()
+	if fp.MemoryErr == nil || fp.DiskErr == nil {
+		t.Errorf("errors %v, %v: want both to say there was nothing to measure", fp.MemoryErr, fp.DiskErr)
 	}
 }
