@@ -19,13 +19,9 @@ import (
 // persistence in an append-only file (RDB snapshots off) under a new
 // directory, and waits until it answers PING.
 func StartRedis(ctx context.Context, opts Options) (*System, error) {
-	bin := opts.Bin
-	if bin == "" {
-		p, err := exec.LookPath("redis-server")
-		if err != nil {
-			return nil, fmt.Errorf("redis: redis-server %w (apt-get install -y redis-server)", ErrNotInstalled)
-		}
-		bin = p
+	bin, err := redisBin(opts.Bin)
+	if err != nil {
+		return nil, err
 	}
 	version := redisVersion(bin)
 	root, err := os.MkdirTemp(opts.TempDir, "engram-bench-redis-")
@@ -90,6 +86,18 @@ func StartRedis(ctx context.Context, opts Options) (*System, error) {
 	}
 	os.RemoveAll(root)
 	return nil, fmt.Errorf("redis: start %s: %w", bin, lastErr)
+}
+
+// redisBin returns bin when given, else redis-server from PATH.
+func redisBin(bin string) (string, error) {
+	if bin != "" {
+		return bin, nil
+	}
+	p, err := exec.LookPath("redis-server")
+	if err != nil {
+		return "", fmt.Errorf("redis: redis-server %w (apt-get install -y redis-server)", ErrNotInstalled)
+	}
+	return p, nil
 }
 
 // redisPing sends PING in the inline protocol and wants +PONG.

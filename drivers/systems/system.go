@@ -87,6 +87,9 @@ type Launcher struct {
 	Help string
 	// Start starts a fresh system. The caller must Stop it.
 	Start func(ctx context.Context, opts Options) (*System, error)
+	// Installed checks, without starting anything, that the system's
+	// binaries are there (an error wrapping ErrNotInstalled if not).
+	Installed func(opts Options) error
 }
 
 var (
@@ -125,9 +128,12 @@ func List() []Launcher {
 }
 
 func init() {
-	Register(Launcher{Driver: "embedded", Help: "the engine in-process, fresh data directory", Start: StartEmbedded})
-	Register(Launcher{Driver: "redis", Help: "redis-server on 127.0.0.1, AOF in a fresh directory", Start: StartRedis})
-	Register(Launcher{Driver: "postgres", Help: "PostgreSQL (initdb + postgres) on 127.0.0.1 in a fresh directory", Start: StartPostgres})
+	Register(Launcher{Driver: "embedded", Help: "the engine in-process, fresh data directory", Start: StartEmbedded,
+		Installed: func(Options) error { return nil }})
+	Register(Launcher{Driver: "redis", Help: "redis-server on 127.0.0.1, AOF in a fresh directory", Start: StartRedis,
+		Installed: func(o Options) error { _, err := redisBin(o.Bin); return err }})
+	Register(Launcher{Driver: "postgres", Help: "PostgreSQL (initdb + postgres) on 127.0.0.1 in a fresh directory", Start: StartPostgres,
+		Installed: func(o Options) error { _, err := postgresBinDir(o.Bin); return err }})
 }
 
 // StartEmbedded prepares a fresh data directory for the in-process engine.

@@ -19,6 +19,22 @@ import (
 	"github.com/engram-bench/engram-bench/drivers/systems"
 )
 
+// Require skips the test (fails it under CI) when the system for the driver
+// name is not installed, without starting it.
+func Require(t testing.TB, name string) {
+	t.Helper()
+	l, ok := systems.Lookup(name)
+	if !ok {
+		t.Fatalf("no launcher for %q", name)
+	}
+	if err := l.Installed(systems.Options{}); err != nil {
+		if errors.Is(err, systems.ErrNotInstalled) && os.Getenv("CI") != "true" {
+			t.Skipf("%v — install it to run this test (.ci/run does)", err)
+		}
+		t.Fatalf("%s: %v", name, err)
+	}
+}
+
 // Start starts a fresh system for the driver name and stops it at cleanup.
 func Start(t testing.TB, name string, opts systems.Options) *systems.System {
 	t.Helper()
