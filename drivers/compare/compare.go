@@ -291,7 +291,7 @@ func provide(ctx context.Context, cfg Config, name string) (provided, error) {
 		return provided{System: &systems.System{Name: name}}, nil
 	}
 	cfg.logf("%s: starting a fresh %s", name, l.Help)
-	s, err := l.Start(ctx, systems.Options{TempDir: cfg.TempDir, NoSync: cfg.NoSync, Bin: cfg.Bins[name], Keep: cfg.Keep})
+	s, err := l.Start(ctx, systems.Options{TempDir: cfg.TempDir, NoSync: cfg.NoSync, Bin: cfg.Bins[name], Keep: cfg.Keep, Dim: cfg.Scenario.Data.EmbeddingDim})
 	if err != nil {
 		return provided{}, err
 	}

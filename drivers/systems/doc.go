@@ -1,5 +1,6 @@
 // Package systems starts the systems that engram-bench compares — a local
-// redis-server, a local PostgreSQL, the engine in-process — each fresh, on
+// redis-server, a local PostgreSQL, engramd (from an engramd binary), the
+// engine in-process — each fresh, on
 // 127.0.0.1 with its own temporary data directory, and measures what they use:
 // memory (proportional set size of the server's process tree) and disk (blocks
 // allocated under its data directory).

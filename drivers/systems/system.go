@@ -38,6 +38,9 @@ type Options struct {
 	PostgresUser string
 	// Keep leaves the data directory in place after Stop (for inspection).
 	Keep bool
+	// Dim is the embedding dimension, for servers that need it at start
+	// (engramd). 0 means 768.
+	Dim int
 }
 
 // System is one running system under test.
@@ -134,6 +137,8 @@ func init() {
 		Installed: func(o Options) error { _, err := redisBin(o.Bin); return err }})
 	Register(Launcher{Driver: "postgres", Help: "PostgreSQL (initdb + postgres) on 127.0.0.1 in a fresh directory", Start: StartPostgres,
 		Installed: func(o Options) error { _, err := postgresBinDir(o.Bin); return err }})
+	Register(Launcher{Driver: "engram", Help: "engramd (the engine behind Engram's REST API) on 127.0.0.1 in a fresh directory", Start: StartEngramd,
+		Installed: func(o Options) error { _, err := engramdBin(o.Bin); return err }})
 }
 
 // StartEmbedded prepares a fresh data directory for the in-process engine.

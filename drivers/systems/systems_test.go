@@ -2,7 +2,10 @@ package systems_test
 
 import (
 	"context"
+	"errors"
+	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -143,5 +146,50 @@ func TestSamplerWithNothingToMeasure(t *testing.T) {
 	fp := systems.NewSampler(context.Background(), systems.SamplerConfig{}).Stop()
 	if fp.MemoryErr == nil || fp.DiskErr == nil {
 		t.Errorf("errors %v, %v: want both to say there was nothing to measure", fp.MemoryErr, fp.DiskErr)
+	}
+}
+
+// engramdBinary builds cmd/engramd when the module has it (it comes with
+// the engramd branch); otherwise the engram launcher test skips.
+func engramdBinary(t *testing.T) string {
+	t.Helper()
+	if _, err := os.Stat("../../cmd/engramd"); err != nil {
+		t.Skip("cmd/engramd is not in this checkout: nothing to launch")
+	}
+	bin := filepath.Join(t.TempDir(), "engramd")
+	out, err := exec.Command("go", "build", "-o", bin, "../../cmd/engramd").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build ./cmd/engramd: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func TestEngramdLauncher(t *testing.T) {
+	bin := engramdBinary(t)
+	s := systemstest.Start(t, "engram", systems.Options{Bin: bin, Dim: 64})
+	if !strings.HasPrefix(s.Target, "http://127.0.0.1:") || s.PID <= 0 || s.InProcess {
+		t.Errorf("system %+v", s)
+	}
+	resp, err := http.Get(s.Target + "/health/alive")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("health: %v %v", err, resp)
+	}
+	resp.Body.Close()
+	if m, err := systems.MeasureMemory(s.PID, false); err != nil || m.Bytes < 1<<20 {
+		t.Errorf("memory %+v %v", m, err)
+	}
+	if err := s.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Dir(s.DataDir)); !os.IsNotExist(err) {
+		t.Errorf("directory left behind: %v", err)
+	}
+}
+
+func TestEngramdMissingBinary(t *testing.T) {
+	l, _ := systems.Lookup("engram")
+	err := l.Installed(systems.Options{Bin: "/nonexistent/engramd"})
+	if !errors.Is(err, systems.ErrNotInstalled) {
+		t.Errorf("err %v, want ErrNotInstalled", err)
 	}
 }
