@@ -16,8 +16,11 @@
 // recorded for every op, and the run is marked harness-limited when that lag,
 // not the target, bounded it.
 //
-// Sub-packages hold the drivers: null (does nothing: measures the harness)
-// and embedded (the engine in-process).
+// Sub-packages hold the drivers: null (does nothing: measures the harness),
+// embedded (the engine in-process), redis and postgres (the same workload on
+// systems people already run); systems starts fresh local servers and
+// measures their memory and disk, compare runs one workload against several
+// systems, and drivertest checks any driver against its real target.
 //
 // Concurrency: Run owns every goroutine it starts and waits for them; a
 // Driver must be safe for concurrent use.

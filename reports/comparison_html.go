@@ -124,12 +124,13 @@ type barGroup struct {
 // Cells without a value are written as their text (n/a, all failed).
 func barChart(title string, systems []string, groups []barGroup, logScale bool, format func(float64) string) template.HTML {
 	const (
-		labelW = 190
+		labelW = 110
 		plotW  = 460
 		valueW = 90
 		barH   = 14
 		gap    = 10
 		top    = 28
+		labelH = 16 // the group's label gets its own line
 	)
 	maxV, minV := 0.0, math.Inf(1)
 	for _, g := range groups {
@@ -154,13 +155,14 @@ func barChart(title string, systems []string, groups []barGroup, logScale bool, 
 		}
 		return math.Max(2, plotW*v/maxV)
 	}
-	height := top + len(groups)*(len(systems)*barH+gap) + 20
+	height := top + len(groups)*(len(systems)*barH+gap+labelH) + 20
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" role="img" aria-label="%s">`, labelW+plotW+valueW, height, html.EscapeString(title))
 	fmt.Fprintf(&b, `<text x="0" y="16" class="ct">%s</text>`, html.EscapeString(title))
 	y := top
 	for _, g := range groups {
 		fmt.Fprintf(&b, `<text x="0" y="%d" class="gl">%s</text>`, y+barH-3, html.EscapeString(g.Label))
+		y += labelH
 		for i, cell := range g.Cells {
 			color := palette[i%len(palette)]
 			name := ""

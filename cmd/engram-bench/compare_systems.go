@@ -38,6 +38,7 @@ type compareFlags struct {
 	tempDir     string
 	keep        bool
 	quiet       bool
+	from        string
 }
 
 func newCompareSystemsCmd(stdout, stderr io.Writer) *cobra.Command {
@@ -82,11 +83,27 @@ written).`,
 	fl.StringVar(&f.tempDir, "temp-dir", "", "where started systems keep their data (default: the system temporary directory)")
 	fl.BoolVar(&f.keep, "keep", false, "keep started systems' data directories afterwards")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no live progress")
+	fl.StringVar(&f.from, "from", "", "render a saved comparison.json again (table, and the page with --out-dir) instead of running")
 	return cmd
 }
 
 func runCompareSystems(cmd *cobra.Command, f *compareFlags, stdout, stderr io.Writer) error {
 	ctx := cmd.Context()
+	if f.from != "" {
+		c, err := reports.ReadComparison(f.from)
+		if err != nil {
+			return &exitError{code: exitUsage, err: err}
+		}
+		if f.outDir != "" {
+			if err := os.MkdirAll(f.outDir, 0o755); err != nil {
+				return usageErr("--out-dir %s: %v", f.outDir, err)
+			}
+			if err := writeComparison(f.outDir, c); err != nil {
+				return &exitError{code: exitInvalid, err: err}
+			}
+		}
+		return reports.WriteComparisonText(stdout, c)
+	}
 	sc, err := workloads.Resolve(f.scenario)
 	if err != nil {
 		return &exitError{code: exitUsage, err: err}
