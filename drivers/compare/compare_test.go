@@ -203,8 +203,10 @@ func TestInterruptIsPartialAndStopsServers(t *testing.T) {
 	sc.Duration.TotalSeconds = 30
 	tmp := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
-	go func() { time.Sleep(1500 * time.Millisecond); cancel() }()
-	c, err := compare.Run(ctx, compare.Config{Scenario: sc, Seed: 1, Systems: []string{"redis", "embedded"}, Concurrency: 8, TempDir: tmp})
+	defer cancel()
+	// Ctrl-C once the measured run of the first system is under way.
+	c, err := compare.Run(ctx, compare.Config{Scenario: sc, Seed: 1, Systems: []string{"redis", "embedded"}, Concurrency: 8, TempDir: tmp,
+		Live: func(string, reports.Tick) { cancel() }})
 	if err != nil {
 		t.Fatal(err)
 	}
