@@ -25,8 +25,11 @@
 // acknowledged-write Ledger (constant memory: an exact window of recent acks
 // plus a bounded hash sample of writes; see ledger.go).
 //
-// Sub-packages hold the drivers: null (does nothing: measures the harness)
-// and embedded (the engine in-process).
+// Sub-packages hold the drivers: null (does nothing: measures the harness),
+// embedded (the engine in-process), redis and postgres (the same workload on
+// systems people already run); systems starts fresh local servers and
+// measures their memory and disk, compare runs one workload against several
+// systems, and drivertest checks any driver against its real target.
 //
 // Concurrency: Run owns every goroutine it starts and waits for them; a
 // Driver must be safe for concurrent use.

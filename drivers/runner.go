@@ -479,7 +479,9 @@ func (r *runner) lead(w *worker) (i uint64, due int64, queued, ok bool) {
 		}
 	}
 	if r.finished || r.stopping.Load() || r.nextDue >= r.end {
-		r.finished = true
+		// Finished means the schedule ran out; a stop (drain timeout) leaves
+		// the rest of the schedule to be counted as unsent.
+		r.finished = r.finished || r.nextDue >= r.end
 		r.leader.Store(false)
 		r.finish()
 		return 0, 0, false, false

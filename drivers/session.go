@@ -39,6 +39,9 @@ type Plan struct {
 	// Source, when set, replaces the scenario's generated op stream (trace
 	// replay); the scenario then only names the run and sets its targets.
 	Source *Source
+	// Opened, when set, is called with the driver once it is built and its
+	// target answered the probe (comparisons read its Describe).
+	Opened func(d Driver)
 }
 
 // Source is an op stream that does not come from generating the scenario:
@@ -135,6 +138,9 @@ func Execute(ctx context.Context, p Plan) (*reports.Result, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrUnreachable, err)
 		}
+	}
+	if p.Opened != nil {
+		p.Opened(d)
 	}
 
 	res := &reports.Result{
@@ -274,6 +280,7 @@ func Finish(res *reports.Result, tot *reports.Totals, stats RunStats, names []st
 		h.HarnessLagP99Ns = tot.HarnessLag.ValueAtQuantile(99)
 	}
 	h.Queued, h.Unsent, h.Saturated = tot.Queued, int64(stats.Unsent), tot.Saturated
+	h.Abandoned = int64(stats.Abandoned)
 	h.MaxLagNs = int64(maxLag)
 	if secs > 0 {
 		h.CPUPercent = 100 * stats.CPU.Seconds() / secs

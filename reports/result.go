@@ -160,6 +160,9 @@ type HarnessStats struct {
 	// Unsent counts ops that fell due inside the run but were never started
 	// (the run ended or was interrupted while they waited).
 	Unsent int64 `json:"unsent"`
+	// Abandoned counts ops still in flight when the run stopped (not counted
+	// in any histogram).
+	Abandoned int64 `json:"abandoned,omitempty"`
 	// Saturated counts values clamped to the histogram's 60 s ceiling.
 	Saturated  int64   `json:"saturated,omitempty"`
 	CPUPercent float64 `json:"cpu_percent"` // process CPU over the measured window, 100 = one core

@@ -14,6 +14,8 @@ import (
 	"github.com/engram-bench/engram-bench/drivers"
 	_ "github.com/engram-bench/engram-bench/drivers/embedded"
 	_ "github.com/engram-bench/engram-bench/drivers/null"
+	_ "github.com/engram-bench/engram-bench/drivers/postgres"
+	_ "github.com/engram-bench/engram-bench/drivers/redis"
 	"github.com/engram-bench/engram-bench/reports"
 	"github.com/engram-bench/engram-bench/workloads"
 )
@@ -71,6 +73,7 @@ func newRoot(ctx context.Context, stdout, stderr io.Writer) *cobra.Command {
 	root.AddCommand(newReportCmd(stdout))
 	root.AddCommand(newRecordCmd(stdout))
 	root.AddCommand(newReplayCmd(stdout, stderr))
+	root.AddCommand(newCompareSystemsCmd(stdout, stderr))
 	return root
 }
 
