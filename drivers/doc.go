@@ -16,8 +16,20 @@
 // recorded for every op, and the run is marked harness-limited when that lag,
 // not the target, bounded it.
 //
-// Sub-packages hold the drivers: null (does nothing: measures the harness)
-// and embedded (the engine in-process).
+// Run also offers the closed-loop alternative (RunConfig.Closed: users that
+// wait for each reply; latency then hides queueing), stops cleanly when a
+// FailingSource (a trace) fails, and hands every measured op to an Observer
+// before recording it. Execute (session.go) strings it together: probe,
+// preload (batched, with progress, never timed), run, and the Result with
+// per-phase and per-space breakdowns, recall@10 per op kind, and the
+// acknowledged-write Ledger (constant memory: an exact window of recent acks
+// plus a bounded hash sample of writes; see ledger.go).
+//
+// Sub-packages hold the drivers: null (does nothing: measures the harness),
+// embedded (the engine in-process), redis and postgres (the same workload on
+// systems people already run); systems starts fresh local servers and
+// measures their memory and disk, compare runs one workload against several
+// systems, and drivertest checks any driver against its real target.
 //
 // Concurrency: Run owns every goroutine it starts and waits for them; a
 // Driver must be safe for concurrent use.

@@ -156,3 +156,10 @@ func Close(d Driver) error {
 	}
 	return nil
 }
+
+// Describer is a driver that can say, in one line, what it runs against and
+// how it serves each op (server version, how search works), for reports
+// that compare systems.
+type Describer interface {
+	Describe() string
+}

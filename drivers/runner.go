@@ -17,10 +17,23 @@ type OpSource interface {
 	Fill(i uint64, op *workloads.Op)
 }
 
-// Observer is told about every finished measured op, on the worker that ran
-// it, before the op's buffers are reused (e.g. to keep a ledger of
-// acknowledged writes). It must be safe for concurrent use.
-type Observer func(op *workloads.Op, err error, end time.Duration)
+// Observer is told about every finished measured op, on the worker w that
+// ran it, before the op's buffers are reused and before it is recorded
+// (per-phase and per-space breakdowns, the acknowledged-write ledger). s is
+// the sample about to be recorded (times on the run clock, error class in
+// s.Err); the observer may clear its quality fields or its "not_found"
+// error for a read aimed at a write not yet acknowledged. It must be safe
+// for concurrent use and should not allocate.
+type Observer func(w int, op *workloads.Op, s *reports.Sample)
+
+// FailingSource is an OpSource that can fail (a trace that turns out to be
+// truncated or corrupt): after Fill, the runner checks Err and, when it is
+// set, stops the run without executing the op. The run's stats carry the
+// error, so that nothing half-run is reported as complete.
+type FailingSource interface {
+	OpSource
+	Err() error
+}
 
 // FillSkipper is a driver that does not need op contents (the null driver
 // measuring pure dispatch); the runner then sets only op.Index.
@@ -55,6 +68,11 @@ type RunConfig struct {
 	OnTick func(reports.Tick)
 	// Observe is called for every measured op (optional).
 	Observe Observer
+	// Closed, when set, runs the closed-loop alternative instead of the
+	// open-loop schedule: Closed.Users users each send, wait for the reply,
+	// think and send again (Arrival and Concurrency are then ignored). See
+	// workloads.ClosedLoop.
+	Closed *workloads.ClosedLoop
 }
 
 // Defaults for RunConfig.
@@ -77,6 +95,9 @@ type RunStats struct {
 	Abandoned    uint64    // ops still in flight when the run was cut short
 	Interrupted  bool      // the context was cancelled before the end
 	CPU          time.Duration
+	// SourceErr is set when the op source failed mid-run (FailingSource):
+	// the run stopped there and is incomplete.
+	SourceErr error
 }
 
 // Seconds is the measured window in seconds.
@@ -133,7 +154,11 @@ type runner struct {
 	sleeper sleeper // used by the leader only
 
 	sent, warm, abandoned atomic.Uint64
+	claimedDue            atomic.Int64 // due time of an op claimed by a leader stopped before it was due; -1 if none
 	lastEnd               atomic.Int64
+
+	failing FailingSource
+	srcErr  atomic.Pointer[error]
 }
 
 func (r *runner) now() int64 { return int64(time.Since(r.base)) }
@@ -144,8 +169,17 @@ func (r *runner) now() int64 { return int64(time.Since(r.base)) }
 // it returns the stats of the part that ran, with Interrupted set, and a nil
 // error.
 func Run(ctx context.Context, cfg RunConfig, d Driver) (RunStats, error) {
-	if cfg.Arrival == nil || cfg.Ops == nil || cfg.Recorder == nil {
-		return RunStats{}, errors.New("drivers.Run: Arrival, Ops and Recorder are required")
+	if (cfg.Arrival == nil && cfg.Closed == nil) || cfg.Ops == nil || cfg.Recorder == nil {
+		return RunStats{}, errors.New("drivers.Run: Arrival (or Closed), Ops and Recorder are required")
+	}
+	if cfg.Closed != nil {
+		if cfg.Closed.Users < 1 {
+			return RunStats{}, errors.New("drivers.Run: a closed loop needs at least one user")
+		}
+		cfg.Concurrency = cfg.Closed.Users
+		if cfg.Arrival == nil {
+			cfg.Arrival = cfg.Closed
+		}
 	}
 	if cfg.Duration <= 0 {
 		return RunStats{}, errors.New("drivers.Run: Duration must be > 0")
@@ -169,13 +203,19 @@ func Run(ctx context.Context, cfg RunConfig, d Driver) (RunStats, error) {
 	if fs, ok := d.(FillSkipper); ok && fs.SkipsFill() {
 		r.skipFill = true
 	}
+	r.failing, _ = cfg.Ops.(FailingSource)
 	r.origin = int64(startDelay)
 	r.measure = r.origin + int64(cfg.Warmup)
 	r.end = r.measure + int64(cfg.Duration)
+	r.claimedDue.Store(-1)
 	r.opCtx, r.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	defer r.cancel()
-	r.seq = workloads.NewSequence(cfg.Arrival)
-	r.advance()
+	if cfg.Closed == nil {
+		r.seq = workloads.NewSequence(cfg.Arrival)
+		r.advance()
+	} else {
+		r.finished = true // nothing is scheduled, so nothing can be left unsent
+	}
 
 	cfg.Recorder.SetStart(r.measure)
 	stats := RunStats{Start: r.base.Add(startDelay), MeasureStart: r.measure}
@@ -185,7 +225,11 @@ func Run(ctx context.Context, cfg RunConfig, d Driver) (RunStats, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r.work(w)
+			if cfg.Closed != nil {
+				r.user(w)
+			} else {
+				r.work(w)
+			}
 		}()
 	}
 	// Ticker: one tick per interval of the measured window.
@@ -232,6 +276,11 @@ loop:
 	tickWG.Wait()
 
 	stopAt := r.now()
+	if e := r.srcErr.Load(); e != nil {
+		stats.SourceErr = *e
+	} else if fa, ok := cfg.Arrival.(interface{ Err() error }); ok && fa.Err() != nil {
+		stats.SourceErr = fa.Err() // a trace arrival ended early on a bad line
+	}
 	stats.Sent = r.sent.Load()
 	stats.WarmupOps = r.warm.Load()
 	stats.Abandoned = r.abandoned.Load()
@@ -242,6 +291,9 @@ loop:
 	}
 	if !r.finished || stats.Interrupted {
 		stats.Unsent = r.countUnsent(limit)
+	}
+	if d := r.claimedDue.Load(); d >= 0 && d < limit {
+		stats.Unsent++
 	}
 	stats.MeasureEnd = max(r.lastEnd.Load(), min(stopAt, r.end))
 	if stats.MeasureEnd < r.measure {
@@ -316,7 +368,10 @@ func (r *runner) work(id int) {
 		if !ok {
 			return
 		}
-		w.op.Scored, w.op.Hit = false, false
+		if r.sourceFailed() {
+			return
+		}
+		w.op.Scored, w.op.Hit, w.op.Found = false, false, 0
 		start := r.now()
 		r.inflight.Add(1)
 		err := r.driver.Do(r.opCtx, &w.op)
@@ -333,18 +388,85 @@ func (r *runner) work(id int) {
 			r.warm.Add(1)
 			continue
 		}
-		r.sent.Add(1)
-		s := reports.Sample{Op: int(w.op.Kind), Intended: due, Start: start, End: end, Queued: queued, Scored: w.op.Scored, Hit: w.op.Hit}
-		if err != nil {
-			s.Err = Classify(err)
+		r.record(w, due, start, end, queued, err)
+	}
+}
+
+// record records one measured op and tells the observer.
+func (r *runner) record(w *worker, due, start, end int64, queued bool, err error) {
+	r.sent.Add(1)
+	s := reports.Sample{Op: int(w.op.Kind), Intended: due, Start: start, End: end, Queued: queued, Scored: w.op.Scored, Hit: w.op.Hit}
+	if err != nil {
+		s.Err = Classify(err)
+	}
+	if r.cfg.Observe != nil {
+		r.cfg.Observe(w.id, &w.op, &s)
+	}
+	w.rec.Record(s)
+	for {
+		last := r.lastEnd.Load()
+		if end <= last || r.lastEnd.CompareAndSwap(last, end) {
+			break
 		}
-		if r.cfg.Observe != nil {
-			r.cfg.Observe(&w.op, err, time.Duration(end-r.origin))
+	}
+}
+
+// sourceFailed checks the op source after a fill; on its first failure it
+// stops the run.
+func (r *runner) sourceFailed() bool {
+	if r.failing == nil {
+		return false
+	}
+	err := r.failing.Err()
+	if err == nil {
+		return false
+	}
+	if r.srcErr.CompareAndSwap(nil, &err) {
+		r.stop()
+	}
+	return true
+}
+
+// user is one closed-loop user: it sends its ops one at a time (ops u,
+// u+U, u+2U, … of this shard's sequence), each Think after the previous
+// reply. An op's intended start is the previous reply plus the think time,
+// so latency is end − (that moment): timer lateness counts, queueing that an
+// open-loop arrival would have exposed does not (the user simply waited).
+func (r *runner) user(id int) {
+	w := &worker{id: id, rec: r.cfg.Recorder.Shard(id)}
+	users := uint64(r.cfg.Concurrency)
+	shards := uint64(r.cfg.Shards)
+	var sl sleeper
+	prev := r.origin
+	for j := uint64(id); ; j += users {
+		i := j*shards + uint64(r.cfg.Shard)
+		due := prev + int64(r.cfg.Closed.Think(i))
+		if due >= r.end || r.stopping.Load() {
+			return
 		}
-		w.rec.Record(s)
-		if end > r.lastEnd.Load() {
-			r.lastEnd.Store(end) // racy max; good enough for the window end
+		r.fill(i, &w.op)
+		if r.sourceFailed() {
+			return
 		}
+		if !r.waitFor(due, &sl) {
+			return
+		}
+		w.op.Scored, w.op.Hit, w.op.Found = false, false, 0
+		start := r.now()
+		r.inflight.Add(1)
+		err := r.driver.Do(r.opCtx, &w.op)
+		end := r.now()
+		r.inflight.Add(-1)
+		prev = end
+		if r.stopping.Load() && err != nil && r.opCtx.Err() != nil {
+			r.abandoned.Add(1)
+			return
+		}
+		if due < r.measure {
+			r.warm.Add(1)
+			continue
+		}
+		r.record(w, due, start, end, false, err)
 	}
 }
 
@@ -357,7 +479,9 @@ func (r *runner) lead(w *worker) (i uint64, due int64, queued, ok bool) {
 		}
 	}
 	if r.finished || r.stopping.Load() || r.nextDue >= r.end {
-		r.finished = true
+		// Finished means the schedule ran out; a stop (drain timeout) leaves
+		// the rest of the schedule to be counted as unsent.
+		r.finished = r.finished || r.nextDue >= r.end
 		r.leader.Store(false)
 		r.finish()
 		return 0, 0, false, false
@@ -373,6 +497,8 @@ func (r *runner) lead(w *worker) (i uint64, due int64, queued, ok bool) {
 		filled = true
 	}
 	if !r.waitUntil(due) {
+		// Stopped while waiting: the claimed op never starts.
+		r.claimedDue.Store(due)
 		r.leader.Store(false)
 		r.signal()
 		return 0, 0, false, false
@@ -448,7 +574,11 @@ func (r *runner) park(w *worker) bool {
 // waitUntil waits until the run clock reaches t: a Go timer for the coarse
 // part, a nanosleep with 1 ns slack for the fine part, then a short spin. It
 // returns false if the run is stopping.
-func (r *runner) waitUntil(t int64) bool {
+func (r *runner) waitUntil(t int64) bool { return r.waitFor(t, &r.sleeper) }
+
+// waitFor is waitUntil with the caller's own sleeper (closed-loop users each
+// have one; the open-loop leader uses the runner's).
+func (r *runner) waitFor(t int64, sl *sleeper) bool {
 	for {
 		if r.stopping.Load() {
 			return false
@@ -463,8 +593,8 @@ func (r *runner) waitUntil(t int64) bool {
 			case <-r.done:
 				return false
 			}
-		case havePreciseSleep && d-r.sleeper.margin(d) > int64(minSleep):
-			r.sleeper.sleep(d)
+		case havePreciseSleep && d-sl.margin(d) > int64(minSleep):
+			sl.sleep(d)
 		case d > int64(spinYield):
 			runtime.Gosched()
 		}

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/engram-bench/engram-bench/reports"
@@ -38,23 +36,90 @@ type Plan struct {
 	PreloadProgress func(done, total int64)
 	// Env describes the machine; copied into the result.
 	Env reports.Env
+	// Source, when set, replaces the scenario's generated op stream (trace
+	// replay); the scenario then only names the run and sets its targets.
+	Source *Source
+	// Opened, when set, is called with the driver once it is built and its
+	// target answered the probe (comparisons read its Describe).
+	Opened func(d Driver)
 }
+
+// Source is an op stream that does not come from generating the scenario:
+// a trace replay. Plan.Source replaces the scenario's generator, schedule and
+// preload.
+type Source struct {
+	// Ops fills op i (a FailingSource when it reads a file).
+	Ops OpSource
+	// Arrival gives op i's intended start; Warmup is where measuring starts
+	// and Duration the measured window after it.
+	Arrival  workloads.Arrival
+	Warmup   time.Duration
+	Duration time.Duration
+	// Preload yields the memories to store before measuring, in order, or is
+	// nil; PreloadCount says how many (for progress).
+	Preload      func(ctx context.Context, yield func(op *workloads.Op) error) error
+	PreloadCount int64
+	// Spaces are the memory spaces the ops use (for per-space results).
+	Spaces []string
+	// Rate is the offered rate over the measured window, ops/s (0: the
+	// arrival's Rate).
+	Rate float64
+}
+
+// ErrSourceFailed wraps a failure of the op source mid-run (a corrupt or
+// truncated trace): Execute then returns the partial result with it.
+var ErrSourceFailed = errors.New("op source failed")
 
 // Execute probes the target, preloads the scenario's memories, runs the
 // measured load and returns its Result (evaluated against the scenario's
 // targets). On cancellation it returns the partial result, marked Partial.
+// When the op source fails mid-run it returns the partial result, marked
+// Partial and invalid, together with an error wrapping ErrSourceFailed.
 func Execute(ctx context.Context, p Plan) (*reports.Result, error) {
 	sc := p.Scenario
-	gen, err := workloads.NewGenerator(sc, p.Seed)
-	if err != nil {
-		return nil, err
-	}
-	arr, err := workloads.NewArrival(sc.Arrival, p.Seed)
-	if err != nil {
-		return nil, err
+	var (
+		sched   *workloads.Schedule
+		ops     OpSource
+		arr     workloads.Arrival
+		closed  *workloads.ClosedLoop
+		spaces  []string
+		warmup  time.Duration
+		measure time.Duration
+		preload func(ctx context.Context, yield func(op *workloads.Op) error) error
+		nPre    int64
+	)
+	if p.Source == nil {
+		var err error
+		if sched, err = workloads.NewSchedule(sc, p.Seed); err != nil {
+			return nil, err
+		}
+		gen, err := workloads.NewGeneratorFor(sc, sched, p.Seed)
+		if err != nil {
+			return nil, err
+		}
+		ops, arr, closed, spaces = gen, sched, sched.Closed, gen.Spaces()
+		warmup, measure = sched.Warmup, sched.Measured
+		nPre = int64(gen.PreloadCount())
+		preload = func(ctx context.Context, yield func(op *workloads.Op) error) error {
+			var op workloads.Op
+			for j := uint64(0); j < gen.PreloadCount(); j++ {
+				gen.FillPreload(j, &op)
+				if err := yield(&op); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	} else {
+		src := p.Source
+		ops, arr, spaces, warmup, measure = src.Ops, src.Arrival, src.Spaces, src.Warmup, src.Duration
+		preload, nPre = src.Preload, src.PreloadCount
 	}
 	if p.Concurrency <= 0 {
 		p.Concurrency = DefaultConcurrency
+	}
+	if closed != nil {
+		p.Concurrency = closed.Users
 	}
 	cfg := p.DriverConfig
 	cfg.Concurrency = p.Concurrency
@@ -74,6 +139,9 @@ func Execute(ctx context.Context, p Plan) (*reports.Result, error) {
 			return nil, fmt.Errorf("%w: %v", ErrUnreachable, err)
 		}
 	}
+	if p.Opened != nil {
+		p.Opened(d)
+	}
 
 	res := &reports.Result{
 		Schema:         reports.Schema,
@@ -85,16 +153,17 @@ func Execute(ctx context.Context, p Plan) (*reports.Result, error) {
 		Driver:         p.Driver,
 		Target:         cfg.Target,
 		Concurrency:    p.Concurrency,
-		WarmupS:        sc.Duration.Warmup().Seconds(),
+		WarmupS:        warmup.Seconds(),
 		Env:            p.Env,
 		Ops:            map[string]reports.OpStats{},
+		LoadModel:      "open",
 	}
 
 	// Preload (only shard 0 loads, so shards do not repeat it).
 	namer, ownOps := d.(OpNamer)
-	if p.Shard == 0 && gen.PreloadCount() > 0 && !ownOps {
+	if p.Shard == 0 && nPre > 0 && preload != nil && !ownOps {
 		t0 := time.Now()
-		n, errs, err := preload(ctx, d, gen, p.Concurrency, p.PreloadProgress)
+		n, errs, err := runPreload(ctx, d, preload, nPre, p.Concurrency, p.PreloadProgress)
 		res.Preload = reports.PreloadStats{Memories: n, DurationS: time.Since(t0).Seconds(), Errors: errs}
 		if err != nil {
 			return nil, err
@@ -108,20 +177,24 @@ func Execute(ctx context.Context, p Plan) (*reports.Result, error) {
 	if ownOps {
 		names = namer.OpNames()
 	}
-	rec := reports.NewRecorder(names, min(p.Concurrency, 4*runtime.GOMAXPROCS(0)))
+	shardsN := min(p.Concurrency, 4*runtime.GOMAXPROCS(0))
+	rec := reports.NewRecorder(names, shardsN)
+	obs := newObservers(sched, sc, spaces, workloads.KindNames(), min(shardsN, 4))
 	var intervals []reports.Interval
 	var origin int64
 	rc := RunConfig{
 		Arrival:     arr,
-		Ops:         gen,
+		Ops:         ops,
 		Concurrency: p.Concurrency,
-		Warmup:      sc.Duration.Warmup(),
-		Duration:    sc.Duration.Total(),
+		Warmup:      warmup,
+		Duration:    measure,
 		Shard:       p.Shard,
 		Shards:      p.Shards,
 		Interval:    p.Interval,
 		MaxLag:      p.MaxLag,
 		Recorder:    rec,
+		Observe:     obs.observe,
+		Closed:      closed,
 		OnTick: func(t reports.Tick) {
 			if t.End > t.Start || t.Delta.All().Count > 0 {
 				intervals = append(intervals, reports.SummarizeTick(t, names, origin))
@@ -131,6 +204,9 @@ func Execute(ctx context.Context, p Plan) (*reports.Result, error) {
 			}
 		},
 	}
+	if fs, ok := d.(FillSkipper); ok && fs.SkipsFill() {
+		rc.Observe = nil // ops carry only their index: nothing to break down
+	}
 	origin = int64(startDelay) + int64(rc.Warmup)
 	res.StartedAt = time.Now().Add(startDelay + rc.Warmup).UTC()
 	stats, err := Run(ctx, rc, d)
@@ -139,11 +215,47 @@ func Execute(ctx context.Context, p Plan) (*reports.Result, error) {
 	}
 	res.Intervals = intervals
 	shards := max(p.Shards, 1)
-	res.TargetRate = arr.Rate() / float64(shards)
+	res.TargetRate = offeredRate(sched, arr) / float64(shards)
+	if p.Source != nil && p.Source.Rate > 0 {
+		res.TargetRate = p.Source.Rate / float64(shards)
+	}
+	if closed != nil {
+		res.TargetRate = 0
+		res.LoadModel = "closed"
+	}
 	Finish(res, rec.Cumulative(), stats, names, p.MaxLag)
+	obs.fill(res, stats.Seconds())
+	if closed != nil {
+		res.Warnings = append(res.Warnings, fmt.Sprintf("closed loop (%d users, think time %s): each user waits for a reply before sending again, so a slow target slows the load down and latency hides queueing; use an open-loop arrival to measure it", closed.Users, closed.ThinkMean))
+	}
 	v := sc.Validation
-	res.Evaluate(reports.Limits{P50Ms: v.ExpectedP50LatencyMs, P99Ms: v.ExpectedP99LatencyMs, P999Ms: v.ExpectedP999LatencyMs, ThroughputOpsSec: v.ExpectedThroughputOpsSec, MaxErrorRate: v.MaxErrorRate})
+	res.Evaluate(reports.Limits{P50Ms: v.ExpectedP50LatencyMs, P99Ms: v.ExpectedP99LatencyMs, P999Ms: v.ExpectedP999LatencyMs, ThroughputOpsSec: v.ExpectedThroughputOpsSec, MaxErrorRate: v.MaxErrorRate, RecallAt10: v.ExpectedRecallAt10})
+	if stats.SourceErr != nil {
+		res.Partial = true
+		res.Verdict = reports.VerdictInvalid
+		res.Reasons = append([]string{"incomplete: the op source failed mid-run: " + stats.SourceErr.Error()}, res.Reasons...)
+		return res, fmt.Errorf("%w: %w", ErrSourceFailed, stats.SourceErr)
+	}
 	return res, nil
+}
+
+// offeredRate is the rate the run offered over its measured window: the
+// arrival's own rate for constant and Poisson arrivals, else the ops due in
+// the window over its length (ramps, steps, bursts, phases).
+func offeredRate(sched *workloads.Schedule, arr workloads.Arrival) float64 {
+	if sched == nil {
+		return arr.Rate()
+	}
+	if len(sched.Phases) == 1 {
+		switch sched.Phases[0].Arrival.(type) {
+		case workloads.Constant, *workloads.Poisson:
+			return sched.Phases[0].Arrival.Rate()
+		}
+	}
+	if sched.Measured <= 0 {
+		return 0
+	}
+	return float64(sched.MeasuredOps()) / sched.Measured.Seconds()
 }
 
 // Finish fills the measured part of res from the run's totals and stats.
@@ -172,6 +284,7 @@ func Finish(res *reports.Result, tot *reports.Totals, stats RunStats, names []st
 		h.HarnessLagP99Ns = tot.HarnessLag.ValueAtQuantile(99)
 	}
 	h.Queued, h.Unsent, h.Saturated = tot.Queued, int64(stats.Unsent), tot.Saturated
+	h.Abandoned = int64(stats.Abandoned)
 	h.MaxLagNs = int64(maxLag)
 	if secs > 0 {
 		h.CPUPercent = 100 * stats.CPU.Seconds() / secs
@@ -219,99 +332,3 @@ const (
 	limitShare  = 0.5
 	minAchieved = 0.99
 )
-
-// preloadBatch is how many memories one preload call stores.
-const preloadBatch = 500
-
-// preload stores the generator's preload memories: through Preloader in
-// batches when the driver has it, else one op at a time, with bounded
-// parallelism either way.
-func preload(ctx context.Context, d Driver, gen *workloads.Generator, concurrency int, progress func(done, total int64)) (int64, int64, error) {
-	total := gen.PreloadCount()
-	batcher, _ := d.(Preloader)
-	workers := runtime.GOMAXPROCS(0) * 2
-	if batcher == nil {
-		workers = max(workers, min(concurrency, 256))
-	}
-	var done, failed atomic.Int64
-	var firstErr error
-	var errOnce sync.Once
-	var next atomic.Uint64
-	chunk := uint64(preloadBatch)
-	var wg sync.WaitGroup
-	stopProgress := make(chan struct{})
-	if progress != nil {
-		go func() {
-			t := time.NewTicker(time.Second)
-			defer t.Stop()
-			for {
-				select {
-				case <-stopProgress:
-					return
-				case <-t.C:
-					progress(done.Load(), int64(total))
-				}
-			}
-		}()
-	}
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			byspace := map[string][]workloads.Op{}
-			flush := func(space string) {
-				ops := byspace[space]
-				if len(ops) == 0 {
-					return
-				}
-				if err := batcher.Preload(ctx, ops); err != nil {
-					failed.Add(int64(len(ops)))
-					errOnce.Do(func() { firstErr = err })
-				} else {
-					done.Add(int64(len(ops)))
-				}
-				byspace[space] = ops[:0]
-			}
-			var op workloads.Op
-			for ctx.Err() == nil {
-				lo := next.Add(chunk) - chunk
-				if lo >= total {
-					break
-				}
-				hi := min(lo+chunk, total)
-				for j := lo; j < hi; j++ {
-					if batcher == nil {
-						gen.FillPreload(j, &op)
-						if err := d.Do(ctx, &op); err != nil {
-							failed.Add(1)
-							errOnce.Do(func() { firstErr = err })
-						} else {
-							done.Add(1)
-						}
-						continue
-					}
-					sp := gen.SpaceOf(workloads.PreloadKey(j))
-					ops := byspace[sp]
-					ops = append(ops, workloads.Op{})
-					gen.FillPreload(j, &ops[len(ops)-1])
-					byspace[sp] = ops
-					if len(ops) >= preloadBatch {
-						flush(sp)
-					}
-				}
-			}
-			for sp := range byspace {
-				flush(sp)
-			}
-		}()
-	}
-	wg.Wait()
-	close(stopProgress)
-	if progress != nil {
-		progress(done.Load(), int64(total))
-	}
-	if f := failed.Load(); f > 0 && done.Load() == 0 {
-		return done.Load(), f, fmt.Errorf("preload failed: %w", firstErr)
-	}
-	return done.Load(), failed.Load(), nil
-}

@@ -9,11 +9,30 @@
 // [Result] (JSON, schema "engram-bench/result/v1", documented in
 // docs/result-format.md) and a text summary.
 //
+// Beside the Recorder, a [Breakdown] keeps per-group (phase, memory space)
+// counts, quality counters and latency histograms for the Result's phases and
+// spaces.
+//
 // Concurrency: a [ShardRecorder] is safe for concurrent use (each has its own
 // uncontended mutex; give each worker its own); Tick and Snapshot are called
 // by one goroutine. Nothing here runs load.
 //
-// Adding a new renderer: write a function from *Result to an io.Writer, give it
-// a golden test in testdata/ (refresh with go test ./reports -update), and
-// list its format in the report command.
+// Around the recorder: live consumers fed once per interval with a [Tick]
+// (never per op) — [Progress], the Prometheus [Exporter], the streamed
+// [HLogWriter] — and the target [Scraper]; [Result.EvaluateHypotheses] adds
+// Engram's H1–H4. Renderers registered with [RegisterFormat]: text, json,
+// md ([WriteMarkdown]), html ([WriteHTML], hand-written SVG in svg.go,
+// template, CSS and script in html/), hgrm and hlog. docs/reports.md is the
+// operator's guide.
+//
+// Adding a new renderer: write a func(io.Writer, *Result) error in its own
+// file, register it with RegisterFormat in that file's init (the report
+// command and run's flags list what is registered), test it on a Result
+// with every optional part filled (see richResult in html_test.go) and on
+// empty and partial ones, and document it in docs/reports.md.
+//
+// Adding a new live consumer: give it a Tick(Tick) method that copies what
+// it keeps (Tick's histograms are reused), keeps constant memory, and does
+// no blocking I/O longer than a moment (it runs on the reporting goroutine);
+// wire it into run's Live fan-out in cmd/engram-bench/outputs.go.
 package reports

@@ -17,15 +17,24 @@ type Progress struct {
 	Total      time.Duration // measured window
 	TargetRate float64
 	Names      []string
-	Now        func() time.Time // for tests; default time.Now
-	wrote      bool
-	origin     int64
+	// Width truncates the terminal line to this many columns (0: no limit),
+	// so that it never wraps and breaks the in-place update.
+	Width  int
+	Now    func() time.Time // for tests; default time.Now
+	wrote  bool
+	origin int64
 }
 
 // Tick implements a Live callback.
 func (p *Progress) Tick(t Tick) {
 	line := p.Line(t)
 	if p.TTY {
+		line = p.bar(t) + " " + line
+		if p.Width > 1 {
+			if r := []rune(line); len(r) > p.Width-1 {
+				line = string(r[:p.Width-2]) + "…"
+			}
+		}
 		fmt.Fprintf(p.W, "\r\x1b[2K%s", line)
 		p.wrote = true
 		return
@@ -35,6 +44,16 @@ func (p *Progress) Tick(t Tick) {
 		now = p.Now
 	}
 	fmt.Fprintf(p.W, "%s %s\n", now().UTC().Format("2006-01-02T15:04:05Z"), line)
+}
+
+// bar draws how much of the measured window is done, 16 cells wide.
+func (p *Progress) bar(t Tick) string {
+	frac := 0.0
+	if p.Total > 0 {
+		frac = min(float64(t.End-p.origin)/float64(p.Total), 1)
+	}
+	n := int(frac*16 + 0.5)
+	return "[" + strings.Repeat("█", n) + strings.Repeat("░", 16-n) + "]"
 }
 
 // Done ends the in-place line on a terminal.

@@ -55,6 +55,84 @@ type Result struct {
 	Warnings  []string           `json:"warnings,omitempty"`
 	Intervals []Interval         `json:"intervals,omitempty"`
 	Env       Env                `json:"env"`
+
+	// LoadModel is "open" (an arrival schedule; the default) or "closed"
+	// (users that wait for each reply: latency then hides queueing).
+	LoadModel string `json:"load_model,omitempty"`
+	// Phases holds the recorded phases of a phased scenario, in order.
+	Phases []PhaseResult `json:"phases,omitempty"`
+	// Spaces breaks the measured ops down by memory space (multi-tenant runs).
+	Spaces map[string]BreakdownGroup `json:"spaces,omitempty"`
+	// Quality is recall quality under load: recall@10 of cues and the
+	// acknowledged-write ledger.
+	Quality *QualityStats `json:"quality,omitempty"`
+	// Windows are stretches of the run to shade in charts (phases, faults).
+	Windows []Window `json:"windows,omitempty"`
+	// Hypotheses are Engram's H1–H4, evaluated by EvaluateHypotheses.
+	Hypotheses []Hypothesis `json:"hypotheses,omitempty"`
+	// Scaling is the data of a scaling run (throughput at several worker or
+	// core counts); H3 reads it. Nil when the run was not a scaling run.
+	Scaling *Scaling `json:"scaling,omitempty"`
+	// Resources is the memory the system under test used; H4 reads it.
+	Resources *Resources `json:"resources,omitempty"`
+	// TargetMetrics holds series scraped from the target's Prometheus
+	// endpoint during the run.
+	TargetMetrics *TargetMetrics `json:"target_metrics,omitempty"`
+	// Files names companion files written with the result, by kind ("hlog"),
+	// relative to the result file's folder when they were written beside it.
+	Files map[string]string `json:"files,omitempty"`
+
+	// Path is the file the result was read from (set by ReadFile; not stored).
+	Path string `json:"-"`
+}
+
+// PhaseResult is one recorded phase of a phased scenario.
+type PhaseResult struct {
+	Name         string  `json:"name"`
+	StartS       float64 `json:"start_s"` // from the start of measuring
+	EndS         float64 `json:"end_s"`
+	TargetRate   float64 `json:"target_rate"`   // ops due in the phase / its length
+	AchievedRate float64 `json:"achieved_rate"` // ops of the phase that finished / its length
+	BreakdownGroup
+}
+
+// QualityStats is recall quality measured under load.
+type QualityStats struct {
+	// Scored counts cues (recall by cue, search, completion) whose expected
+	// memories were known; RecallAt10 is the share of those found among the
+	// first min(k, 10) results.
+	Scored     int64    `json:"scored"`
+	RecallAt10 *float64 `json:"recall_at_10,omitempty"`
+	// Ledger follows acknowledged writes: are they found when read later?
+	Ledger *LedgerStats `json:"ledger,omitempty"`
+}
+
+// LedgerStats is the acknowledged-write ledger's account. Counts of writes
+// are exact; what happened to them is followed on a uniform hash sample of
+// at most a fixed number of writes (SampleRate of them), so memory stays
+// constant however long the run.
+type LedgerStats struct {
+	Acknowledged int64   `json:"acknowledged"` // writes the target acknowledged (every one)
+	Tracked      int64   `json:"tracked"`      // acknowledged writes in the sample
+	SampleRate   float64 `json:"sample_rate"`  // share of writes sampled
+	// Checked counts tracked writes read at least once after their
+	// acknowledgement; Found those found at least once; NeverFound those that
+	// every such read missed (lost, or silently dropped as duplicates).
+	Checked    int64    `json:"checked"`
+	Found      int64    `json:"found"`
+	NeverFound int64    `json:"never_found"`
+	FoundShare *float64 `json:"found_share,omitempty"`
+	// FirstReadMissed counts tracked writes whose first read after the
+	// acknowledgement missed (not yet visible), found or not later.
+	FirstReadMissed int64 `json:"first_read_missed"`
+	// ReadsBeforeAck counts reads aimed at a sampled write that had not been
+	// acknowledged when the read started (not held against the target).
+	ReadsBeforeAck int64 `json:"reads_before_ack"`
+	// AckToFoundNs is the time from a write's acknowledgement to the end of
+	// its first successful read.
+	AckToFoundNs Percentiles `json:"ack_to_found_ns"`
+	// MissingExamples names up to 10 never-found writes, for debugging.
+	MissingExamples []string `json:"missing_examples,omitempty"`
 }
 
 // PreloadStats describes the data stored before measuring.
@@ -82,6 +160,9 @@ type HarnessStats struct {
 	// Unsent counts ops that fell due inside the run but were never started
 	// (the run ended or was interrupted while they waited).
 	Unsent int64 `json:"unsent"`
+	// Abandoned counts ops still in flight when the run stopped (not counted
+	// in any histogram).
+	Abandoned int64 `json:"abandoned,omitempty"`
 	// Saturated counts values clamped to the histogram's 60 s ceiling.
 	Saturated  int64   `json:"saturated,omitempty"`
 	CPUPercent float64 `json:"cpu_percent"` // process CPU over the measured window, 100 = one core
@@ -101,7 +182,8 @@ type OpStats struct {
 	// Recall quality, for ops that aim at a known memory.
 	Scored     int64    `json:"scored,omitempty"`
 	HitRate    *float64 `json:"hit_rate,omitempty"`
-	LatencyHDR string   `json:"latency_hdr,omitempty"` // base64 V2-compressed HdrHistogram, ns
+	RecallAt10 *float64 `json:"recall_at_10,omitempty"` // expected memories found in the first min(k, 10) results
+	LatencyHDR string   `json:"latency_hdr,omitempty"`  // base64 V2-compressed HdrHistogram, ns
 	ServiceHDR string   `json:"service_hdr,omitempty"`
 }
 
@@ -133,6 +215,11 @@ type Interval struct {
 	Throughput float64                   `json:"throughput"`
 	LagP99Ns   int64                     `json:"lag_p99_ns"`
 	Ops        map[string]IntervalOpStat `json:"ops"`
+	// Scheduled is how many ops the arrival schedule made due in the
+	// interval (the target line of throughput charts); 0 when unknown.
+	Scheduled int64 `json:"scheduled,omitempty"`
+	// InFlight is the number of ops in flight when the interval closed.
+	InFlight int `json:"in_flight,omitempty"`
 }
 
 // IntervalOpStat is one op kind within an interval.
@@ -177,8 +264,12 @@ func DecodeHistogram(s string) (*hdr.Histogram, error) {
 	if s == "" {
 		return NewHistogram(), nil
 	}
-	if _, err := base64.StdEncoding.DecodeString(s); err != nil {
+	raw, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
 		return nil, fmt.Errorf("histogram is not base64: %w", err)
+	}
+	if err := checkHistogramShape(raw); err != nil {
+		return nil, err
 	}
 	h, err := hdr.Decode([]byte(s))
 	if err != nil {
@@ -258,6 +349,7 @@ type Limits struct {
 	P50Ms, P99Ms, P999Ms *float64
 	ThroughputOpsSec     *float64
 	MaxErrorRate         *float64
+	RecallAt10           *float64 // least recall@10 (Result.Quality.RecallAt10)
 }
 
 // Evaluate fills r.Targets, r.Verdict and r.Reasons from limits and the
@@ -278,6 +370,13 @@ func (r *Result) Evaluate(l Limits) {
 	}
 	if l.MaxErrorRate != nil {
 		r.Targets = append(r.Targets, Target{Name: "error_rate", Unit: "fraction", Target: *l.MaxErrorRate, Achieved: r.Total.ErrorRate, Pass: r.Total.ErrorRate <= *l.MaxErrorRate})
+	}
+	if l.RecallAt10 != nil {
+		got, ok := 0.0, false
+		if r.Quality != nil && r.Quality.RecallAt10 != nil {
+			got, ok = *r.Quality.RecallAt10, true
+		}
+		r.Targets = append(r.Targets, Target{Name: "recall_at_10", Unit: "fraction", Target: *l.RecallAt10, Achieved: got, Pass: ok && got >= *l.RecallAt10})
 	}
 	r.Reasons = nil
 	switch {
@@ -302,7 +401,7 @@ func (r *Result) Evaluate(l Limits) {
 }
 
 func word(t Target) string {
-	if t.Name == "throughput" {
+	if t.Name == "throughput" || t.Name == "recall_at_10" {
 		return "below"
 	}
 	return "above"
@@ -353,7 +452,12 @@ func ReadFile(path string) (*Result, error) {
 		}
 		return nil, fmt.Errorf("result file %s: %w", path, err)
 	}
-	return Decode(path, b)
+	r, err := Decode(path, b)
+	if err != nil {
+		return nil, err
+	}
+	r.Path = path
+	return r, nil
 }
 
 // Decode parses a Result; name labels errors.

@@ -123,3 +123,46 @@ func TestRecorderClampsAndMerges(t *testing.T) {
 		t.Errorf("second tick delta %d, cumulative %d", delta, rec.Cumulative().Ops[0].Count)
 	}
 }
+
+func TestMarkdown(t *testing.T) {
+	r := sampleResult(t)
+	r.EvaluateHypotheses()
+	r.Warnings = []string{"a | pipe"}
+	r.Env.GitRevision = "0123456789abcdef"
+	var b bytes.Buffer
+	if err := Render("md", &b, r); err != nil {
+		t.Fatal(err)
+	}
+	md := b.String()
+	for _, want := range []string{
+		"### engram-bench `x`: ❌ FAIL",
+		"**Why:** throughput 500.5 below target 600",
+		"| p99_latency | 1.001 ms | ≤ 5 ms | ✅ PASS |",
+		"| throughput | 500.5 ops/s | ≥ 600 ops/s | ❌ FAIL |",
+		"| `store` | 501 | 250.5 |",
+		"| **total** | 1001 |",
+		"| H1 throughput |",
+		"| H3 linear_scaling | throughput scales linearly with workers or cores (R² > 0.95) | ➖ NOT-RUN |",
+		"> - a \\| pipe",
+		"`0123456789ab`",
+		"<details><summary>environment</summary>",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md)
+		}
+	}
+	// Every table row has as many cells as its header.
+	cols := 0
+	for _, line := range strings.Split(md, "\n") {
+		if !strings.HasPrefix(line, "|") {
+			cols = 0
+			continue
+		}
+		n := strings.Count(strings.ReplaceAll(line, `\|`, ""), "|")
+		if cols == 0 {
+			cols = n
+		} else if n != cols {
+			t.Errorf("row with %d bars under a header with %d: %s", n, cols, line)
+		}
+	}
+}

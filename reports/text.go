@@ -89,6 +89,7 @@ func WriteText(w io.Writer, r *Result) error {
 			fmt.Fprintf(ew, "  errors: %s %s × %d\n", name, class, n)
 		}
 	}
+	writeWorkloadSections(ew, r)
 	if len(r.Targets) > 0 {
 		fmt.Fprintln(ew, "\ntargets")
 		for _, t := range r.Targets {
@@ -97,10 +98,16 @@ func WriteText(w io.Writer, r *Result) error {
 				mark = "FAIL"
 			}
 			cmp := "≤"
-			if t.Name == "throughput" {
+			if t.Name == "throughput" || t.Name == "recall_at_10" {
 				cmp = "≥"
 			}
 			fmt.Fprintf(ew, "  %s  %-14s %s %s (target %s %s)\n", mark, t.Name, fmtNum(t.Achieved), t.Unit, cmp, fmtNum(t.Target))
+		}
+	}
+	if len(r.Hypotheses) > 0 {
+		fmt.Fprintln(ew, "\nhypotheses")
+		for _, h := range r.Hypotheses {
+			fmt.Fprintf(ew, "  %-7s %s %-16s %s\n", h.Status, h.ID, h.Name, h.Detail)
 		}
 	}
 	for _, wmsg := range r.Warnings {

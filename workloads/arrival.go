@@ -118,39 +118,18 @@ func ScaleArrival(spec ArrivalSpec, rate float64) (ArrivalSpec, error) {
 	if err != nil {
 		return spec, err
 	}
+	if !(a.Rate() > 0) {
+		return spec, &SpecError{Key: "arrival.pattern", Value: spec.Pattern, Msg: "has no offered rate to scale (a closed loop's rate is set by users and think time)"}
+	}
 	return m.Scale(spec, rate/a.Rate()), nil
 }
 
-var allArrivalKeys = []string{"rate", "lambda", "base_rate", "burst_rate", "burst_duration_sec", "burst_period_sec"}
+var allArrivalKeys = []string{"rate", "lambda", "base_rate", "burst_rate", "burst_duration_sec", "burst_period_sec",
+	"start_rate", "end_rate", "ramp_sec", "step", "hold_sec", "steps", "amplitude", "period_sec", "poisson",
+	"on_rate", "off_rate", "mean_on_sec", "mean_off_sec", "file", "rate_multiplier", "users", "think_time_sec", "think_distribution"}
 
 func validateArrival(v *validator, spec *ArrivalSpec) {
-	if v.err != nil {
-		return
-	}
-	m, ok := lookupArrival(spec.Pattern)
-	if !ok {
-		if spec.Pattern == "" {
-			v.errf("arrival.pattern", nil, "missing")
-			return
-		}
-		_, err := NewArrival(*spec, 0)
-		se := err.(*SpecError)
-		v.errf(se.Key, se.Value, "%s", se.Msg)
-		return
-	}
-	for _, k := range allArrivalKeys {
-		if v.defined("arrival."+k) && !contains(m.Keys, k) {
-			v.errf("arrival."+k, nil, "not used by pattern %q (it takes %s)", spec.Pattern, strings.Join(m.Keys, ", "))
-			return
-		}
-	}
-	if _, err := m.New(*spec, 0); err != nil {
-		if se, ok := err.(*SpecError); ok {
-			v.errf(se.Key, se.Value, "%s", se.Msg)
-		} else {
-			v.errf("arrival", nil, "%v", err)
-		}
-	}
+	validateArrivalAt(v, "arrival", spec, func(k string) bool { return v.defined("arrival." + k) })
 }
 
 func contains(xs []string, x string) bool {
@@ -302,7 +281,9 @@ func (p *Poisson) gap(k uint64) float64 {
 }
 
 // Due implements Arrival.
-func (p *Poisson) Due(i uint64) time.Duration {
+func (p *Poisson) Due(i uint64) time.Duration { return secondsToDuration(p.dueSeconds(i)) }
+
+func (p *Poisson) dueSeconds(i uint64) float64 {
 	b := i / poissonBlock
 	p.mu.Lock()
 	for uint64(len(p.prefix)) <= b {
@@ -318,7 +299,7 @@ func (p *Poisson) Due(i uint64) time.Duration {
 	for k := b * poissonBlock; k < i; k++ {
 		s += p.gap(k)
 	}
-	return secondsToDuration(s)
+	return s
 }
 
 // Rate implements Arrival.
@@ -332,9 +313,11 @@ type poissonSequence struct {
 	s float64
 }
 
-func (q *poissonSequence) Next() time.Duration {
-	d := secondsToDuration(q.s)
+func (q *poissonSequence) Next() time.Duration { return secondsToDuration(q.nextSeconds()) }
+
+func (q *poissonSequence) nextSeconds() float64 {
+	s := q.s
 	q.s += q.p.gap(q.k)
 	q.k++
-	return d
+	return s
 }

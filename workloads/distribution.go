@@ -22,12 +22,22 @@ import (
 // drawn from the vector's own seed: still exactly Gaussian per component, and two
 // vectors share noise only if both offsets collide (probability ≈ 1/poolSize²).
 // distribution_test.go checks the resulting statistics.
+//
+// "drifting" is clustered with moving centres: cluster c has two seeded
+// cube-uniform vectors a_c, b_c and at memory time τ its centre is
+// cos(φ)·a_c + sin(φ)·b_c with φ = (π/2)·τ/drift_ops, so a centre has turned
+// by 90° (is unrelated to where it started) after drift_ops memories. Since
+// a_c and b_c are nearly orthogonal with |a_c|² ≈ |b_c|² ≈ d/3, the centre's
+// norm stays ≈ √(d/3) and the mean cosine to the centre is the clustered one.
+// A memory's time τ is its preload index j, or preload + i for op i.
 type distribution struct {
-	kind    string
-	dim     int
-	sigma   float32
-	centres [][]float32 // clustered: one per cluster; hot_spot: one
-	pool    []float32
+	kind     string
+	dim      int
+	sigma    float32
+	centres  [][]float32 // clustered, drifting: one per cluster; hot_spot: one
+	centres2 [][]float32 // drifting: the second basis vector per cluster
+	driftOps float64
+	pool     []float32
 }
 
 const poolMin = 1 << 20
@@ -65,6 +75,14 @@ func newDistribution(spec DistributionSpec, dim int, seed uint64) (*distribution
 		} else {
 			d.centres = [][]float32{cubeCentre(seed, 1<<40, dim)}
 		}
+	case "drifting":
+		d.centres = make([][]float32, spec.NumClusters)
+		d.centres2 = make([][]float32, spec.NumClusters)
+		for c := range d.centres {
+			d.centres[c] = cubeCentre(seed, uint64(c), dim)
+			d.centres2[c] = cubeCentre(seed, uint64(c)|1<<41, dim)
+		}
+		d.driftOps = float64(spec.DriftOps)
 	case "uniform":
 		d.sigma = 1
 	default:
@@ -80,6 +98,48 @@ func cubeCentre(seed, c uint64, dim int) []float32 {
 		v[j] = float32(2*r.float64() - 1)
 	}
 	return v
+}
+
+// fillAt is fill for a memory of time tau (only drifting depends on it).
+func (d *distribution) fillAt(dst []float32, r *rng, tau float64) int {
+	if d.centres2 == nil {
+		return d.fill(dst, r)
+	}
+	span := uint64(len(d.pool) - d.dim)
+	a := r.intn(span)
+	b := r.intn(span)
+	cluster := int(r.intn(uint64(len(d.centres))))
+	phi := math.Pi / 2 * tau / d.driftOps
+	ca, cb := float32(math.Cos(phi)), float32(math.Sin(phi))
+	s := d.sigma * (1 / math.Sqrt2)
+	pa, pb := d.pool[a:a+uint64(d.dim)], d.pool[b:b+uint64(d.dim)]
+	c0, c1 := d.centres[cluster], d.centres2[cluster]
+	var s0, s1 float32
+	for j := range dst {
+		x := float32(ca*c0[j]) + float32(cb*c1[j]) + float32(s*float32(pa[j]+pb[j]))
+		dst[j] = x
+		if j&1 == 0 {
+			s0 += float32(x * x)
+		} else {
+			s1 += float32(x * x)
+		}
+	}
+	scale(dst, s0+s1)
+	return cluster
+}
+
+// centreAt returns cluster c's centre at time tau (a new slice).
+func (d *distribution) centreAt(c int, tau float64) []float32 {
+	out := make([]float32, d.dim)
+	if d.centres2 == nil {
+		copy(out, d.centres[c])
+		return out
+	}
+	phi := math.Pi / 2 * tau / d.driftOps
+	for j := range out {
+		out[j] = float32(math.Cos(phi))*d.centres[c][j] + float32(math.Sin(phi))*d.centres2[c][j]
+	}
+	return out
 }
 
 // fill writes the embedding for random stream r into dst (len dim) and returns

@@ -31,7 +31,10 @@ func fingerprint(t *testing.T, sc *Scenario, seed uint64, n, m uint64) string {
 		g.Fill(i, &op)
 		fmt.Fprintln(h, op.String())
 	}
-	a, _ := NewArrival(sc.Arrival, seed)
+	a, err := NewSchedule(sc, seed)
+	if err != nil {
+		t.Fatal(err)
+	}
 	seq := NewSequence(a)
 	for i := uint64(0); i < n; i++ {
 		fmt.Fprintln(h, seq.Next())
@@ -135,19 +138,26 @@ func TestKeys(t *testing.T) {
 }
 
 // Cues aim at stored memories: the target is the cue's nearest neighbour
-// among the preloaded memories.
+// among the memories stored so far (preload and earlier stores).
 func TestCuesAimAtTargets(t *testing.T) {
 	sc, _ := LoadBuiltin("quickstart")
 	pre := int64(500)
 	sc.Data.Preload = &pre
 	g, _ := NewGenerator(sc, 3)
-	vecs := make([][]float32, pre)
-	for j := range vecs {
-		vecs[j] = g.Embedding(PreloadKey(uint64(j)), nil)
+	keys := []Key{}
+	vecs := [][]float32{}
+	for j := 0; j < int(pre); j++ {
+		keys = append(keys, PreloadKey(uint64(j)))
+		vecs = append(vecs, g.Embedding(PreloadKey(uint64(j)), nil))
 	}
-	checked := 0
-	for i := uint64(0); i < 400; i++ {
+	checked, onStores := 0, 0
+	for i := uint64(0); i < 600; i++ {
 		op := g.Op(i)
+		if op.Kind == KindStore {
+			keys = append(keys, op.Key)
+			vecs = append(vecs, append([]float32(nil), op.Embedding...))
+			continue
+		}
 		if op.Kind != KindRecall && op.Kind != KindSearch {
 			continue
 		}
@@ -160,13 +170,19 @@ func TestCuesAimAtTargets(t *testing.T) {
 				best, bestCos = j, c
 			}
 		}
-		if PreloadKey(uint64(best)) != op.Target {
-			t.Errorf("op %d aims at %s but its nearest memory is p%d", i, op.Target.ID(), best)
+		if keys[best] != op.Target {
+			t.Errorf("op %d aims at %s but its nearest memory is %s", i, op.Target.ID(), keys[best].ID())
+		}
+		if !op.Target.IsPreload() {
+			onStores++
+			if j := uint64(op.Target&^OpKeyBit) >> memberBits; j+DefaultMinTargetAge > i {
+				t.Errorf("op %d aims at %s, stored fewer than %d ops earlier", i, op.Target.ID(), DefaultMinTargetAge)
+			}
 		}
 		checked++
 	}
-	if checked < 100 {
-		t.Errorf("only %d cues checked", checked)
+	if checked < 150 || onStores == 0 {
+		t.Errorf("only %d cues checked, %d aimed at memories stored during the run", checked, onStores)
 	}
 }
 

@@ -25,6 +25,8 @@ const (
 	KindConsolidate             // run one consolidation cycle
 	KindForget                  // delete one memory
 	KindStoreBatch              // remember several memories in one call
+	KindUpdate                  // re-remember an existing memory with a moved embedding (YCSB update)
+	KindReadModify              // read a memory by id, then write it back changed (YCSB read-modify-write)
 	NumKinds        = iota
 )
 
@@ -38,6 +40,8 @@ var kindNames = [NumKinds]string{
 	KindConsolidate: "consolidation",
 	KindForget:      "forget",
 	KindStoreBatch:  "store_batch",
+	KindUpdate:      "update",
+	KindReadModify:  "read_modify_write",
 }
 
 // KindNames lists every op kind's name, indexed by Kind.
@@ -193,10 +197,51 @@ type Op struct {
 	Depth      int        // spreading activation: max hops
 	Count      int        // store_batch: memories in the batch (keys MemberKey(Index, 0..Count-1))
 
-	// Outputs, set by the driver that executed the op: Scored when the op
-	// aimed at a known memory and its results could be checked, Hit when the
-	// expected memory was among them.
+	// ExpectFrom and ExpectN name the memories a scored cue should find: the
+	// preload keys ExpectFrom … ExpectFrom+ExpectN−1 (the target's planted
+	// group, see data.planted_group_size), or the target alone (ExpectN = 1).
+	ExpectFrom Key
+	ExpectN    int
+
+	// Outputs, set by the driver that executed the op (see BeginScore and
+	// ScoreResult): Scored when the op aimed at a known memory and its results
+	// could be checked, Hit when the target was among them, Found the number
+	// of expected memories among the first ScoreDepth() results.
 	Scored, Hit bool
+	Found       int
+}
+
+// BeginScore marks the op as scored and clears its outcome; a driver calls it
+// when it has the op's results, then ScoreResult for each of them.
+func (o *Op) BeginScore() { o.Scored, o.Hit, o.Found = true, false, 0 }
+
+// ScoreResult scores the result at rank (0 = best) with memory id. Results a
+// recall would cut by its threshold should not be passed.
+func (o *Op) ScoreResult(rank int, id string) {
+	k, err := ParseKey(id)
+	if err != nil {
+		return
+	}
+	if o.HasTarget && k == o.Target {
+		o.Hit = true
+	}
+	if rank < o.ScoreDepth() && o.Expects(k) {
+		o.Found++
+	}
+}
+
+// ScoreDepth is how many leading results recall@10 looks at: min(K, 10).
+func (o *Op) ScoreDepth() int { return max(min(o.K, 10), 1) }
+
+// ExpectedFound is the recall@10 denominator: min(ExpectN, ScoreDepth()).
+func (o *Op) ExpectedFound() int { return min(max(o.ExpectN, 1), o.ScoreDepth()) }
+
+// Expects reports whether k is one of the memories the op should find.
+func (o *Op) Expects(k Key) bool {
+	if o.ExpectN <= 1 {
+		return o.HasTarget && k == o.ExpectFrom
+	}
+	return k.IsPreload() && k >= o.ExpectFrom && k < o.ExpectFrom+Key(o.ExpectN)
 }
 
 // Vector returns the n-th vector of a (batched) op.
@@ -234,6 +279,12 @@ func (o *Op) String() string {
 	if o.HasTarget {
 		b.WriteString(" target=")
 		b.WriteString(o.Target.ID())
+	}
+	if o.ExpectN > 1 {
+		b.WriteString(" expect=")
+		b.WriteString(o.ExpectFrom.ID())
+		b.WriteString("+")
+		b.WriteString(strconv.Itoa(o.ExpectN))
 	}
 	f := func(name string, v float64) {
 		if v != 0 {
@@ -303,6 +354,18 @@ func ParseOp(s string) (Op, error) {
 		case "target":
 			o.Target, err = ParseKey(val)
 			o.HasTarget = true
+		case "expect":
+			from, n, ok := strings.Cut(val, "+")
+			if !ok {
+				err = fmt.Errorf("want <first id>+<count>")
+				break
+			}
+			if o.ExpectFrom, err = ParseKey(from); err == nil {
+				o.ExpectN, err = parseInt(n)
+			}
+			if err == nil && (o.ExpectN < 2 || !o.ExpectFrom.IsPreload()) {
+				err = fmt.Errorf("want a preload id and a count of at least 2")
+			}
 		case "conf":
 			o.Confidence, err = parseF32(val)
 		case "threshold":
@@ -338,6 +401,9 @@ func ParseOp(s string) (Op, error) {
 	}
 	if o.Space == "" {
 		return o, fmt.Errorf("op %q: missing space", trunc(s))
+	}
+	if o.ExpectN == 0 && o.HasTarget {
+		o.ExpectFrom, o.ExpectN = o.Target, 1
 	}
 	if len(o.Embedding) > 0 {
 		if o.Dim <= 0 || len(o.Embedding)%o.Dim != 0 {

@@ -18,6 +18,13 @@ const (
 	streamPool
 	streamPreload
 	streamParams
+	streamBursty
+	streamThink
+	streamPick
+	streamTenant
+	streamDepth
+	streamPlant
+	streamUpdate
 )
 
 // mix64 is SplitMix64's finaliser: a bijective, well-mixed hash of x.

@@ -27,6 +27,9 @@ type Scenario struct {
 	Validation  ValidationSpec `toml:"validation" json:"validation"`
 	Chaos       ChaosSpec      `toml:"chaos" json:"chaos"`
 	Run         RunSpec        `toml:"run" json:"run"`
+	// Phases (extension) split the run into consecutive phases, each with its
+	// own duration, arrival and op mix (docs/scenarios.md, "Phases").
+	Phases []PhaseSpec `toml:"phases" json:"phases,omitempty"`
 
 	// ID is the scenario's short name: the built-in name or the file name
 	// without its extension. Results and benchmark names use it.
@@ -64,6 +67,32 @@ type ArrivalSpec struct {
 	BurstRate        float64 `toml:"burst_rate" json:"burst_rate,omitempty"`
 	BurstDurationSec float64 `toml:"burst_duration_sec" json:"burst_duration_sec,omitempty"`
 	BurstPeriodSec   float64 `toml:"burst_period_sec" json:"burst_period_sec,omitempty"`
+	// ramp
+	StartRate float64 `toml:"start_rate" json:"start_rate,omitempty"`
+	EndRate   float64 `toml:"end_rate" json:"end_rate,omitempty"`
+	RampSec   float64 `toml:"ramp_sec" json:"ramp_sec,omitempty"`
+	// step (also Rate)
+	Step    float64 `toml:"step" json:"step,omitempty"`
+	HoldSec float64 `toml:"hold_sec" json:"hold_sec,omitempty"`
+	Steps   int     `toml:"steps" json:"steps,omitempty"`
+	// sine (also Rate)
+	Amplitude float64 `toml:"amplitude" json:"amplitude,omitempty"`
+	PeriodSec float64 `toml:"period_sec" json:"period_sec,omitempty"`
+	// Poisson switches ramp, step and sine from evenly spaced ops to an
+	// inhomogeneous Poisson process with the same rate.
+	Poisson bool `toml:"poisson" json:"poisson,omitempty"`
+	// bursty
+	OnRate     float64 `toml:"on_rate" json:"on_rate,omitempty"`
+	OffRate    float64 `toml:"off_rate" json:"off_rate,omitempty"`
+	MeanOnSec  float64 `toml:"mean_on_sec" json:"mean_on_sec,omitempty"`
+	MeanOffSec float64 `toml:"mean_off_sec" json:"mean_off_sec,omitempty"`
+	// trace
+	File           string  `toml:"file" json:"file,omitempty"`
+	RateMultiplier float64 `toml:"rate_multiplier" json:"rate_multiplier,omitempty"`
+	// closed_loop
+	Users             int     `toml:"users" json:"users,omitempty"`
+	ThinkTimeSec      float64 `toml:"think_time_sec" json:"think_time_sec,omitempty"`
+	ThinkDistribution string  `toml:"think_distribution" json:"think_distribution,omitempty"`
 }
 
 // OperationsSpec is the [operations] table: relative weights (percentages or
@@ -79,6 +108,8 @@ type OperationsSpec struct {
 	ConsolidationWeight       float64 `toml:"consolidation_weight" json:"consolidation_weight,omitempty"`
 	ForgetWeight              float64 `toml:"forget_weight" json:"forget_weight,omitempty"`
 	StoreBatchWeight          float64 `toml:"store_batch_weight" json:"store_batch_weight,omitempty"`
+	UpdateWeight              float64 `toml:"update_weight" json:"update_weight,omitempty"`
+	ReadModifyWriteWeight     float64 `toml:"read_modify_write_weight" json:"read_modify_write_weight,omitempty"`
 
 	RecallMode      string  `toml:"recall_mode" json:"recall_mode,omitempty"`           // similarity (default), spreading, hybrid
 	MaxResults      int     `toml:"max_results" json:"max_results,omitempty"`           // recall: default 10
@@ -88,6 +119,23 @@ type OperationsSpec struct {
 	BatchSize       int     `toml:"batch_size" json:"batch_size,omitempty"`             // store_batch: default 100
 	ConfidenceMin   float64 `toml:"confidence_min" json:"confidence_min,omitempty"`     // store: default 0.9
 	ConfidenceMax   float64 `toml:"confidence_max" json:"confidence_max,omitempty"`     // store: default 1.0
+	// SearchKMin (extension): embedding_search draws k uniformly from
+	// [search_k_min, search_k]. Default search_k (a fixed k).
+	SearchKMin int `toml:"search_k_min" json:"search_k_min,omitempty"`
+	// SpreadingDepthWeights (extension): depth d is drawn with weight [d−1];
+	// e.g. [1, 1] shallow 1–2 hops, [0, 0, 0, 0, 1, 1, 1] deep 5–7. Unset:
+	// every op uses spreading_depth.
+	SpreadingDepthWeights []float64 `toml:"spreading_depth_weights" json:"spreading_depth_weights,omitempty"`
+	// KeyDistribution (extension) picks the memory a by-id op, update, cue or
+	// spreading seed targets, among the memories stored so far: uniform
+	// (default), zipfian, latest or hot_spot.
+	KeyDistribution string  `toml:"key_distribution" json:"key_distribution,omitempty"`
+	ZipfTheta       float64 `toml:"zipf_theta" json:"zipf_theta,omitempty"`           // zipfian, latest: default 0.99
+	HotFraction     float64 `toml:"hot_fraction" json:"hot_fraction,omitempty"`       // hot_spot: default 0.2
+	HotOpFraction   float64 `toml:"hot_op_fraction" json:"hot_op_fraction,omitempty"` // hot_spot: default 0.8
+	// MinTargetAge (extension): targets are memories stored at least this many
+	// ops earlier, so that writes still in flight are rarely aimed at. Default 64.
+	MinTargetAge int64 `toml:"min_target_age" json:"min_target_age,omitempty"`
 }
 
 // Weights returns the weight of each op kind, indexed by Kind.
@@ -102,6 +150,8 @@ func (o OperationsSpec) Weights() [NumKinds]float64 {
 	w[KindConsolidate] = o.ConsolidationWeight
 	w[KindForget] = o.ForgetWeight
 	w[KindStoreBatch] = o.StoreBatchWeight
+	w[KindUpdate] = o.UpdateWeight
+	w[KindReadModify] = o.ReadModifyWriteWeight
 	return w
 }
 
@@ -117,6 +167,16 @@ type DataSpec struct {
 	// CueNoise (extension) is the norm of the perturbation that turns a stored
 	// memory's embedding into a recall or search cue. Default 0.05.
 	CueNoise *float64 `toml:"cue_noise" json:"cue_noise,omitempty"`
+	// TenantDistribution (extension): how stores spread over memory spaces,
+	// uniform (default) or zipfian (space_0 the busiest; tenant_theta, default 0.99).
+	TenantDistribution string  `toml:"tenant_distribution" json:"tenant_distribution,omitempty"`
+	TenantTheta        float64 `toml:"tenant_theta" json:"tenant_theta,omitempty"`
+	// PlantedGroupSize (extension): preload memories come in groups of this
+	// many near-duplicates (noise planted_noise around a drawn base), so a cue
+	// aimed at one has a known set of expected neighbours: recall@10 is scored
+	// against it. 0 (default): the expected set is the target alone.
+	PlantedGroupSize int     `toml:"planted_group_size" json:"planted_group_size,omitempty"`
+	PlantedNoise     float64 `toml:"planted_noise" json:"planted_noise,omitempty"` // default 0.02
 }
 
 // DistributionSpec is [data.embedding_distribution], a sub-table or an inline table.
@@ -125,6 +185,9 @@ type DistributionSpec struct {
 	NumClusters int       `toml:"num_clusters" json:"num_clusters,omitempty"`
 	StdDev      float64   `toml:"std_dev" json:"std_dev,omitempty"`
 	Center      []float64 `toml:"center" json:"center,omitempty"`
+	// DriftOps (drifting): memories after which every centre has turned by
+	// 90°. Default 1,000,000.
+	DriftOps int64 `toml:"drift_ops" json:"drift_ops,omitempty"`
 }
 
 // ValidationSpec is the [validation] table: the run's targets. A nil field sets no target.
@@ -134,6 +197,9 @@ type ValidationSpec struct {
 	ExpectedP999LatencyMs    *float64 `toml:"expected_p999_latency_ms" json:"expected_p999_latency_ms,omitempty"`
 	ExpectedThroughputOpsSec *float64 `toml:"expected_throughput_ops_sec" json:"expected_throughput_ops_sec,omitempty"`
 	MaxErrorRate             *float64 `toml:"max_error_rate" json:"max_error_rate,omitempty"`
+	// ExpectedRecallAt10 (extension): the least recall@10 of cues (recall by
+	// cue, embedding search, pattern completion) against their expected memories.
+	ExpectedRecallAt10 *float64 `toml:"expected_recall_at_10" json:"expected_recall_at_10,omitempty"`
 }
 
 // ChaosSpec is the [chaos] table. Engram's tool never reads it; later work
@@ -162,12 +228,22 @@ const (
 	DefaultSearchK      = 10
 	DefaultSpreadDepth  = 3
 	DefaultBatchSize    = 100
+	DefaultMinTargetAge = 64
+	DefaultDriftOps     = 1_000_000
+	DefaultPlantedNoise = 0.02
+	DefaultHotFraction  = 0.2
+	DefaultHotOpFrac    = 0.8
 	MaxEmbeddingDim     = 65536
 	MaxMemorySpaces     = 100_000
 )
 
 // PreloadCount returns how many memories are stored before measuring.
 func (s *Scenario) PreloadCount() int64 {
+	for _, p := range s.Phases {
+		if p.IsPreload() && p.Memories != nil {
+			return *p.Memories
+		}
+	}
 	if s.Data.Preload != nil {
 		return *s.Data.Preload
 	}
@@ -323,30 +399,69 @@ func (s *Scenario) applyDefaults(md toml.MetaData) {
 	if d.Type == "hot_spot" && !md.IsDefined("data", "embedding_distribution", "std_dev") {
 		d.StdDev = 0.01
 	}
-	o := &s.Operations
+	if d.Type == "drifting" {
+		if !md.IsDefined("data", "embedding_distribution", "num_clusters") {
+			d.NumClusters = 10
+		}
+		if !md.IsDefined("data", "embedding_distribution", "std_dev") {
+			d.StdDev = 0.1
+		}
+		if !md.IsDefined("data", "embedding_distribution", "drift_ops") {
+			d.DriftOps = DefaultDriftOps
+		}
+	}
+	if !md.IsDefined("data", "tenant_theta") {
+		s.Data.TenantTheta = DefaultZipfTheta
+	}
+	if !md.IsDefined("data", "planted_noise") {
+		s.Data.PlantedNoise = DefaultPlantedNoise
+	}
+	s.Operations.applyDefaults(func(k string) bool { return md.IsDefined("operations", k) })
+}
+
+// applyDefaults sets every parameter that defined(key) says is missing.
+func (o *OperationsSpec) applyDefaults(defined func(key string) bool) {
 	if o.RecallMode == "" {
 		o.RecallMode = "similarity"
 	}
-	if !md.IsDefined("operations", "max_results") {
+	if !defined("max_results") {
 		o.MaxResults = DefaultMaxResults
 	}
-	if !md.IsDefined("operations", "recall_threshold") {
+	if !defined("recall_threshold") {
 		o.RecallThreshold = DefaultRecallThresh
 	}
-	if !md.IsDefined("operations", "search_k") {
+	if !defined("search_k") {
 		o.SearchK = DefaultSearchK
 	}
-	if !md.IsDefined("operations", "spreading_depth") {
+	if !defined("search_k_min") {
+		o.SearchKMin = o.SearchK
+	}
+	if !defined("spreading_depth") {
 		o.SpreadingDepth = DefaultSpreadDepth
 	}
-	if !md.IsDefined("operations", "batch_size") {
+	if !defined("batch_size") {
 		o.BatchSize = DefaultBatchSize
 	}
-	if !md.IsDefined("operations", "confidence_min") {
+	if !defined("confidence_min") {
 		o.ConfidenceMin = 0.9
 	}
-	if !md.IsDefined("operations", "confidence_max") {
+	if !defined("confidence_max") {
 		o.ConfidenceMax = 1.0
+	}
+	if o.KeyDistribution == "" {
+		o.KeyDistribution = PopUniform
+	}
+	if !defined("zipf_theta") {
+		o.ZipfTheta = DefaultZipfTheta
+	}
+	if !defined("hot_fraction") {
+		o.HotFraction = DefaultHotFraction
+	}
+	if !defined("hot_op_fraction") {
+		o.HotOpFraction = DefaultHotOpFrac
+	}
+	if !defined("min_target_age") {
+		o.MinTargetAge = DefaultMinTargetAge
 	}
 }
 
@@ -362,7 +477,11 @@ func (v *validator) errf(key string, value any, format string, args ...any) {
 	if v.err != nil {
 		return
 	}
-	v.err = &SpecError{File: v.file, Line: keyLine(v.src, key), Key: key, Value: value, Msg: fmt.Sprintf(format, args...)}
+	line := keyLine(v.src, key)
+	if strings.HasPrefix(key, "phases[") {
+		line = phaseKeyLine(v.src, key)
+	}
+	v.err = &SpecError{File: v.file, Line: line, Key: key, Value: value, Msg: fmt.Sprintf(format, args...)}
 }
 
 func (v *validator) defined(key string) bool { return v.md.IsDefined(strings.Split(key, ".")...) }
@@ -383,45 +502,17 @@ func (s *Scenario) validate(v *validator) {
 	v.positive("duration.total_seconds", s.Duration.TotalSeconds)
 	v.nonNegative("duration.warmup_seconds", s.Duration.WarmupSeconds)
 	if !v.defined("arrival") {
-		v.errf("arrival", nil, "missing [arrival] table (pattern = \"constant\", rate = ...)")
+		if len(s.Phases) == 0 {
+			v.errf("arrival", nil, "missing [arrival] table (pattern = \"constant\", rate = ...)")
+		}
+	} else {
+		validateArrival(v, &s.Arrival)
+		if len(s.Phases) > 0 && (s.Arrival.Pattern == "closed_loop" || s.Arrival.Pattern == "trace") {
+			v.errf("arrival.pattern", s.Arrival.Pattern, "cannot be combined with [[phases]]")
+		}
 	}
-	validateArrival(v, &s.Arrival)
 
-	w := s.Operations.Weights()
-	sum := 0.0
-	for k, x := range w {
-		key := "operations." + weightKey(Kind(k))
-		v.nonNegative(key, x)
-		sum += x
-	}
-	if v.err == nil && !(sum > 0) {
-		v.errf("operations", nil, "op weights sum to zero: give at least one of store_weight, recall_weight, embedding_search_weight, ... a positive weight")
-	}
-	o := &s.Operations
-	if _, err := ParseRecallMode(o.RecallMode); err != nil {
-		v.errf("operations.recall_mode", o.RecallMode, "must be similarity, spreading or hybrid")
-	}
-	if o.MaxResults < 1 || o.MaxResults > 10_000 {
-		v.errf("operations.max_results", o.MaxResults, "must be in [1, 10000]")
-	}
-	if !(o.RecallThreshold >= 0 && o.RecallThreshold <= 1) {
-		v.errf("operations.recall_threshold", o.RecallThreshold, "must be in [0, 1]")
-	}
-	if o.SearchK < 1 || o.SearchK > 10_000 {
-		v.errf("operations.search_k", o.SearchK, "must be in [1, 10000]")
-	}
-	if o.SpreadingDepth < 1 || o.SpreadingDepth > 64 {
-		v.errf("operations.spreading_depth", o.SpreadingDepth, "must be in [1, 64]")
-	}
-	if o.BatchSize < 1 || o.BatchSize > MaxBatch {
-		v.errf("operations.batch_size", o.BatchSize, "must be in [1, %d]", MaxBatch)
-	}
-	if !(o.ConfidenceMin >= 0 && o.ConfidenceMin <= 1) {
-		v.errf("operations.confidence_min", o.ConfidenceMin, "must be in [0, 1]")
-	}
-	if !(o.ConfidenceMax >= o.ConfidenceMin && o.ConfidenceMax <= 1) {
-		v.errf("operations.confidence_max", o.ConfidenceMax, "must be in [confidence_min, 1]")
-	}
+	validateOps(v, "operations", &s.Operations)
 
 	d := &s.Data
 	if d.NumNodes < 0 {
@@ -457,8 +548,33 @@ func (s *Scenario) validate(v *validator) {
 				v.errf("data.embedding_distribution.center", x, "values must be finite")
 			}
 		}
+	case "drifting":
+		if dist.NumClusters < 1 || dist.NumClusters > 1_000_000 {
+			v.errf("data.embedding_distribution.num_clusters", dist.NumClusters, "must be in [1, 1000000]")
+		}
+		v.nonNegative("data.embedding_distribution.std_dev", dist.StdDev)
+		if dist.DriftOps < 1 {
+			v.errf("data.embedding_distribution.drift_ops", dist.DriftOps, "must be >= 1")
+		}
 	default:
-		v.errf("data.embedding_distribution.type", dist.Type, "must be clustered, uniform or hot_spot")
+		v.errf("data.embedding_distribution.type", dist.Type, "must be clustered, uniform, hot_spot or drifting")
+	}
+	if v.defined("data.embedding_distribution.drift_ops") && dist.Type != "drifting" {
+		v.errf("data.embedding_distribution.drift_ops", dist.DriftOps, "only applies to type = \"drifting\"")
+	}
+	switch d.TenantDistribution {
+	case "", PopUniform, PopZipfian:
+	default:
+		v.errf("data.tenant_distribution", d.TenantDistribution, "must be uniform or zipfian")
+	}
+	if !(d.TenantTheta > 0) || d.TenantTheta > 10 {
+		v.errf("data.tenant_theta", d.TenantTheta, "must be in (0, 10]")
+	}
+	if d.PlantedGroupSize < 0 || d.PlantedGroupSize > 1000 {
+		v.errf("data.planted_group_size", d.PlantedGroupSize, "must be in [0, 1000]")
+	}
+	if !(d.PlantedNoise >= 0) || d.PlantedNoise > 1 {
+		v.errf("data.planted_noise", d.PlantedNoise, "must be in [0, 1]")
 	}
 
 	val := &s.Validation
@@ -478,8 +594,85 @@ func (s *Scenario) validate(v *validator) {
 	if val.MaxErrorRate != nil && !(*val.MaxErrorRate >= 0 && *val.MaxErrorRate <= 1) {
 		v.errf("validation.max_error_rate", *val.MaxErrorRate, "must be a fraction in [0, 1]")
 	}
+	if val.ExpectedRecallAt10 != nil && !(*val.ExpectedRecallAt10 >= 0 && *val.ExpectedRecallAt10 <= 1) {
+		v.errf("validation.expected_recall_at_10", *val.ExpectedRecallAt10, "must be a fraction in [0, 1]")
+	}
 	if s.Run.Concurrency < 0 {
 		v.errf("run.concurrency", s.Run.Concurrency, "must be >= 0")
+	}
+	if v.err == nil {
+		s.resolvePhases(v)
+	}
+}
+
+// validateOps checks an [operations] table (or a phase's) under prefix.
+func validateOps(v *validator, prefix string, o *OperationsSpec) {
+	w := o.Weights()
+	sum := 0.0
+	for k, x := range w {
+		v.nonNegative(prefix+"."+weightKey(Kind(k)), x)
+		sum += x
+	}
+	if v.err == nil && !(sum > 0) {
+		v.errf(prefix, nil, "op weights sum to zero: give at least one of store_weight, recall_weight, embedding_search_weight, ... a positive weight")
+	}
+	if _, err := ParseRecallMode(o.RecallMode); err != nil {
+		v.errf(prefix+".recall_mode", o.RecallMode, "must be similarity, spreading or hybrid")
+	}
+	if o.MaxResults < 1 || o.MaxResults > 10_000 {
+		v.errf(prefix+".max_results", o.MaxResults, "must be in [1, 10000]")
+	}
+	if !(o.RecallThreshold >= 0 && o.RecallThreshold <= 1) {
+		v.errf(prefix+".recall_threshold", o.RecallThreshold, "must be in [0, 1]")
+	}
+	if o.SearchK < 1 || o.SearchK > 10_000 {
+		v.errf(prefix+".search_k", o.SearchK, "must be in [1, 10000]")
+	}
+	if o.SearchKMin < 1 || o.SearchKMin > o.SearchK {
+		v.errf(prefix+".search_k_min", o.SearchKMin, "must be in [1, search_k]")
+	}
+	if o.SpreadingDepth < 1 || o.SpreadingDepth > 64 {
+		v.errf(prefix+".spreading_depth", o.SpreadingDepth, "must be in [1, 64]")
+	}
+	if n := len(o.SpreadingDepthWeights); n > 0 {
+		sum := 0.0
+		for _, x := range o.SpreadingDepthWeights {
+			if !(x >= 0) || math.IsInf(x, 0) {
+				v.errf(prefix+".spreading_depth_weights", x, "weights must be >= 0")
+			}
+			sum += x
+		}
+		if n > 64 {
+			v.errf(prefix+".spreading_depth_weights", n, "has weights for more than 64 depths")
+		} else if !(sum > 0) {
+			v.errf(prefix+".spreading_depth_weights", nil, "weights sum to zero")
+		}
+	}
+	if o.BatchSize < 1 || o.BatchSize > MaxBatch {
+		v.errf(prefix+".batch_size", o.BatchSize, "must be in [1, %d]", MaxBatch)
+	}
+	if !(o.ConfidenceMin >= 0 && o.ConfidenceMin <= 1) {
+		v.errf(prefix+".confidence_min", o.ConfidenceMin, "must be in [0, 1]")
+	}
+	if !(o.ConfidenceMax >= o.ConfidenceMin && o.ConfidenceMax <= 1) {
+		v.errf(prefix+".confidence_max", o.ConfidenceMax, "must be in [confidence_min, 1]")
+	}
+	switch o.KeyDistribution {
+	case PopUniform, PopZipfian, PopLatest, PopHotSpot:
+	default:
+		v.errf(prefix+".key_distribution", o.KeyDistribution, "must be uniform, zipfian, latest or hot_spot")
+	}
+	if !(o.ZipfTheta > 0) || o.ZipfTheta > 10 {
+		v.errf(prefix+".zipf_theta", o.ZipfTheta, "must be in (0, 10]")
+	}
+	if !(o.HotFraction > 0 && o.HotFraction < 1) {
+		v.errf(prefix+".hot_fraction", o.HotFraction, "must be in (0, 1)")
+	}
+	if !(o.HotOpFraction >= 0 && o.HotOpFraction <= 1) {
+		v.errf(prefix+".hot_op_fraction", o.HotOpFraction, "must be in [0, 1]")
+	}
+	if o.MinTargetAge < 0 {
+		v.errf(prefix+".min_target_age", o.MinTargetAge, "must be >= 0")
 	}
 }
 
@@ -564,6 +757,15 @@ func (s *Scenario) Clone() *Scenario {
 		ExpectedP999LatencyMs:    cp(s.Validation.ExpectedP999LatencyMs),
 		ExpectedThroughputOpsSec: cp(s.Validation.ExpectedThroughputOpsSec),
 		MaxErrorRate:             cp(s.Validation.MaxErrorRate),
+		ExpectedRecallAt10:       cp(s.Validation.ExpectedRecallAt10),
+	}
+	c.Operations.SpreadingDepthWeights = append([]float64(nil), s.Operations.SpreadingDepthWeights...)
+	c.Phases = make([]PhaseSpec, len(s.Phases))
+	for i, p := range s.Phases {
+		c.Phases[i] = p.clone()
+	}
+	if s.Phases == nil {
+		c.Phases = nil
 	}
 	return &c
 }

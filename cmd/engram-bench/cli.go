@@ -16,6 +16,8 @@ import (
 	_ "github.com/engram-bench/engram-bench/drivers/engram"
 	_ "github.com/engram-bench/engram-bench/drivers/http"
 	_ "github.com/engram-bench/engram-bench/drivers/null"
+	_ "github.com/engram-bench/engram-bench/drivers/postgres"
+	_ "github.com/engram-bench/engram-bench/drivers/redis"
 	"github.com/engram-bench/engram-bench/reports"
 	"github.com/engram-bench/engram-bench/workloads"
 )
@@ -71,6 +73,9 @@ func newRoot(ctx context.Context, stdout, stderr io.Writer) *cobra.Command {
 	root.AddCommand(newRunCmd(stdout, stderr))
 	root.AddCommand(newListCmd(stdout))
 	root.AddCommand(newReportCmd(stdout))
+	root.AddCommand(newRecordCmd(stdout))
+	root.AddCommand(newReplayCmd(stdout, stderr))
+	root.AddCommand(newCompareSystemsCmd(stdout, stderr))
 	root.AddCommand(newHTTPCmd(stdout, stderr))
 	root.AddCommand(newStubServerCmd(stdout))
 	return root

@@ -12,7 +12,7 @@ import (
 )
 
 func newReportCmd(stdout io.Writer) *cobra.Command {
-	var format, out string
+	var format, out, op string
 	cmd := &cobra.Command{
 		Use:   "report RESULT.json",
 		Short: "Render a saved result in another format",
@@ -21,6 +21,13 @@ func newReportCmd(stdout io.Writer) *cobra.Command {
 			r, err := reports.ReadFile(args[0])
 			if err != nil {
 				return &exitError{code: exitUsage, err: err}
+			}
+			if op != "" {
+				s, ok := r.Ops[op]
+				if !ok {
+					return usageErr("--op %q: the result has no such op kind (have %s)", op, strings.Join(r.OpNames(), ", "))
+				}
+				r.Ops = map[string]reports.OpStats{op: s}
 			}
 			w := stdout
 			if out != "" {
@@ -46,5 +53,6 @@ func newReportCmd(stdout io.Writer) *cobra.Command {
 	}
 	cmd.Flags().StringVarP(&format, "format", "f", "text", "output format: "+strings.Join(names, ", "))
 	cmd.Flags().StringVarP(&out, "out", "o", "", "write to this file instead of stdout")
+	cmd.Flags().StringVar(&op, "op", "", "only this op kind (e.g. store; for hgrm: one plottable distribution)")
 	return cmd
 }

@@ -31,6 +31,8 @@ type runFlags struct {
 	maxLag      time.Duration
 	options     []string
 	quiet       bool
+	shard       string
+	outputs     outputFlags
 	apiKey      string
 	// sc, when set, is the scenario to run instead of --scenario (commands
 	// that build their own, like "http").
@@ -69,6 +71,8 @@ error; 3 invalid run (harness-limited, interrupted, or target unreachable).`,
 	fl.DurationVar(&f.maxLag, "max-lag", drivers.DefaultMaxLag, "harness dispatch-lag p99 above which the run is invalid (harness-limited)")
 	fl.StringArrayVar(&f.options, "driver-opt", nil, "driver option key=value (repeatable)")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no live progress")
+	fl.StringVar(&f.shard, "shard", "", "run only shard i of N of the op stream, as i/N (ops with index mod N = i; op i is the same on any shard count)")
+	addOutputFlags(fl, &f.outputs)
 	fl.StringVar(&f.apiKey, "api-key", "", "API key for targets with authentication on (engram driver: sent as Authorization: Bearer KEY)")
 	return cmd
 }
@@ -85,31 +89,12 @@ func runRun(cmd *cobra.Command, f *runFlags, stdout, stderr io.Writer) error {
 	if f.rate < 0 {
 		return usageErr("--rate %g: must be > 0", f.rate)
 	}
-	if f.rate > 0 {
-		if sc.Arrival, err = workloads.ScaleArrival(sc.Arrival, f.rate); err != nil {
-			return usageErr("--rate %g: %v", f.rate, err)
-		}
-	}
-	if f.duration < 0 {
-		return usageErr("--duration %s: must be > 0", f.duration)
-	}
-	if f.duration > 0 {
-		sc.Duration.TotalSeconds = f.duration.Seconds()
-	}
-	if f.warmup >= 0 {
-		sc.Duration.WarmupSeconds = f.warmup.Seconds()
-	} else if f.warmup != -1 {
-		return usageErr("--warmup %s: must be >= 0", f.warmup)
+	seed := scenarioSeed(sc, cmd.Flags().Changed("seed"), f.seed)
+	if err := applyOverrides(sc, f.rate, f.duration, f.warmup, seed); err != nil {
+		return err
 	}
 	if f.concurrency < 0 {
 		return usageErr("--concurrency %d: must be > 0", f.concurrency)
-	}
-	seed := uint64(1)
-	if sc.Run.Seed != nil {
-		seed = *sc.Run.Seed
-	}
-	if cmd.Flags().Changed("seed") {
-		seed = f.seed
 	}
 	conc := drivers.DefaultConcurrency
 	if sc.Run.Concurrency > 0 {
@@ -161,10 +146,13 @@ func runRun(cmd *cobra.Command, f *runFlags, stdout, stderr io.Writer) error {
 		tty = true
 	}
 	var arrRate float64
-	if a, err := workloads.NewArrival(sc.Arrival, seed); err == nil {
-		arrRate = a.Rate()
+	if sched, err := workloads.NewSchedule(sc, seed); err == nil {
+		arrRate = sched.Rate()
 	}
 	prog := &reports.Progress{W: progressW, TTY: tty, Total: sc.Duration.Total(), TargetRate: arrRate, Names: workloads.KindNames()}
+	if fh, ok := stderr.(*os.File); ok && tty {
+		prog.Width, _, _ = term.GetSize(int(fh.Fd()))
+	}
 	if f.opNames != nil {
 		prog.Names = f.opNames
 	}
@@ -177,8 +165,16 @@ func runRun(cmd *cobra.Command, f *runFlags, stdout, stderr io.Writer) error {
 		MaxLag:       f.maxLag,
 		Env:          env,
 	}
+	if plan.Shard, plan.Shards, err = parseShard(f.shard); err != nil {
+		return err
+	}
+	outs, err := startOutputs(ctx, &f.outputs, f.out, stderr, &plan)
+	if err != nil {
+		return err
+	}
+	plan.Live = outs.Live
 	if !f.quiet {
-		plan.Live = prog.Tick
+		outs.live = append([]func(reports.Tick){prog.Tick}, outs.live...)
 		plan.PreloadProgress = func(done, total int64) {
 			if tty {
 				fmt.Fprintf(progressW, "\r\x1b[2Kpreload %d/%d memories", done, total)
@@ -195,6 +191,7 @@ func runRun(cmd *cobra.Command, f *runFlags, stdout, stderr io.Writer) error {
 	res, err := drivers.Execute(ctx, plan)
 	prog.Done()
 	if err != nil {
+		outs.abort()
 		if errors.Is(err, drivers.ErrUnreachable) {
 			return &exitError{code: exitInvalid, err: err}
 		}
@@ -207,10 +204,8 @@ func runRun(cmd *cobra.Command, f *runFlags, stdout, stderr io.Writer) error {
 		res.Verdict = reports.VerdictInvalid
 		res.Reasons = append([]string{"interrupted: partial result"}, res.Reasons...)
 	}
-	if f.out != "" {
-		if err := res.WriteFile(f.out); err != nil {
-			return &exitError{code: exitInvalid, err: err}
-		}
+	if err := outs.finish(ctx, res); err != nil {
+		return &exitError{code: exitInvalid, err: err}
 	}
 	if err := reports.WriteText(stdout, res); err != nil {
 		return &exitError{code: exitInvalid, err: err}

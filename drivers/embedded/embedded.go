@@ -96,19 +96,24 @@ func (d *Driver) Do(ctx context.Context, op *workloads.Op) error {
 			return classify(err)
 		}
 		if op.HasTarget {
-			op.Scored = true
-			id := op.Target.ID()
-			for _, m := range res {
+			op.BeginScore()
+			for rank, m := range res {
 				if op.Kind == workloads.KindRecall && m.Score < op.Threshold {
 					break
 				}
-				if m.ID == id {
-					op.Hit = true
-					break
-				}
+				op.ScoreResult(rank, m.ID)
 			}
 		}
 		return nil
+	case workloads.KindUpdate:
+		return classify(d.store.Remember(ctx, op.Space, memoryOf(op, op.Key, op.Embedding)))
+	case workloads.KindReadModify:
+		m, err := d.store.Get(ctx, op.Space, op.Key.ID())
+		if err != nil {
+			return classify(err)
+		}
+		op.Scored, op.Hit = true, m.Content == workloads.Content(op.Key)
+		return classify(d.store.Remember(ctx, op.Space, memoryOf(op, op.Key, op.Embedding)))
 	default:
 		return fmt.Errorf("%s: %w", op.Kind, drivers.ErrUnsupported)
 	}

@@ -1,0 +1,292 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/engram-bench/engram-bench/drivers"
+	"github.com/engram-bench/engram-bench/reports"
+	"github.com/engram-bench/engram-bench/workloads"
+)
+
+// outputFlags are run's live consumers and report files.
+type outputFlags struct {
+	promAddr    string
+	promLinger  time.Duration
+	hlog        string
+	html        string
+	md          string
+	hgrm        string
+	scrape      string
+	scrapePath  string
+	scrapeSerie []string
+}
+
+func addOutputFlags(fl *pflag.FlagSet, o *outputFlags) {
+	fl.StringVar(&o.promAddr, "prom-addr", "", "serve live Prometheus metrics of the run on this address (e.g. 127.0.0.1:9102)")
+	fl.DurationVar(&o.promLinger, "prom-linger", 0, "keep serving --prom-addr this long after the run, for a last scrape")
+	fl.StringVar(&o.hlog, "hlog", "", "stream an HdrHistogram interval log of the run to this file")
+	fl.StringVar(&o.html, "html", "", "write a self-contained HTML report to this file")
+	fl.StringVar(&o.md, "md", "", "write a Markdown summary (for PR comments) to this file")
+	fl.StringVar(&o.hgrm, "hgrm", "", "write HdrHistogram percentile distributions (.hgrm) to this file")
+	fl.StringVar(&o.scrape, "scrape", "auto", "scrape the target's Prometheus endpoint every interval: auto (when --target is set), off, or a full URL")
+	fl.StringVar(&o.scrapePath, "scrape-path", "/metrics/prometheus", "path of the target's Prometheus endpoint (with --scrape auto)")
+	fl.StringSliceVar(&o.scrapeSerie, "scrape-series", nil, "metric-name patterns to record from the target (default: "+strings.Join(reports.DefaultScrapeSeries, ",")+")")
+}
+
+// outputs is one run's set of live consumers and files.
+type outputs struct {
+	flags    *outputFlags
+	out      string // --out
+	stderr   io.Writer
+	names    []string
+	live     []func(reports.Tick)
+	hlogFile *os.File
+	hlog     *reports.HLogWriter
+	sched    *drivers.ScheduleCounter
+	schedule []int64 // ops due per interval, by tick index
+	inFlight []int   // ops in flight at each tick
+	rss      *reports.RSSPeak
+	scraper  *reports.Scraper
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	promStop <-chan struct{}
+	dim      int
+	batch    int
+}
+
+// checkWritable fails early, before a run, when a file cannot be written.
+func checkWritable(flag, path string) error {
+	if path == "" {
+		return nil
+	}
+	fh, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE, 0o644)
+	if err != nil {
+		return usageErr("--%s %s: %v", flag, path, err)
+	}
+	return fh.Close()
+}
+
+// startOutputs validates the flags, opens the files and starts the servers
+// and scrapers; its Live callback feeds them all.
+func startOutputs(ctx context.Context, o *outputFlags, out string, stderr io.Writer, plan *drivers.Plan) (*outputs, error) {
+	arr, err := workloads.NewArrival(plan.Scenario.Arrival, plan.Seed)
+	if err != nil {
+		arr = nil // Execute reports it
+	}
+	rate := 0.0
+	if arr != nil {
+		rate = arr.Rate() / float64(max(plan.Shards, 1))
+	}
+	s := &outputs{flags: o, out: out, stderr: stderr, names: workloads.KindNames(), dim: plan.Scenario.Data.EmbeddingDim, batch: plan.Scenario.Operations.BatchSize}
+	for _, f := range []struct{ flag, path string }{{"html", o.html}, {"md", o.md}, {"hgrm", o.hgrm}} {
+		if err := checkWritable(f.flag, f.path); err != nil {
+			return nil, err
+		}
+	}
+	var scrapeURL string
+	switch {
+	case o.scrape == "off" || o.scrape == "":
+	case o.scrape == "auto":
+		if plan.DriverConfig.Target != "" {
+			scrapeURL = strings.TrimRight(plan.DriverConfig.Target, "/") + "/" + strings.TrimLeft(o.scrapePath, "/")
+		}
+	default:
+		scrapeURL = o.scrape
+	}
+	if scrapeURL != "" {
+		sc, err := reports.NewScraper(reports.ScrapeConfig{URL: scrapeURL, Series: o.scrapeSerie})
+		if err != nil {
+			return nil, usageErr("--scrape: %v", err)
+		}
+		s.scraper = sc
+	}
+	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s.cancel = cancel
+	if o.promAddr != "" {
+		exp := reports.NewExporter(reports.ExporterConfig{Names: s.names, Scenario: plan.Scenario.ID, Driver: plan.Driver, Seed: plan.Seed,
+			TargetRate: rate, Duration: plan.Scenario.Duration.Total()})
+		addr, stopped, err := exp.Serve(sctx, o.promAddr)
+		if err != nil {
+			cancel()
+			return nil, usageErr("%v", err)
+		}
+		s.promStop = stopped
+		fmt.Fprintf(stderr, "engram-bench: live metrics on http://%s/metrics\n", addr)
+		s.live = append(s.live, exp.Tick)
+	}
+	if o.hlog != "" {
+		f, err := os.Create(o.hlog)
+		if err != nil {
+			cancel()
+			return nil, usageErr("--hlog %s: %v", o.hlog, err)
+		}
+		s.hlogFile = f
+		s.hlog = reports.NewHLogWriter(f, s.names, reports.HLogMeta{Scenario: plan.Scenario.ID, Seed: plan.Seed, Driver: plan.Driver, Shard: plan.Shard, Shards: plan.Shards}, nil)
+		s.live = append(s.live, s.hlog.Tick)
+	}
+	if arr != nil {
+		s.sched = drivers.NewScheduleCounter(arr, plan.Scenario.Duration.Warmup(), plan.Scenario.Duration.Total(), plan.Shard, plan.Shards)
+	}
+	s.live = append(s.live, func(t reports.Tick) {
+		n := int64(0)
+		if s.sched != nil {
+			n = s.sched.Count(t)
+		}
+		s.schedule = append(s.schedule, n)
+		s.inFlight = append(s.inFlight, t.InFlight)
+	})
+	if plan.Driver == "embedded" {
+		// The engine runs in this process: its RSS, over what the harness
+		// used before the engine opened, is what H4 judges.
+		s.rss = &reports.RSSPeak{}
+		s.rss.Baseline, _ = reports.ProcessRSS()
+		s.live = append(s.live, func(reports.Tick) { s.rss.Sample() })
+	}
+	if s.scraper != nil {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			interval := plan.Interval
+			if interval <= 0 {
+				interval = drivers.DefaultInterval
+			}
+			s.scraper.Run(sctx, interval)
+		}()
+	}
+	return s, nil
+}
+
+// Live feeds every consumer one interval.
+func (s *outputs) Live(t reports.Tick) {
+	for _, f := range s.live {
+		f(t)
+	}
+}
+
+// stopLive stops the scraper (the run is over).
+func (s *outputs) stopLive() {
+	if s.scraper != nil {
+		s.cancel()
+		s.wg.Wait()
+	}
+}
+
+// abort releases what startOutputs opened when no result came out of the
+// run; an interval log already streamed is closed, marked partial.
+func (s *outputs) abort() {
+	s.stopLive()
+	if s.hlog != nil {
+		s.hlog.Close(true)
+		s.hlogFile.Close()
+	}
+	s.cancel()
+}
+
+// finish completes res with what the live consumers saw and writes every
+// requested file (after an interruption too, for the part that ran).
+func (s *outputs) finish(ctx context.Context, res *reports.Result) error {
+	s.stopLive()
+	defer s.cancel()
+	if s.scraper != nil {
+		s.scraper.Finish(res)
+	}
+	// Execute keeps one Interval per tick in order (it may drop only an
+	// empty zero-length last one), so ticks and intervals match by position.
+	for i := range res.Intervals {
+		if i < len(s.schedule) {
+			res.Intervals[i].Scheduled = s.schedule[i]
+			res.Intervals[i].InFlight = s.inFlight[i]
+		}
+	}
+	if s.rss != nil && res.Resources == nil {
+		res.Resources = s.rss.Resources(res, s.dim, s.batch)
+	}
+	res.EvaluateHypotheses()
+	var firstErr error
+	keep := func(err error) {
+		if err != nil && firstErr == nil {
+			firstErr = err
+		}
+	}
+	if s.hlog != nil {
+		keep(s.hlog.Close(res.Partial))
+		keep(s.hlogFile.Close())
+		if res.Files == nil {
+			res.Files = map[string]string{}
+		}
+		res.Files["hlog"] = companionPath(s.out, s.flags.hlog)
+	}
+	write := func(path, format string) {
+		if path == "" {
+			return
+		}
+		keep(writeFormat(path, format, res))
+	}
+	if s.out != "" {
+		keep(res.WriteFile(s.out))
+		res.Path = s.out
+	}
+	write(s.flags.html, "html")
+	write(s.flags.md, "md")
+	write(s.flags.hgrm, "hgrm")
+	if s.promStop != nil && s.flags.promLinger > 0 && ctx.Err() == nil {
+		fmt.Fprintf(s.stderr, "engram-bench: serving the final metrics for %s (--prom-linger)\n", s.flags.promLinger)
+		select {
+		case <-ctx.Done():
+		case <-time.After(s.flags.promLinger):
+		}
+	}
+	s.cancel()
+	if s.promStop != nil {
+		<-s.promStop
+	}
+	return firstErr
+}
+
+// companionPath names file as the result at out should refer to it: relative
+// to out's folder when out is set, else absolute.
+func companionPath(out, file string) string {
+	abs, err := filepath.Abs(file)
+	if err != nil {
+		return file
+	}
+	if out == "" {
+		return abs
+	}
+	absOut, err := filepath.Abs(out)
+	if err != nil {
+		return abs
+	}
+	if rel, err := filepath.Rel(filepath.Dir(absOut), abs); err == nil {
+		return rel
+	}
+	return abs
+}
+
+// writeFormat renders res to path atomically.
+func writeFormat(path, format string, res *reports.Result) error {
+	tmp := path + ".tmp"
+	f, err := os.Create(tmp)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := reports.Render(format, f, res); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return fmt.Errorf("write %s (%s): %w", path, format, err)
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return os.Rename(tmp, path)
+}

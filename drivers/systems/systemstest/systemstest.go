@@ -1,0 +1,62 @@
+// Package systemstest starts real servers for tests: a fresh redis-server or
+// PostgreSQL on 127.0.0.1, stopped (and its data removed) when the test ends.
+//
+// A server whose binaries are missing skips the test with the command that
+// installs them, except under CI (CI=true), where .ci/run installs them and a
+// missing server is a failure, so a broken install cannot pass as skips.
+//
+// Adding a server: register its launcher in package systems; Start finds it
+// by driver name.
+package systemstest
+
+import (
+	"context"
+	"errors"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/engram-bench/engram-bench/drivers/systems"
+)
+
+// Require skips the test (fails it under CI) when the system for the driver
+// name is not installed, without starting it.
+func Require(t testing.TB, name string) {
+	t.Helper()
+	l, ok := systems.Lookup(name)
+	if !ok {
+		t.Fatalf("no launcher for %q", name)
+	}
+	if err := l.Installed(systems.Options{}); err != nil {
+		if errors.Is(err, systems.ErrNotInstalled) && os.Getenv("CI") != "true" {
+			t.Skipf("%v — install it to run this test (.ci/run does)", err)
+		}
+		t.Fatalf("%s: %v", name, err)
+	}
+}
+
+// Start starts a fresh system for the driver name and stops it at cleanup.
+func Start(t testing.TB, name string, opts systems.Options) *systems.System {
+	t.Helper()
+	l, ok := systems.Lookup(name)
+	if !ok {
+		t.Fatalf("no launcher for %q", name)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	s, err := l.Start(ctx, opts)
+	if err != nil {
+		if errors.Is(err, systems.ErrNotInstalled) && os.Getenv("CI") != "true" {
+			t.Skipf("%v — install it to run this test (.ci/run does)", err)
+		}
+		t.Fatalf("start %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := s.Stop(ctx); err != nil {
+			t.Errorf("stop %s: %v", name, err)
+		}
+	})
+	return s
+}
