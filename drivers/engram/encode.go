@@ -144,19 +144,27 @@ func stringField(body []byte, name string) ([]byte, bool) {
 	return v, true
 }
 
-// hasID reports whether a recall answer lists memory id among its results.
-func hasID(body []byte, id string) bool {
-	for _, sep := range []string{`"id":"`, `"id": "`} {
-		for rest := body; ; {
-			i := bytes.Index(rest, []byte(sep))
-			if i < 0 {
-				break
-			}
-			rest = rest[i+len(sep):]
-			if len(rest) > len(id) && string(rest[:len(id)]) == id && rest[len(id)] == '"' {
-				return true
-			}
+// nextID returns the value of the next "id" member in body and the rest of
+// body after it.
+func nextID(body []byte) (id, rest []byte, ok bool) {
+	for {
+		i := bytes.Index(body, []byte(`"id":`))
+		if i < 0 {
+			return nil, nil, false
 		}
+		j := i + len(`"id":`)
+		for j < len(body) && body[j] == ' ' {
+			j++
+		}
+		if j >= len(body) || body[j] != '"' {
+			body = body[j:]
+			continue
+		}
+		j++
+		end := bytes.IndexByte(body[j:], '"')
+		if end < 0 {
+			return nil, nil, false
+		}
+		return body[j : j+end], body[j+end+1:], true
 	}
-	return false
 }

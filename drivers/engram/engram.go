@@ -67,6 +67,7 @@ type Driver struct {
 
 	noBatch atomic.Bool // the target answered 404/405 to the batch endpoint
 	ids     sync.Map    // workloads.Key → id the target chose, when it differs
+	keys    sync.Map    // and back: id the target chose → workloads.Key
 	bufs    sync.Pool
 }
 
@@ -281,6 +282,7 @@ func (d *Driver) learnID(k workloads.Key, body []byte) {
 	var want [24]byte
 	if string(k.AppendID(want[:0])) != string(got) {
 		d.ids.Store(k, string(got))
+		d.keys.Store(string(got), k)
 	}
 }
 
@@ -317,7 +319,7 @@ func (d *Driver) Do(ctx context.Context, op *workloads.Op) error {
 	b := d.get()
 	defer d.put(b)
 	switch op.Kind {
-	case workloads.KindStore:
+	case workloads.KindStore, workloads.KindUpdate:
 		b.id = op.Key.AppendID(b.id[:0])
 		b.body = appendMemoryJSON(b.body[:0], string(b.id), op.Key, op.Embedding, op.Confidence)
 		d.post(b, "/api/v1/memories/remember", op.Space)
@@ -353,30 +355,20 @@ func (d *Driver) Do(ctx context.Context, op *workloads.Op) error {
 				return err
 			}
 			if op.HasTarget {
-				op.Scored = true
-				b.id = d.idOf(op.Target, b.id[:0])
-				op.Hit = hasID(body, string(b.id))
+				d.score(op, body)
 			}
 			return nil
 		})
+	case workloads.KindReadModify:
+		if err := d.readBack(ctx, b, op); err != nil {
+			return err
+		}
+		b.id = op.Key.AppendID(b.id[:0])
+		b.body = appendMemoryJSON(b.body[:0], string(b.id), op.Key, op.Embedding, op.Confidence)
+		d.post(b, "/api/v1/memories/remember", op.Space)
+		return d.send(ctx, b, func(st int, body []byte) error { return statusErr(st, body, false, false) })
 	case workloads.KindRecallByID:
-		b.id = d.idOf(op.Key, b.id[:0])
-		b.body = append(b.body[:0], "/api/v1/memories/"...)
-		b.body = appendQueryEscaped(b.body, string(b.id))
-		b.req = d.head(b.req[:0], "GET", string(b.body), op.Space, "", 0)
-		return d.send(ctx, b, func(st int, body []byte) error {
-			if err := statusErr(st, body, false, false); err != nil {
-				return err
-			}
-			op.Scored = true
-			got, ok := stringField(body, "content")
-			b.body = workloads.AppendContent(b.body[:0], op.Key)
-			op.Hit = ok && bytes.Equal(got, b.body)
-			if !op.Hit {
-				return drivers.WithClass("wrong_content", fmt.Errorf("memory %s: content differs from what was stored", b.id))
-			}
-			return nil
-		})
+		return d.readBack(ctx, b, op)
 	case workloads.KindSpread:
 		d.recall(b, op, op.Threshold, workloads.ModeSpreading)
 		return d.send(ctx, b, func(st int, body []byte) error { return statusErr(st, body, false, true) })
@@ -398,7 +390,10 @@ func (d *Driver) Do(ctx context.Context, op *workloads.Op) error {
 		b.body = appendQueryEscaped(b.body, string(b.id))
 		b.req = d.head(b.req[:0], "DELETE", string(b.body), op.Space, "", 0)
 		return d.send(ctx, b, func(st int, body []byte) error {
-			if err := statusErr(st, body, true, false); err != nil {
+			if st == 405 {
+				return fmt.Errorf("status 405: %w", drivers.ErrUnsupported)
+			}
+			if err := statusErr(st, body, false, false); err != nil {
 				return err
 			}
 			if bytes.Contains(body, []byte("not_supported")) {
@@ -408,6 +403,48 @@ func (d *Driver) Do(ctx context.Context, op *workloads.Op) error {
 		})
 	}
 	return fmt.Errorf("%s: %w", op.Kind, drivers.ErrUnsupported)
+}
+
+// readBack reads memory op.Key by id and checks its content.
+func (d *Driver) readBack(ctx context.Context, b *buffers, op *workloads.Op) error {
+	b.id = d.idOf(op.Key, b.id[:0])
+	b.body = append(b.body[:0], "/api/v1/memories/"...)
+	b.body = appendQueryEscaped(b.body, string(b.id))
+	b.req = d.head(b.req[:0], "GET", string(b.body), op.Space, "", 0)
+	return d.send(ctx, b, func(st int, body []byte) error {
+		if err := statusErr(st, body, false, false); err != nil {
+			return err
+		}
+		op.Scored = true
+		got, ok := stringField(body, "content")
+		b.body = workloads.AppendContent(b.body[:0], op.Key)
+		op.Hit = ok && bytes.Equal(got, b.body)
+		if !op.Hit {
+			return drivers.WithClass("wrong_content", fmt.Errorf("memory %s: content differs from what was stored", b.id))
+		}
+		return nil
+	})
+}
+
+// score scores a recall answer: every result id, in order (vivid, then
+// associated), through op.ScoreResult.
+func (d *Driver) score(op *workloads.Op, body []byte) {
+	op.BeginScore()
+	rank := 0
+	for rest := body; ; {
+		id, next, ok := nextID(rest)
+		if !ok {
+			return
+		}
+		rest = next
+		if k, ok := d.keys.Load(string(id)); ok {
+			var kb [24]byte
+			op.ScoreResult(rank, string(k.(workloads.Key).AppendID(kb[:0])))
+		} else {
+			op.ScoreResult(rank, string(id))
+		}
+		rank++
+	}
 }
 
 // recall builds a recall request into b.req.

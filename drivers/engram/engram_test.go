@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/engram-bench/engram-bench/drivers"
+	"github.com/engram-bench/engram-bench/drivers/drivertest"
 	"github.com/engram-bench/engram-bench/engine"
 	"github.com/engram-bench/engram-bench/engine/server"
 	"github.com/engram-bench/engram-bench/workloads"
@@ -61,13 +62,16 @@ func TestAppendFixed(t *testing.T) {
 
 func TestScanHelpers(t *testing.T) {
 	body := []byte(`{"memories":{"vivid":[{"id":"p12","content":"x"},{"id": "p1234"}]},"memory_id":"mem_1","content":"engram-bench memory p1"}`)
-	for _, tc := range []struct {
-		id   string
-		want bool
-	}{{"p12", true}, {"p1", false}, {"p1234", true}, {"p123", false}} {
-		if hasID(body, tc.id) != tc.want {
-			t.Errorf("hasID(%s) = %v", tc.id, !tc.want)
+	var ids []string
+	for rest := body; ; {
+		id, next, ok := nextID(rest)
+		if !ok {
+			break
 		}
+		ids, rest = append(ids, string(id)), next
+	}
+	if fmt.Sprint(ids) != "[p12 p1234]" {
+		t.Errorf("ids in order: %v", ids)
 	}
 	if v, ok := stringField(body, "memory_id"); !ok || string(v) != "mem_1" {
 		t.Errorf("memory_id %q %v", v, ok)
@@ -343,6 +347,27 @@ func TestAuth(t *testing.T) {
 	if err := d.Do(ctx, &ops[1]); drivers.Classify(err) != "4xx" || !strings.Contains(err.Error(), "403") {
 		t.Fatalf("space outside the key's list: %v", err)
 	}
+}
+
+// TestConformance runs the shared driver checks against engramd.
+func TestConformance(t *testing.T) {
+	drivertest.Conformance(t, func(tb testing.TB) drivers.Driver {
+		st, err := engine.Open(tb.TempDir(), engine.Options{Dim: drivertest.Dim, NoSync: true})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		s, err := server.New(server.Config{Store: st})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		hs := httptest.NewServer(s)
+		tb.Cleanup(func() { hs.Close(); st.Close() })
+		d, err := New(Options{Target: hs.URL, Concurrency: 16})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return d
+	}, drivertest.Features{Forget: true})
 }
 
 func TestOptions(t *testing.T) {
