@@ -314,6 +314,27 @@ func (cl *Client) dial(ctx context.Context) (*conn, error) {
 	return c, nil
 }
 
+// checkAfter: a pooled connection idle longer than this is checked before
+// use (one non-blocking peek): servers close connections that stay silent
+// (Go's net/http after its ReadHeaderTimeout on a fresh one, most after an
+// idle timeout), and a request written to such a connection would fail.
+const checkAfter = time.Second
+
+// alive reports whether the server has not closed an idle connection (and
+// sent nothing unasked): a peek that would block.
+func (c *conn) alive() bool {
+	if c.rc == nil {
+		return true // TLS: no cheap check; a failure surfaces as reset
+	}
+	ok := false
+	var one [1]byte
+	err := c.rc.Control(func(fd uintptr) {
+		_, _, err := syscall.Recvfrom(int(fd), one[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		ok = err == syscall.EAGAIN
+	})
+	return err == nil && ok
+}
+
 // rawRead is the syscall.RawConn read callback, and the reason for it: a
 // request is written from inside the read, after the runtime has armed the
 // connection's read readiness, so that the exchange can wait for the answer
@@ -362,7 +383,8 @@ func (cl *Client) get(ctx context.Context) (*conn, error) {
 	for {
 		select {
 		case c := <-cl.pool:
-			if time.Since(c.lastUsed) > cl.cfg.IdleTimeout {
+			idle := time.Since(c.lastUsed)
+			if idle > cl.cfg.IdleTimeout || (idle > checkAfter && !c.alive()) {
 				c.close()
 				continue
 			}

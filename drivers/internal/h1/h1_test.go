@@ -132,6 +132,28 @@ func TestAgainstNetHTTP(t *testing.T) {
 	}
 }
 
+// TestServerClosedIdleConnection: a pooled connection the server closed
+// while it sat idle is replaced, not used.
+func TestServerClosedIdleConnection(t *testing.T) {
+	hs := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
+	hs.Config.ReadHeaderTimeout = 100 * time.Millisecond // closes silent fresh connections
+	hs.Start()
+	defer hs.Close()
+	host := strings.TrimPrefix(hs.URL, "http://")
+	c := newClient(t, host, Config{Conns: 4})
+	if err := c.Warm(context.Background(), 4); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(checkAfter + 200*time.Millisecond)
+	for i := 0; i < 8; i++ {
+		r, err := c.Do(context.Background(), get("/", host), false, false)
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		r.Release()
+	}
+}
+
 func TestRefusedAndReset(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
