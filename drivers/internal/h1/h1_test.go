@@ -231,3 +231,48 @@ func BenchmarkDo(b *testing.B) {
 		r.Release()
 	}
 }
+
+// BenchmarkDoRaw measures the client against a minimal raw server (no
+// net/http on the server side). Its allocs/op are the test server's
+// (ReadString, WriteString): a memory profile shows none in the client.
+func BenchmarkDoRaw(b *testing.B) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer nc.Close()
+				br := bufio.NewReader(nc)
+				for {
+					line, err := br.ReadString('\n')
+					if err != nil {
+						return
+					}
+					if line == "\r\n" {
+						if _, err := io.WriteString(nc, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"); err != nil {
+							return
+						}
+					}
+				}
+			}()
+		}
+	}()
+	addr := ln.Addr().String()
+	c := newClient(b, addr, Config{})
+	req := get("/", addr)
+	b.ReportAllocs()
+	for b.Loop() {
+		r, err := c.Do(context.Background(), req, false, false)
+		if err != nil {
+			b.Fatal(err)
+		}
+		r.Release()
+	}
+}
