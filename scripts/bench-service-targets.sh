@@ -5,7 +5,10 @@
 # ops/s against the same data. A CPU profile of engramd is taken during
 # each measured phase and its top functions printed: where the time goes.
 #
-#   scripts/bench-service-targets.sh    # RATE=10000 DURATION=60 BURST_RATE=50000 BURST_DURATION=30 PRELOAD=100000
+# Then a capacity sweep at lower rates (SWEEP_RATES) shows where engramd
+# saturates on this machine.
+#
+#   scripts/bench-service-targets.sh    # RATE=10000 DURATION=60 BURST_RATE=50000 BURST_DURATION=30 PRELOAD=100000 SWEEP_RATES="250 500 1000 2000"
 set -euo pipefail
 source "$(dirname "$0")/bench-lib.sh"
 RATE=${RATE:-10000}
@@ -14,6 +17,7 @@ BURST_RATE=${BURST_RATE:-50000}
 BD=${BURST_DURATION:-30}
 PRELOAD=${PRELOAD:-100000}
 CONC=${CONCURRENCY:-512}
+SWEEP=${SWEEP_RATES:-250 500 1000 2000}
 BURST_CONC=${BURST_CONCURRENCY:-1024}
 build
 machine
@@ -60,9 +64,9 @@ pids+=($!)
 "$eb" run --scenario "$sc" --driver engram --target "$url" --driver-opt recall=post -c "$CONC" --rate "$RATE" --duration "${D}s" -q --out "$work/steady.json" >"$work/steady.out" 2>&1 || true
 wait "${pids[-1]}" 2>/dev/null || true
 if [ -s "$work/steady.json" ]; then
-	echo "  preload: $(json "$work/steady.json" "'%d memories in %.1f s (%d errors)' % (r['preload']['memories'], r['preload']['duration_s'], r['preload']['errors'])")"
-	echo "  $(summary "$work/steady.json" | head -1)"
-	summary "$work/steady.json" | tail -n +2
+	echo "  preload: $(json "$work/steady.json" "'%d memories in %.1f s (%d errors)' % (r['preload']['memories'], r['preload']['duration_s'], r['preload'].get('errors', 0))")"
+	summary "$work/steady.json" >"$work/steady.sum"
+	sed 's/^/  /' "$work/steady.sum"
 else
 	tail -20 "$work/steady.out"
 fi
@@ -75,9 +79,20 @@ pids+=($!)
 "$eb" run --scenario "$repo/scripts/scenarios/mixed_balanced_burst.toml" --driver engram --target "$url" --driver-opt recall=post -c "$BURST_CONC" --rate "$BURST_RATE" --duration "${BD}s" --warmup 5s -q --out "$work/burst.json" >"$work/burst.out" 2>&1 || true
 wait "${pids[-1]}" 2>/dev/null || true
 if [ -s "$work/burst.json" ]; then
-	echo "  $(summary "$work/burst.json" | head -1)"
-	summary "$work/burst.json" | tail -n +2
+	summary "$work/burst.json" >"$work/burst.sum"
+	sed 's/^/  /' "$work/burst.sum"
 else
 	tail -20 "$work/burst.out"
 fi
 top burst
+
+# Where does it saturate? Short runs at lower rates against the same data
+# (no targets: the achieved rate and the tail tell).
+echo
+echo "== capacity: mixed_balanced at ${SWEEP} ops/s, 15 s each, concurrency 64"
+printf '  %8s %10s %9s %9s %9s %8s  %s\n' asked achieved "p50 ms" "p99 ms" "p99.9 ms" errors queued
+for rate in $SWEEP; do
+	"$eb" run --scenario "$repo/scripts/scenarios/mixed_balanced_burst.toml" --driver engram --target "$url" --driver-opt recall=post -c 64 --rate "$rate" --duration 15s --warmup 2s -q --out "$work/sweep-$rate.json" >"$work/sweep-$rate.out" 2>&1 || true
+	[ -s "$work/sweep-$rate.json" ] || { tail -3 "$work/sweep-$rate.out"; continue; }
+	json "$work/sweep-$rate.json" "'  %8d %10.0f %9.2f %9.2f %9.2f %8d  %d' % ($rate, r['achieved_rate'], r['total']['latency_ns']['p50']/1e6, r['total']['latency_ns']['p99']/1e6, r['total']['latency_ns']['p999']/1e6, r['total']['errors'], r['harness']['queued'])"
+done
