@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	httpdriver "github.com/engram-bench/engram-bench/drivers/http"
+	"github.com/engram-bench/engram-bench/engine"
+	"github.com/engram-bench/engram-bench/engine/server"
 )
 
 // TestHTTPCommand runs "engram-bench http" against a stub target on loopback.
@@ -69,5 +71,47 @@ func TestHTTPCommandErrors(t *testing.T) {
 				t.Fatalf("exit %d (want %d), stderr %q, want %q", code, tc.code, stderr.String(), tc.want)
 			}
 		})
+	}
+}
+
+// TestRunEngramWithAPIKey: run --driver engram --api-key against an engramd
+// with authentication on; without the key the run is refused before it
+// starts (exit 3, naming the reason).
+func TestRunEngramWithAPIKey(t *testing.T) {
+	keys, err := server.ParseKeys("keys", []byte("engram_key_ci_secret\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := engine.Open(t.TempDir(), engine.Options{Dim: 16, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	s, err := server.New(server.Config{Store: st, Keys: keys})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(s)
+	defer hs.Close()
+	dir := t.TempDir()
+	sc := filepath.Join(dir, "tiny.toml")
+	os.WriteFile(sc, []byte("[duration]\ntotal_seconds = 0.5\n[arrival]\npattern = \"constant\"\nrate = 100.0\n[operations]\nstore_weight = 1\nrecall_weight = 1\n[data]\npreload = 50\nembedding_dim = 16\n"), 0o644)
+	out := filepath.Join(dir, "r.json")
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), []string{"run", "--scenario", sc, "--driver", "engram", "--target", hs.URL, "--api-key", "engram_key_ci_secret", "-q", "--max-lag", "1s", "--out", out}, &stdout, &stderr)
+	if code != exitPass {
+		t.Fatalf("with key: exit %d\n%s\n%s", code, stdout.String(), stderr.String())
+	}
+	var res struct {
+		Total struct{ Count, Errors int64 }
+	}
+	b, _ := os.ReadFile(out)
+	if err := json.Unmarshal(b, &res); err != nil || res.Total.Count != 50 || res.Total.Errors != 0 {
+		t.Fatalf("result %+v %v", res, err)
+	}
+	stderr.Reset()
+	code = run(context.Background(), []string{"run", "--scenario", sc, "--driver", "engram", "--target", hs.URL, "-q"}, &stdout, &stderr)
+	if code != exitInvalid || !strings.Contains(stderr.String(), "refused the API key") {
+		t.Fatalf("without key: exit %d: %s", code, stderr.String())
 	}
 }
