@@ -99,7 +99,9 @@ func TestRunEngramWithAPIKey(t *testing.T) {
 	out := filepath.Join(dir, "r.json")
 	var stdout, stderr bytes.Buffer
 	code := run(context.Background(), []string{"run", "--scenario", sc, "--driver", "engram", "--target", hs.URL, "--api-key", "engram_key_ci_secret", "-q", "--max-lag", "1s", "--out", out}, &stdout, &stderr)
-	if code != exitPass {
+	// Any verdict will do (a loaded machine may make a half-second run
+	// harness-limited, exit 3); what matters is that every op got in.
+	if code == exitUsage {
 		t.Fatalf("with key: exit %d\n%s\n%s", code, stdout.String(), stderr.String())
 	}
 	var res struct {
