@@ -30,8 +30,9 @@ func (d *Driver) SkipsFill() bool { return d.NoGenerate }
 
 func init() {
 	drivers.Register(drivers.Meta{
-		Name: "null",
-		Help: "does nothing: measures the harness itself (option generate=false skips op generation)",
+		Name:      "null",
+		Help:      "does nothing: measures the harness itself (option generate=false skips op generation)",
+		InProcess: true,
 		New: func(_ context.Context, cfg drivers.Config) (drivers.Driver, error) {
 			d := &Driver{}
 			if v, ok := cfg.Options["generate"]; ok {
