@@ -221,9 +221,9 @@ func Run(ctx context.Context, cfg RunConfig, d Driver) (RunStats, error) {
 	r.failing, _ = cfg.Ops.(FailingSource)
 	r.origin = int64(startDelay)
 	if !cfg.StartAt.IsZero() {
-		// StartAt carries no monotonic reading, so this is a wall-clock
-		// difference, taken once; from here on the run clock is monotonic.
-		r.origin = int64(cfg.StartAt.Sub(r.base))
+		// A wall-clock difference (Round(0) drops any monotonic reading),
+		// taken once; from here on the run clock is monotonic.
+		r.origin = int64(cfg.StartAt.Round(0).Sub(r.base))
 		if r.origin < 0 {
 			return RunStats{}, LateStartError(cfg.StartAt, r.base)
 		}
