@@ -39,6 +39,9 @@ func TestScripts(t *testing.T) {
 			// result file itself.
 			"ran":      anyVerdict,
 			"finished": anyVerdict,
+			// startat VAR SECONDS and mergecheck: see distributed_test.go.
+			"startat":    startAt,
+			"mergecheck": mergeCheck,
 			// jsonhas FILE PATH... checks that each dotted path exists in the JSON file.
 			"jsonhas": func(ts *testscript.TestScript, neg bool, args []string) {
 				if len(args) < 2 {

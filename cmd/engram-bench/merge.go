@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -60,7 +61,7 @@ func runMerge(paths []string, out, hlog string, hlogGiven, allowPartial bool, st
 		hlog = strings.TrimSuffix(out, ".json") + ".hlog"
 	}
 	for _, f := range []struct{ flag, path string }{{"out", out}, {"hlog", hlog}} {
-		if err := checkWritable(f.flag, f.path); err != nil {
+		if err := checkDirWritable(f.flag, f.path); err != nil {
 			return err
 		}
 	}
@@ -112,6 +113,20 @@ func runMerge(paths []string, out, hlog string, hlogGiven, allowPartial bool, st
 	default:
 		return &exitError{code: exitInvalid, err: errors.New("")}
 	}
+}
+
+// checkDirWritable fails early when path's folder cannot take a file,
+// without leaving anything behind (a refused merge writes nothing).
+func checkDirWritable(flag, path string) error {
+	if path == "" {
+		return nil
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), ".engram-bench-check-*")
+	if err != nil {
+		return usageErr("--%s %s: %v", flag, path, err)
+	}
+	f.Close()
+	return os.Remove(f.Name())
 }
 
 // scenarioLimits are the targets of the scenario a shard ran, unsplit (the
