@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -21,8 +22,14 @@ func TestMain(m *testing.M) {
 }
 
 func TestScripts(t *testing.T) {
+	repo, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata/script",
+		// $REPO is the checkout, for scripts under scripts/.
+		Setup: func(env *testscript.Env) error { env.Setenv("REPO", repo); return nil },
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			// passorfail PROG ARGS... runs PROG and accepts exit status 0 or 1
 			// (targets met or missed) but nothing else.
