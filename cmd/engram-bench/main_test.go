@@ -49,6 +49,7 @@ func TestScripts(t *testing.T) {
 			// startat VAR SECONDS and mergecheck: see distributed_test.go.
 			"startat":    startAt,
 			"mergecheck": mergeCheck,
+			"k8sscript":  k8sScript,
 			// jsonhas FILE PATH... checks that each dotted path exists in the JSON file.
 			"jsonhas": func(ts *testscript.TestScript, neg bool, args []string) {
 				if len(args) < 2 {
