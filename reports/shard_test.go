@@ -319,3 +319,38 @@ func TestMergeRefuses(t *testing.T) {
 		})
 	}
 }
+
+// FuzzMergeHLog: whatever a shard's interval log holds, Merge returns a
+// result or an error, never a panic. Slow under the fuzzer (every interval
+// allocates and walks 27,648-bucket histograms, instrumented): a few execs
+// a second; run it for minutes (go test ./reports -run X -fuzz FuzzMergeHLog
+// -fuzztime 10m).
+func FuzzMergeHLog(f *testing.F) {
+	dir := f.TempDir()
+	samples := synthSamples(2, 50)
+	var rs []*Result
+	for k := 0; k < 2; k++ {
+		r, _ := shardRun(&testing.T{}, dir, samples, k, 2)
+		rs = append(rs, r)
+	}
+	good, err := os.ReadFile(HLogPath(rs[1]))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(good)
+	f.Add(good[:len(good)/2])
+	f.Add([]byte(strings.Replace(string(good), "start=1.000", "start=-7.5", -1)))
+	f.Add([]byte(strings.Replace(string(good), "shard=1", "shard=9", 1)))
+	f.Fuzz(func(t *testing.T, log []byte) {
+		p := filepath.Join(t.TempDir(), "fuzz.hlog")
+		if err := os.WriteFile(p, log, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		r1 := *rs[1]
+		r1.Files = map[string]string{"hlog": p}
+		m, err := Merge([]*Result{rs[0], &r1}, MergeOptions{HLog: io.Discard})
+		if err == nil && m.Total.Count != rs[0].Total.Count+rs[1].Total.Count {
+			t.Fatalf("merged %d ops from logs that the check let through, want %d", m.Total.Count, rs[0].Total.Count+rs[1].Total.Count)
+		}
+	})
+}
