@@ -68,18 +68,20 @@ for i in "${!pids[@]}"; do
     if [ $rc -gt 128 ] && kill -0 "${pids[$i]}" 2>/dev/null; then continue; fi
     break
   done
-  case $rc in
-    0 | 1 | 3) echo "run_sharded.sh: shard $i done (exit $rc): $(grep -m1 '^verdict:' "$out_dir/shard-$i.txt" || echo 'no verdict')" ;;
-    *)
-      echo "run_sharded.sh: shard $i failed (exit $rc); its output ($out_dir/shard-$i.txt) ends:" >&2
-      tail -n 5 "$out_dir/shard-$i.txt" >&2
-      [ $failed -ne 0 ] || failed=$rc ;;
-  esac
+  # A shard's own verdict (exit 0, 1 or 3) is not the run's: what matters is
+  # whether it wrote a result (run creates --out empty up front).
+  if [ -s "${results[$i]}" ]; then
+    echo "run_sharded.sh: shard $i done (exit $rc): $(grep -m1 '^verdict:' "$out_dir/shard-$i.txt" || echo 'no verdict line')"
+  else
+    echo "run_sharded.sh: shard $i failed (exit $rc) without a result; its output ($out_dir/shard-$i.txt) ends:" >&2
+    tail -n 5 "$out_dir/shard-$i.txt" >&2
+    [ $failed -ne 0 ] || failed=$((rc == 0 ? 3 : rc))
+  fi
 done
 
 have=()
 for r in "${results[@]}"; do
-  [ -f "$r" ] && have+=("$r")
+  [ -s "$r" ] && have+=("$r")
 done
 partial=()
 if [ $interrupted -eq 1 ]; then

@@ -37,7 +37,10 @@ func startAt(ts *testscript.TestScript, neg bool, args []string) {
 //   - the merged latency distribution agrees with the single process's:
 //     p50 and p90 within half the larger + 2 ms (both ran at the same time
 //     on the same machine; a loaded, shared machine moves timings, never
-//     counts, so this bound is loose on purpose; p99 is only logged).
+//     counts, so this bound is loose on purpose; p99 is only logged). When
+//     the harness itself says it could not keep time — dispatch-lag p99
+//     above 10 ms in either, as under -race on a busy machine — latency
+//     measures the machine, not the merge, and is only logged.
 func mergeCheck(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) < 3 {
 		ts.Fatalf("usage: mergecheck MERGED SINGLE SHARD...")
@@ -88,6 +91,11 @@ func mergeCheck(ts *testscript.TestScript, neg bool, args []string) {
 	if ivSum != m.Total.Count {
 		ts.Fatalf("merged intervals hold %d ops, the total %d", ivSum, m.Total.Count)
 	}
+	lagged := max(m.Harness.LagP99Ns, single.Harness.LagP99Ns) > 10e6
+	if lagged {
+		ts.Logf("dispatch lag p99 %s (merged), %s (one process): the machine is too loaded to compare latency; counts and histograms were checked",
+			reports.FormatNs(m.Harness.LagP99Ns), reports.FormatNs(single.Harness.LagP99Ns))
+	}
 	for _, q := range []struct {
 		name  string
 		a, b  int64
@@ -97,7 +105,7 @@ func mergeCheck(ts *testscript.TestScript, neg bool, args []string) {
 		if d < 0 {
 			d = -d
 		}
-		if q.check && float64(d) > 0.5*float64(max(q.a, q.b))+2e6 {
+		if q.check && !lagged && float64(d) > 0.5*float64(max(q.a, q.b))+2e6 {
 			ts.Fatalf("latency %s: merged %s, one process %s", q.name, reports.FormatNs(q.a), reports.FormatNs(q.b))
 		}
 		ts.Logf("latency %s: merged %s, one process %s", q.name, reports.FormatNs(q.a), reports.FormatNs(q.b))

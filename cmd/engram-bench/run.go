@@ -157,6 +157,7 @@ func runRun(cmd *cobra.Command, f *runFlags, stdout, stderr io.Writer) error {
 	if plan.Shard, plan.Shards, err = parseShard(f.shard); err != nil {
 		return err
 	}
+	prog.TargetRate = arrRate / float64(plan.Shards) // this shard's share
 	if plan.StartAt, err = parseStartAt(f.startAt, time.Now()); err != nil {
 		return usageErr("--start-at %q: %v", f.startAt, err)
 	}
