@@ -25,6 +25,15 @@
 // acknowledged-write Ledger (constant memory: an exact window of recent acks
 // plus a bounded hash sample of writes; see ledger.go).
 //
+// Sharding (shard.go, RunConfig.Shard/Shards/StartAt): shard i of N runs
+// exactly the ops j with j mod N = i, so N shards together send the
+// single-process stream; StartAt puts every shard's time zero at the same
+// wall time (converted once to the monotonic run clock, then waited for like
+// any op, so lag and latency are measured as always; ErrLateStart when it
+// has passed). PreloadMode says which shards preload: shard 0 for a shared
+// target, every shard for an in-process one (Meta.InProcess). Results of
+// shards merge exactly with reports.Merge.
+//
 // Sub-packages hold the drivers: null (does nothing: measures the harness),
 // embedded (the engine in-process), engram (Engram's REST API: engramd or a
 // real Engram), http (any HTTP service, from vegeta-style targets), redis and
@@ -38,5 +47,7 @@
 //
 // Adding a driver: implement Driver (and Prober/Preloader/io.Closer where they
 // apply), keep `var _ drivers.Driver = (*yours)(nil)` next to it, and register
-// it by name in an init function with drivers.Register.
+// it by name in an init function with drivers.Register; set Meta.InProcess
+// when its target lives inside the harness's process (each shard then
+// preloads its own).
 package drivers

@@ -105,6 +105,10 @@ type Meta struct {
 	Name string
 	Help string
 	New  func(ctx context.Context, cfg Config) (Driver, error)
+	// InProcess is set when the system under test lives inside the
+	// harness's process (the embedded engine, the null driver): each shard
+	// of a sharded run then has a target of its own (see PreloadMode).
+	InProcess bool
 }
 
 var (
@@ -132,6 +136,14 @@ func List() []Meta {
 	}
 	sort.Slice(out, func(a, b int) bool { return out[a].Name < out[b].Name })
 	return out
+}
+
+// lookup returns the registered driver called name.
+func lookup(name string) (Meta, bool) {
+	regMu.RLock()
+	defer regMu.RUnlock()
+	m, ok := registry[name]
+	return m, ok
 }
 
 // New builds the driver called name.

@@ -355,6 +355,7 @@ func (l *Ledger) Stats() *reports.LedgerStats {
 	st.MissingExamples = missing
 	l.histMu.Lock()
 	st.AckToFoundNs = reports.PercentilesOf(l.toFound)
+	st.AckToFoundHDR = reports.EncodeHistogram(l.toFound)
 	l.histMu.Unlock()
 	return st
 }

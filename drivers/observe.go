@@ -80,8 +80,20 @@ func (o *observers) observe(w int, op *workloads.Op, s *reports.Sample) {
 	}
 }
 
-// fill adds the breakdowns to res; seconds is the measured window.
-func (o *observers) fill(res *reports.Result, seconds float64) {
+// keepHistograms makes the per-phase and per-space breakdowns keep their
+// latency histograms in the result (a shard's result, for an exact merge).
+func (o *observers) keepHistograms(on bool) {
+	if o.phases != nil {
+		o.phases.KeepHistograms = on
+	}
+	if o.spaces != nil {
+		o.spaces.KeepHistograms = on
+	}
+}
+
+// fill adds the breakdowns to res; seconds is the measured window, shards
+// the number of shards the op stream is split into (1: not sharded).
+func (o *observers) fill(res *reports.Result, seconds float64, shards int) {
 	kinds := workloads.KindNames()
 	q := &reports.QualityStats{Ledger: o.ledger.Stats()}
 	var found, expected int64
@@ -92,7 +104,7 @@ func (o *observers) fill(res *reports.Result, seconds float64) {
 		}
 		r := float64(f) / float64(e)
 		if st, ok := res.Ops[name]; ok {
-			st.RecallAt10 = &r
+			st.RecallAt10, st.RecallExpected = &r, e
 			res.Ops[name] = st
 		}
 		found += f
@@ -113,7 +125,7 @@ func (o *observers) fill(res *reports.Result, seconds float64) {
 		stats := o.phases.Stats(func(g int) float64 { p := o.recordedPhase(g); return (p.End - p.Start).Seconds() })
 		for g, name := range o.phases.Groups() {
 			p := o.recordedPhase(g)
-			pr := reports.PhaseResult{Name: name, StartS: (p.Start - warm).Seconds(), EndS: (p.End - warm).Seconds(), TargetRate: p.TargetRate()}
+			pr := reports.PhaseResult{Name: name, StartS: (p.Start - warm).Seconds(), EndS: (p.End - warm).Seconds(), TargetRate: p.TargetRate() / float64(max(shards, 1))}
 			if st, ok := stats[name]; ok {
 				pr.BreakdownGroup = st
 				if d := pr.EndS - pr.StartS; d > 0 {

@@ -3,6 +3,7 @@ package drivers
 import (
 	"context"
 	"errors"
+	"fmt"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -53,6 +54,15 @@ type RunConfig struct {
 	Duration time.Duration // required: the measured window
 	// Shard and Shards select ops i with i mod Shards == Shard. Shards ≤ 1: all ops.
 	Shard, Shards int
+	// StartAt, when set, is the wall time of the schedule's time zero (where
+	// the warm-up begins): shards on several machines given the same StartAt
+	// dispatch op i at the same instant, to within their clocks' agreement.
+	// Run converts it once to its monotonic run clock and waits for it with
+	// the same timer/nanosleep/spin as for every op, so dispatch lag and
+	// latency are measured from the intended start as always. When it has
+	// already passed, Run returns an error wrapping ErrLateStart and sends
+	// nothing. Zero: time zero is a few milliseconds after Run starts.
+	StartAt time.Time
 	// Interval between ticks of the recorder. Default 1 s.
 	Interval time.Duration
 	// DrainTimeout bounds how long ops that fell due inside the window may
@@ -99,6 +109,11 @@ type RunStats struct {
 	// the run stopped there and is incomplete.
 	SourceErr error
 }
+
+// ErrLateStart is returned (wrapped) by Run and Execute when RunConfig.StartAt
+// or Plan.StartAt has already passed: the schedule cannot start in step with
+// the other shards.
+var ErrLateStart = errors.New("start time already passed")
 
 // Seconds is the measured window in seconds.
 func (s RunStats) Seconds() float64 { return float64(s.MeasureEnd-s.MeasureStart) / 1e9 }
@@ -205,6 +220,14 @@ func Run(ctx context.Context, cfg RunConfig, d Driver) (RunStats, error) {
 	}
 	r.failing, _ = cfg.Ops.(FailingSource)
 	r.origin = int64(startDelay)
+	if !cfg.StartAt.IsZero() {
+		// A wall-clock difference (Round(0) drops any monotonic reading),
+		// taken once; from here on the run clock is monotonic.
+		r.origin = int64(cfg.StartAt.Round(0).Sub(r.base))
+		if r.origin < 0 {
+			return RunStats{}, LateStartError(cfg.StartAt, r.base)
+		}
+	}
 	r.measure = r.origin + int64(cfg.Warmup)
 	r.end = r.measure + int64(cfg.Duration)
 	r.claimedDue.Store(-1)
@@ -218,7 +241,7 @@ func Run(ctx context.Context, cfg RunConfig, d Driver) (RunStats, error) {
 	}
 
 	cfg.Recorder.SetStart(r.measure)
-	stats := RunStats{Start: r.base.Add(startDelay), MeasureStart: r.measure}
+	stats := RunStats{Start: r.base.Add(time.Duration(r.origin)), MeasureStart: r.measure}
 
 	var wg sync.WaitGroup
 	for w := 0; w < cfg.Concurrency; w++ {
@@ -302,6 +325,12 @@ loop:
 	// Final tick: the partial last interval, up to MeasureEnd.
 	cfg.Recorder.Tick(stats.MeasureEnd, r.onTick)
 	return stats, nil
+}
+
+// LateStartError is the error for a start time that had passed at now.
+func LateStartError(at, now time.Time) error {
+	return fmt.Errorf("%w: --start-at %s was %s ago; choose a start far enough ahead for every shard to be ready (pods scheduled, images pulled, shard 0's preload done)",
+		ErrLateStart, at.UTC().Format(time.RFC3339Nano), now.Sub(at).Round(time.Millisecond))
 }
 
 func (r *runner) onTick(t reports.Tick) {

@@ -26,6 +26,12 @@ type Plan struct {
 	Concurrency int
 	// Shard and Shards split the op stream (see RunConfig).
 	Shard, Shards int
+	// StartAt aligns the schedule's time zero to a wall time (see
+	// RunConfig.StartAt); zero: start as soon as the preload is done.
+	StartAt time.Time
+	// Preload says which shards store the scenario's initial memories
+	// (default PreloadAuto).
+	Preload PreloadMode
 	// MaxLag is the harness-limited threshold (default 1 ms).
 	MaxLag time.Duration
 	// Interval is the reporting interval (default 1 s).
@@ -159,9 +165,25 @@ func Execute(ctx context.Context, p Plan) (*reports.Result, error) {
 		LoadModel:      "open",
 	}
 
-	// Preload (only shard 0 loads, so shards do not repeat it).
-	namer, ownOps := d.(OpNamer)
-	if p.Shard == 0 && nPre > 0 && preload != nil && !ownOps {
+	namer, ownOps := d.(OpNamer) // a driver with its own ops gets no preload
+	// Preload: by default only shard 0 fills a shared target, and every
+	// shard fills its own in-process engine (see PreloadMode).
+	preloads, mode, err := p.Preload.Applies(p.Driver, p.Shard)
+	if err != nil {
+		return nil, err
+	}
+	shards := max(p.Shards, 1)
+	if shards > 1 || !p.StartAt.IsZero() {
+		res.Shard = &reports.ShardInfo{Index: p.Shard, Count: shards, Preload: string(mode), MeasuredS: measure.Seconds()}
+		if !p.StartAt.IsZero() {
+			at := p.StartAt.UTC()
+			res.Shard.StartAt = &at
+		}
+	}
+	if !p.StartAt.IsZero() && time.Now().After(p.StartAt) {
+		return nil, LateStartError(p.StartAt, time.Now())
+	}
+	if preloads && nPre > 0 && preload != nil && !ownOps {
 		t0 := time.Now()
 		n, errs, err := runPreload(ctx, d, preload, nPre, p.Concurrency, p.PreloadProgress)
 		res.Preload = reports.PreloadStats{Memories: n, DurationS: time.Since(t0).Seconds(), Errors: errs}
@@ -180,8 +202,9 @@ func Execute(ctx context.Context, p Plan) (*reports.Result, error) {
 	shardsN := min(p.Concurrency, 4*runtime.GOMAXPROCS(0))
 	rec := reports.NewRecorder(names, shardsN)
 	obs := newObservers(sched, sc, spaces, workloads.KindNames(), min(shardsN, 4))
+	obs.keepHistograms(shards > 1) // merge needs the breakdowns' histograms
 	var intervals []reports.Interval
-	var origin int64
+	origin := int64(-1) // run clock where measuring starts: the first tick's start
 	rc := RunConfig{
 		Arrival:     arr,
 		Ops:         ops,
@@ -190,12 +213,16 @@ func Execute(ctx context.Context, p Plan) (*reports.Result, error) {
 		Duration:    measure,
 		Shard:       p.Shard,
 		Shards:      p.Shards,
+		StartAt:     p.StartAt,
 		Interval:    p.Interval,
 		MaxLag:      p.MaxLag,
 		Recorder:    rec,
 		Observe:     obs.observe,
 		Closed:      closed,
 		OnTick: func(t reports.Tick) {
+			if origin < 0 {
+				origin = t.Start
+			}
 			if t.End > t.Start || t.Delta.All().Count > 0 {
 				intervals = append(intervals, reports.SummarizeTick(t, names, origin))
 			}
@@ -207,14 +234,15 @@ func Execute(ctx context.Context, p Plan) (*reports.Result, error) {
 	if fs, ok := d.(FillSkipper); ok && fs.SkipsFill() {
 		rc.Observe = nil // ops carry only their index: nothing to break down
 	}
-	origin = int64(startDelay) + int64(rc.Warmup)
-	res.StartedAt = time.Now().Add(startDelay + rc.Warmup).UTC()
 	stats, err := Run(ctx, rc, d)
 	if err != nil {
+		if errors.Is(err, ErrLateStart) && res.Preload.Memories > 0 {
+			err = fmt.Errorf("%w (this shard's preload of %d memories took %.1fs)", err, res.Preload.Memories, res.Preload.DurationS)
+		}
 		return nil, err
 	}
+	res.StartedAt = stats.Start.Add(rc.Warmup).UTC()
 	res.Intervals = intervals
-	shards := max(p.Shards, 1)
 	res.TargetRate = offeredRate(sched, arr) / float64(shards)
 	if p.Source != nil && p.Source.Rate > 0 {
 		res.TargetRate = p.Source.Rate / float64(shards)
@@ -223,13 +251,15 @@ func Execute(ctx context.Context, p Plan) (*reports.Result, error) {
 		res.TargetRate = 0
 		res.LoadModel = "closed"
 	}
+	if res.Shard != nil {
+		res.Shard.StreamRate = res.TargetRate * float64(shards)
+	}
 	Finish(res, rec.Cumulative(), stats, names, p.MaxLag)
-	obs.fill(res, stats.Seconds())
+	obs.fill(res, stats.Seconds(), shards)
 	if closed != nil {
 		res.Warnings = append(res.Warnings, fmt.Sprintf("closed loop (%d users, think time %s): each user waits for a reply before sending again, so a slow target slows the load down and latency hides queueing; use an open-loop arrival to measure it", closed.Users, closed.ThinkMean))
 	}
-	v := sc.Validation
-	res.Evaluate(reports.Limits{P50Ms: v.ExpectedP50LatencyMs, P99Ms: v.ExpectedP99LatencyMs, P999Ms: v.ExpectedP999LatencyMs, ThroughputOpsSec: v.ExpectedThroughputOpsSec, MaxErrorRate: v.MaxErrorRate, RecallAt10: v.ExpectedRecallAt10})
+	res.Evaluate(ShardLimits(sc, shards))
 	if stats.SourceErr != nil {
 		res.Partial = true
 		res.Verdict = reports.VerdictInvalid
@@ -237,6 +267,20 @@ func Execute(ctx context.Context, p Plan) (*reports.Result, error) {
 		return res, fmt.Errorf("%w: %w", ErrSourceFailed, stats.SourceErr)
 	}
 	return res, nil
+}
+
+// ShardLimits are the scenario's validation targets for one of shards
+// shards: the latency, error-rate and recall targets as they are, the
+// throughput target divided by shards (each shard offers its share of the
+// rate; `engram-bench merge` judges the whole against the full target).
+func ShardLimits(sc *workloads.Scenario, shards int) reports.Limits {
+	v := sc.Validation
+	l := reports.Limits{P50Ms: v.ExpectedP50LatencyMs, P99Ms: v.ExpectedP99LatencyMs, P999Ms: v.ExpectedP999LatencyMs, ThroughputOpsSec: v.ExpectedThroughputOpsSec, MaxErrorRate: v.MaxErrorRate, RecallAt10: v.ExpectedRecallAt10}
+	if shards > 1 && l.ThroughputOpsSec != nil {
+		t := *l.ThroughputOpsSec / float64(shards)
+		l.ThroughputOpsSec = &t
+	}
+	return l
 }
 
 // offeredRate is the rate the run offered over its measured window: the

@@ -21,6 +21,11 @@ import (
 // Concurrency: Record is safe for concurrent use (one mutex per shard; give
 // each worker its own shard index); Stats is called once the run is over.
 type Breakdown struct {
+	// KeepHistograms makes Stats encode each cell's latency histogram into
+	// GroupStats.LatencyHDR (sharded runs keep them so that `merge` is exact;
+	// about 1.5 ms of encoding per cell once at the end of the run).
+	KeepHistograms bool
+
 	groups, kinds []string
 	sigFigs       int
 	noLatency     bool
@@ -101,8 +106,13 @@ type GroupStats struct {
 	Scored  int64       `json:"scored,omitempty"`
 	HitRate *float64    `json:"hit_rate,omitempty"`
 	// RecallAt10 is the share of expected memories found among the first
-	// min(k, 10) results of scored ops.
-	RecallAt10 *float64 `json:"recall_at_10,omitempty"`
+	// min(k, 10) results of scored ops; RecallExpected is its denominator
+	// (expected memories), so that shards' recall can be merged exactly.
+	RecallAt10     *float64 `json:"recall_at_10,omitempty"`
+	RecallExpected int64    `json:"recall_expected,omitempty"`
+	// LatencyHDR is the latency histogram (base64 V2-compressed, ns), kept
+	// in sharded runs' results only (Breakdown.KeepHistograms).
+	LatencyHDR string `json:"latency_hdr,omitempty"`
 }
 
 // BreakdownGroup is one group's summary: per op kind and in total.
@@ -159,7 +169,7 @@ func (t *bdTotals) stats(seconds float64) GroupStats {
 	}
 	if t.expected > 0 {
 		r := float64(t.found) / float64(t.expected)
-		s.RecallAt10 = &r
+		s.RecallAt10, s.RecallExpected = &r, t.expected
 	}
 	return s
 }
@@ -183,7 +193,11 @@ func (b *Breakdown) Stats(seconds func(g int) float64) map[string]BreakdownGroup
 		grp := BreakdownGroup{Ops: map[string]GroupStats{}}
 		for k := range per {
 			if per[k].count > 0 {
-				grp.Ops[b.kinds[k]] = per[k].stats(sec)
+				st := per[k].stats(sec)
+				if b.KeepHistograms {
+					st.LatencyHDR = EncodeHistogram(per[k].lat)
+				}
+				grp.Ops[b.kinds[k]] = st
 				all.merge(&per[k])
 			}
 		}
@@ -191,6 +205,9 @@ func (b *Breakdown) Stats(seconds func(g int) float64) map[string]BreakdownGroup
 			continue
 		}
 		grp.Total = all.stats(sec)
+		if b.KeepHistograms {
+			grp.Total.LatencyHDR = EncodeHistogram(all.lat)
+		}
 		out[name] = grp
 	}
 	return out

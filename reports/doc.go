@@ -25,6 +25,14 @@
 // template, CSS and script in html/), hgrm and hlog. docs/reports.md is the
 // operator's guide.
 //
+// Sharded runs: [Merge] combines the results of the shards of one run
+// (each with its interval log) into the whole run's result, adding the
+// interval histograms exactly and refusing results that are not shards of
+// one run ([MergeError]); [ShardInfo] and [MergeInfo] describe them.
+//
+// Adding a field to Result: say in reports/shard.go how Merge combines it
+// (added, the worst shard's, the first shard's), or merged results lose it.
+//
 // Adding a new renderer: write a func(io.Writer, *Result) error in its own
 // file, register it with RegisterFormat in that file's init (the report
 // command and run's flags list what is registered), test it on a Result

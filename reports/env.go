@@ -10,13 +10,15 @@ import (
 
 // Env describes the machine and build a result came from.
 type Env struct {
-	GoVersion   string `json:"go_version"`
-	OS          string `json:"os"`
-	Arch        string `json:"arch"`
-	CPUModel    string `json:"cpu_model"`
-	Cores       int    `json:"cores"`
-	GOMAXPROCS  int    `json:"gomaxprocs"`
-	Kernel      string `json:"kernel,omitempty"`
+	GoVersion  string `json:"go_version"`
+	OS         string `json:"os"`
+	Arch       string `json:"arch"`
+	CPUModel   string `json:"cpu_model"`
+	Cores      int    `json:"cores"`
+	GOMAXPROCS int    `json:"gomaxprocs"`
+	Kernel     string `json:"kernel,omitempty"`
+	// Host is the machine's host name (a pod's name on Kubernetes).
+	Host        string `json:"host,omitempty"`
 	GitRevision string `json:"git_revision,omitempty"`
 	GitDirty    bool   `json:"git_dirty,omitempty"`
 	Command     string `json:"command,omitempty"`
@@ -34,6 +36,7 @@ func CurrentEnv() Env {
 		Cores:      runtime.NumCPU(),
 		GOMAXPROCS: runtime.GOMAXPROCS(0),
 	}
+	e.Host, _ = os.Hostname()
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
 		e.Kernel = strings.TrimSpace(string(b))
 	}

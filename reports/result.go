@@ -81,6 +81,12 @@ type Result struct {
 	// Files names companion files written with the result, by kind ("hlog"),
 	// relative to the result file's folder when they were written beside it.
 	Files map[string]string `json:"files,omitempty"`
+	// Shard says which shard of a sharded run (run --shard i/N) this is,
+	// and how the shards were aligned; nil for a whole run.
+	Shard *ShardInfo `json:"shard,omitempty"`
+	// Merge describes the shard results a merged result was made from
+	// (engram-bench merge); nil for a result of one process.
+	Merge *MergeInfo `json:"merge,omitempty"`
 
 	// Path is the file the result was read from (set by ReadFile; not stored).
 	Path string `json:"-"`
@@ -131,6 +137,9 @@ type LedgerStats struct {
 	// AckToFoundNs is the time from a write's acknowledgement to the end of
 	// its first successful read.
 	AckToFoundNs Percentiles `json:"ack_to_found_ns"`
+	// AckToFoundHDR is the histogram behind AckToFoundNs (base64
+	// V2-compressed, ns), so that shards' ledgers merge exactly.
+	AckToFoundHDR string `json:"ack_to_found_hdr,omitempty"`
 	// MissingExamples names up to 10 never-found writes, for debugging.
 	MissingExamples []string `json:"missing_examples,omitempty"`
 }
@@ -183,8 +192,11 @@ type OpStats struct {
 	Scored     int64    `json:"scored,omitempty"`
 	HitRate    *float64 `json:"hit_rate,omitempty"`
 	RecallAt10 *float64 `json:"recall_at_10,omitempty"` // expected memories found in the first min(k, 10) results
-	LatencyHDR string   `json:"latency_hdr,omitempty"`  // base64 V2-compressed HdrHistogram, ns
-	ServiceHDR string   `json:"service_hdr,omitempty"`
+	// RecallExpected is RecallAt10's denominator (expected memories), so
+	// that shards' recall merges exactly.
+	RecallExpected int64  `json:"recall_expected,omitempty"`
+	LatencyHDR     string `json:"latency_hdr,omitempty"` // base64 V2-compressed HdrHistogram, ns
+	ServiceHDR     string `json:"service_hdr,omitempty"`
 }
 
 // Percentiles of a latency distribution, in nanoseconds.

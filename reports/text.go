@@ -56,6 +56,7 @@ func WriteText(w io.Writer, r *Result) error {
 	if r.Preload.Memories > 0 {
 		fmt.Fprintf(ew, "  preload: %d memories in %.1fs\n", r.Preload.Memories, r.Preload.DurationS)
 	}
+	writeShardLines(ew, r)
 	h := r.Harness
 	limited := "not limiting"
 	if h.Limited {

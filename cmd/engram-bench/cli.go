@@ -76,6 +76,7 @@ func newRoot(ctx context.Context, stdout, stderr io.Writer) *cobra.Command {
 	root.AddCommand(newRecordCmd(stdout))
 	root.AddCommand(newReplayCmd(stdout, stderr))
 	root.AddCommand(newCompareSystemsCmd(stdout, stderr))
+	root.AddCommand(newMergeCmd(stdout))
 	root.AddCommand(newHTTPCmd(stdout, stderr))
 	root.AddCommand(newStubServerCmd(stdout))
 	return root

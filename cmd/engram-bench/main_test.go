@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -21,8 +22,14 @@ func TestMain(m *testing.M) {
 }
 
 func TestScripts(t *testing.T) {
+	repo, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata/script",
+		// $REPO is the checkout, for scripts under scripts/.
+		Setup: func(env *testscript.Env) error { env.Setenv("REPO", repo); return nil },
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			// passorfail PROG ARGS... runs PROG and accepts exit status 0 or 1
 			// (targets met or missed) but nothing else.
@@ -39,6 +46,10 @@ func TestScripts(t *testing.T) {
 			// result file itself.
 			"ran":      anyVerdict,
 			"finished": anyVerdict,
+			// startat VAR SECONDS and mergecheck: see distributed_test.go.
+			"startat":    startAt,
+			"mergecheck": mergeCheck,
+			"k8sscript":  k8sScript,
 			// jsonhas FILE PATH... checks that each dotted path exists in the JSON file.
 			"jsonhas": func(ts *testscript.TestScript, neg bool, args []string) {
 				if len(args) < 2 {

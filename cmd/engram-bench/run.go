@@ -32,6 +32,8 @@ type runFlags struct {
 	options     []string
 	quiet       bool
 	shard       string
+	startAt     string
+	preload     string
 	outputs     outputFlags
 	apiKey      string
 	// sc, when set, is the scenario to run instead of --scenario (commands
@@ -72,6 +74,8 @@ error; 3 invalid run (harness-limited, interrupted, or target unreachable).`,
 	fl.StringArrayVar(&f.options, "driver-opt", nil, "driver option key=value (repeatable)")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no live progress")
 	fl.StringVar(&f.shard, "shard", "", "run only shard i of N of the op stream, as i/N (ops with index mod N = i; op i is the same on any shard count)")
+	fl.StringVar(&f.startAt, "start-at", "", "start the schedule (warm-up included) at this wall time, RFC 3339 (2026-11-26T12:00:00Z) or Unix seconds: aligns shards on several machines")
+	fl.StringVar(&f.preload, "preload", "auto", "which shards store the initial memories: auto (every shard for in-process drivers, else shard 0), shard0, all, none")
 	addOutputFlags(fl, &f.outputs)
 	fl.StringVar(&f.apiKey, "api-key", "", "API key for targets with authentication on (engram driver: sent as Authorization: Bearer KEY)")
 	return cmd
@@ -168,6 +172,13 @@ func runRun(cmd *cobra.Command, f *runFlags, stdout, stderr io.Writer) error {
 	if plan.Shard, plan.Shards, err = parseShard(f.shard); err != nil {
 		return err
 	}
+	prog.TargetRate = arrRate / float64(plan.Shards) // this shard's share
+	if plan.StartAt, err = parseStartAt(f.startAt, time.Now()); err != nil {
+		return usageErr("--start-at %q: %v", f.startAt, err)
+	}
+	if plan.Preload, err = drivers.ParsePreloadMode(f.preload); err != nil {
+		return usageErr("--preload: %v", err)
+	}
 	outs, err := startOutputs(ctx, &f.outputs, f.out, stderr, &plan)
 	if err != nil {
 		return err
@@ -187,12 +198,20 @@ func runRun(cmd *cobra.Command, f *runFlags, stdout, stderr io.Writer) error {
 		}
 		fmt.Fprintf(progressW, "engram-bench: %s on %s, %.0f ops/s for %s (+%s warm-up), seed %d, concurrency %d\n",
 			sc.ID, driverName, arrRate, sc.Duration.Total(), sc.Duration.Warmup(), seed, conc)
+		if plan.Shards > 1 {
+			fmt.Fprintf(progressW, "engram-bench: shard %d of %d: ops with index mod %d = %d, %.0f ops/s of the stream's %.0f\n",
+				plan.Shard, plan.Shards, plan.Shards, plan.Shard, arrRate/float64(plan.Shards), arrRate)
+		}
+		if !plan.StartAt.IsZero() {
+			fmt.Fprintf(progressW, "engram-bench: the schedule starts at %s (in %s)\n",
+				plan.StartAt.UTC().Format(time.RFC3339Nano), time.Until(plan.StartAt).Round(time.Millisecond))
+		}
 	}
 	res, err := drivers.Execute(ctx, plan)
 	prog.Done()
 	if err != nil {
 		outs.abort()
-		if errors.Is(err, drivers.ErrUnreachable) {
+		if errors.Is(err, drivers.ErrUnreachable) || errors.Is(err, drivers.ErrLateStart) {
 			return &exitError{code: exitInvalid, err: err}
 		}
 		if ctx.Err() != nil {

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -54,4 +56,53 @@ func parseShard(s string) (int, int, error) {
 		return 0, 0, usageErr("--shard %q: want i/N with 0 <= i < N, e.g. 0/4", s)
 	}
 	return i, n, nil
+}
+
+// maxStartAhead bounds --start-at: further ahead is almost surely a
+// mistake (Unix milliseconds given as seconds).
+const maxStartAhead = 24 * time.Hour
+
+// parseStartAt reads --start-at: RFC 3339 (fractional seconds allowed) or
+// Unix seconds ("1795694400", "1795694400.25"). The time must lie ahead of
+// now and at most maxStartAhead after it. "" is the zero time (no alignment).
+func parseStartAt(s string, now time.Time) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		var uerr error
+		if t, uerr = parseUnix(s); uerr != nil {
+			return time.Time{}, errors.New("want RFC 3339 (2026-11-26T12:00:00Z) or Unix seconds (1795694400)")
+		}
+	}
+	switch {
+	case !t.After(now):
+		return time.Time{}, fmt.Errorf("%s has already passed (now %s): give every shard the same time a little ahead",
+			t.UTC().Format(time.RFC3339Nano), now.UTC().Format(time.RFC3339))
+	case t.Sub(now) > maxStartAhead:
+		return time.Time{}, fmt.Errorf("%s is more than %s ahead (Unix time is in seconds, not milliseconds)", t.UTC().Format(time.RFC3339Nano), maxStartAhead)
+	}
+	return t, nil
+}
+
+// parseUnix reads Unix seconds with an optional fraction, exactly to the
+// nanosecond (no float rounding).
+func parseUnix(s string) (time.Time, error) {
+	ip, fp, hasFrac := strings.Cut(s, ".")
+	if ip == "" || strings.Trim(ip, "0123456789") != "" || len(ip) > 12 {
+		return time.Time{}, errors.New("not Unix seconds")
+	}
+	sec, err := strconv.ParseInt(ip, 10, 64)
+	if err != nil {
+		return time.Time{}, err
+	}
+	var ns int64
+	if hasFrac {
+		if fp == "" || len(fp) > 9 || strings.Trim(fp, "0123456789") != "" {
+			return time.Time{}, errors.New("not Unix seconds")
+		}
+		ns, _ = strconv.ParseInt(fp+strings.Repeat("0", 9-len(fp)), 10, 64)
+	}
+	return time.Unix(sec, ns).UTC(), nil
 }

@@ -30,8 +30,9 @@ var (
 
 func init() {
 	drivers.Register(drivers.Meta{
-		Name: "embedded",
-		Help: "the engine in-process on pebble (data in --data-dir)",
+		Name:      "embedded",
+		Help:      "the engine in-process on pebble (data in --data-dir)",
+		InProcess: true,
 		New: func(_ context.Context, cfg drivers.Config) (drivers.Driver, error) {
 			if cfg.DataDir == "" {
 				return nil, errors.New("embedded driver: a data directory is required")
