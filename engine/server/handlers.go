@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/engram-bench/engram-bench/engine"
@@ -350,7 +351,24 @@ func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, MemoryResponse{ID: id, Content: m.Content, Confidence: float64(m.Confidence), Timestamp: m.CreatedAt.UTC(), MemoryType: m.Type.String()})
 }
 
+// handleNotFound answers requests no route takes: 405 with Allow when the
+// path exists for other methods, else 404.
 func (s *Server) handleNotFound(w http.ResponseWriter, r *http.Request) error {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodDelete} {
+		if m == r.Method {
+			continue
+		}
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := s.mux.Handler(probe); pattern != "/" && pattern != "" {
+			allow = append(allow, m)
+		}
+	}
+	if len(allow) > 0 {
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		return &APIError{Status: http.StatusMethodNotAllowed, Code: CodeMethodNotAllowed, Message: fmt.Sprintf("%s %s: method not allowed (allowed: %s)", r.Method, clip(r.URL.Path), strings.Join(allow, ", "))}
+	}
 	return &APIError{Status: http.StatusNotFound, Code: CodeResourceNotFound, Message: fmt.Sprintf("no route for %s %s", r.Method, clip(r.URL.Path))}
 }
 

@@ -280,6 +280,7 @@ func TestBadRequests(t *testing.T) {
 		{"complete bad element", call{"POST", "/api/v1/complete", `{"partial_episode":{"partial_embedding":[true]}}`, nil}, 400, CodeInvalidInput, "partial_episode.partial_embedding"},
 		{"system health bad space", call{"GET", "/api/v1/system/health?space=!!", "", nil}, 422, CodeValidation, "space"},
 		{"unknown route", call{"GET", "/api/v2/nothing", "", nil}, 404, CodeResourceNotFound, ""},
+		{"wrong method", call{"PUT", "/api/v1/memories/remember", `{"content":"x"}`, nil}, 405, CodeMethodNotAllowed, ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
