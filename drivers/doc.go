@@ -35,8 +35,10 @@
 // shards merge exactly with reports.Merge.
 //
 // Sub-packages hold the drivers: null (does nothing: measures the harness),
-// embedded (the engine in-process), redis and postgres (the same workload on
-// systems people already run); systems starts fresh local servers and
+// embedded (the engine in-process), engram (Engram's REST API: engramd or a
+// real Engram), http (any HTTP service, from vegeta-style targets), redis and
+// postgres (the same workload on systems people already run); internal/h1 is
+// the HTTP/1.1 client the engram and http drivers send with; systems starts fresh local servers and
 // measures their memory and disk, compare runs one workload against several
 // systems, and drivertest checks any driver against its real target.
 //

@@ -29,6 +29,14 @@ type Preloader interface {
 	Preload(ctx context.Context, ops []workloads.Op) error
 }
 
+// OpNamer is a driver that does not run the scenario's op kinds but requests
+// of its own (the generic HTTP driver). Its results are recorded under
+// OpNames (at most 256), it sets op.Kind to the index of each op's name in
+// Do, and Execute skips the scenario's preload for it.
+type OpNamer interface {
+	OpNames() []string
+}
+
 // Classed is an error that names its class for the result ("timeout", "4xx").
 type Classed interface {
 	error

@@ -165,6 +165,7 @@ func Execute(ctx context.Context, p Plan) (*reports.Result, error) {
 		LoadModel:      "open",
 	}
 
+	namer, ownOps := d.(OpNamer) // a driver with its own ops gets no preload
 	// Preload: by default only shard 0 fills a shared target, and every
 	// shard fills its own in-process engine (see PreloadMode).
 	preloads, mode, err := p.Preload.Applies(p.Driver, p.Shard)
@@ -182,7 +183,7 @@ func Execute(ctx context.Context, p Plan) (*reports.Result, error) {
 	if !p.StartAt.IsZero() && time.Now().After(p.StartAt) {
 		return nil, LateStartError(p.StartAt, time.Now())
 	}
-	if preloads && nPre > 0 && preload != nil {
+	if preloads && nPre > 0 && preload != nil && !ownOps {
 		t0 := time.Now()
 		n, errs, err := runPreload(ctx, d, preload, nPre, p.Concurrency, p.PreloadProgress)
 		res.Preload = reports.PreloadStats{Memories: n, DurationS: time.Since(t0).Seconds(), Errors: errs}
@@ -195,9 +196,12 @@ func Execute(ctx context.Context, p Plan) (*reports.Result, error) {
 	}
 
 	names := workloads.KindNames()
+	if ownOps {
+		names = namer.OpNames()
+	}
 	shardsN := min(p.Concurrency, 4*runtime.GOMAXPROCS(0))
 	rec := reports.NewRecorder(names, shardsN)
-	obs := newObservers(sched, sc, spaces, names, min(shardsN, 4))
+	obs := newObservers(sched, sc, spaces, workloads.KindNames(), min(shardsN, 4))
 	obs.keepHistograms(shards > 1) // merge needs the breakdowns' histograms
 	var intervals []reports.Interval
 	origin := int64(-1) // run clock where measuring starts: the first tick's start

@@ -6,12 +6,15 @@ import (
 )
 
 var (
-	// ErrNotFound is returned when a memory or space does not exist.
+	// ErrNotFound is returned when a memory, belief or space does not exist.
 	ErrNotFound = errors.New("engine: not found")
 	// ErrClosed is returned by every method after Close.
 	ErrClosed = errors.New("engine: store closed")
 	// ErrCorrupt wraps every checksum or format failure of stored data.
 	ErrCorrupt = errors.New("engine: corrupt record")
+	// ErrFailed is returned by every method once storage failed fatally (a
+	// failed WAL sync, say): the store must be closed and opened again.
+	ErrFailed = errors.New("engine: storage failed")
 )
 
 // ValidationError reports bad input: which field, which value, and why.

@@ -176,19 +176,20 @@ func TestCorruptRecordDetected(t *testing.T) {
 
 func TestRecordRoundTrip(t *testing.T) {
 	m := Memory{Content: "hello", Embedding: []float32{0.5, -0.25}, Confidence: 0.75}
-	b := encodeRecord(nil, &m)
+	b := encodeRecord(nil, &m, 42, recSemantic)
 	var got Memory
-	if err := decodeRecord(b, &got); err != nil || got.Content != "hello" || got.Embedding[1] != -0.25 || got.Confidence != 0.75 {
-		t.Fatalf("round trip: %+v, %v", got, err)
+	rm, err := decodeRecord(b, &got, nil, false)
+	if err != nil || got.Content != "hello" || got.Embedding[1] != -0.25 || got.Confidence != 0.75 || rm.seq != 42 || got.Type != Semantic {
+		t.Fatalf("round trip: %+v %+v, %v", got, rm, err)
 	}
 	for i := range b {
 		c := append([]byte(nil), b...)
 		c[i] ^= 1
-		if err := decodeRecord(c, &got); err == nil {
+		if _, err := decodeRecord(c, &got, nil, false); err == nil {
 			t.Fatalf("flipping a bit at byte %d went unnoticed", i)
 		}
 	}
-	if err := decodeRecord(b[:10], &got); err == nil {
+	if _, err := decodeRecord(b[:10], &got, nil, false); err == nil {
 		t.Error("truncated record accepted")
 	}
 }

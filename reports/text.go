@@ -87,6 +87,10 @@ func WriteText(w io.Writer, r *Result) error {
 	fmt.Fprintln(ew, "  (latency = end − intended start, successful ops)")
 	for _, name := range r.OpNames() {
 		for class, n := range r.Ops[name].ErrorsByClass {
+			if class == "unsupported" {
+				fmt.Fprintf(ew, "  errors: %s unsupported by the target × %d (a capability gap, not a load error)\n", name, n)
+				continue
+			}
 			fmt.Fprintf(ew, "  errors: %s %s × %d\n", name, class, n)
 		}
 	}

@@ -13,6 +13,8 @@ import (
 
 	"github.com/engram-bench/engram-bench/drivers"
 	_ "github.com/engram-bench/engram-bench/drivers/embedded"
+	_ "github.com/engram-bench/engram-bench/drivers/engram"
+	_ "github.com/engram-bench/engram-bench/drivers/http"
 	_ "github.com/engram-bench/engram-bench/drivers/null"
 	_ "github.com/engram-bench/engram-bench/drivers/postgres"
 	_ "github.com/engram-bench/engram-bench/drivers/redis"
@@ -75,6 +77,8 @@ func newRoot(ctx context.Context, stdout, stderr io.Writer) *cobra.Command {
 	root.AddCommand(newReplayCmd(stdout, stderr))
 	root.AddCommand(newCompareSystemsCmd(stdout, stderr))
 	root.AddCommand(newMergeCmd(stdout))
+	root.AddCommand(newHTTPCmd(stdout, stderr))
+	root.AddCommand(newStubServerCmd(stdout))
 	return root
 }
 

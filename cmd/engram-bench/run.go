@@ -35,6 +35,12 @@ type runFlags struct {
 	startAt     string
 	preload     string
 	outputs     outputFlags
+	apiKey      string
+	// sc, when set, is the scenario to run instead of --scenario (commands
+	// that build their own, like "http").
+	sc *workloads.Scenario
+	// opNames names the progress line's ops when the driver has its own.
+	opNames []string
 }
 
 func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
@@ -71,14 +77,17 @@ error; 3 invalid run (harness-limited, interrupted, or target unreachable).`,
 	fl.StringVar(&f.startAt, "start-at", "", "start the schedule (warm-up included) at this wall time, RFC 3339 (2026-11-26T12:00:00Z) or Unix seconds: aligns shards on several machines")
 	fl.StringVar(&f.preload, "preload", "auto", "which shards store the initial memories: auto (every shard for in-process drivers, else shard 0), shard0, all, none")
 	addOutputFlags(fl, &f.outputs)
+	fl.StringVar(&f.apiKey, "api-key", "", "API key for targets with authentication on (engram driver: sent as Authorization: Bearer KEY)")
 	return cmd
 }
 
 func runRun(cmd *cobra.Command, f *runFlags, stdout, stderr io.Writer) error {
 	ctx := cmd.Context()
-	sc, err := workloads.Resolve(f.scenario)
-	if err != nil {
-		return &exitError{code: exitUsage, err: err}
+	sc, err := f.sc, error(nil)
+	if sc == nil {
+		if sc, err = workloads.Resolve(f.scenario); err != nil {
+			return &exitError{code: exitUsage, err: err}
+		}
 	}
 	sc = sc.Clone()
 	if f.rate < 0 {
@@ -113,6 +122,9 @@ func runRun(cmd *cobra.Command, f *runFlags, stdout, stderr io.Writer) error {
 		}
 		opts[k] = v
 	}
+	if f.apiKey != "" {
+		opts["api-key"] = f.apiKey
+	}
 	if f.out != "" {
 		// Fail before the run, not after it, if the result cannot be written.
 		fh, err := os.OpenFile(f.out, os.O_WRONLY|os.O_CREATE, 0o644)
@@ -144,6 +156,9 @@ func runRun(cmd *cobra.Command, f *runFlags, stdout, stderr io.Writer) error {
 	prog := &reports.Progress{W: progressW, TTY: tty, Total: sc.Duration.Total(), TargetRate: arrRate, Names: workloads.KindNames()}
 	if fh, ok := stderr.(*os.File); ok && tty {
 		prog.Width, _, _ = term.GetSize(int(fh.Fd()))
+	}
+	if f.opNames != nil {
+		prog.Names = f.opNames
 	}
 	plan := drivers.Plan{
 		Scenario:     sc,

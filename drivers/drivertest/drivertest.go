@@ -274,6 +274,7 @@ func Conformance(t *testing.T, newDriver New, f Features) {
 
 	t.Run("ops the target cannot do are unsupported, not errors", func(t *testing.T) {
 		d := open(t)
+		preload(t, d, n) // a target that can do them needs data to do them on
 		for _, k := range []workloads.Kind{workloads.KindComplete, workloads.KindSpread, workloads.KindConsolidate} {
 			op := findOp(t, gen, k, 0)
 			err := d.Do(ctx, &op)

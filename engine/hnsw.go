@@ -1,0 +1,593 @@
+package engine
+
+import (
+	"math"
+	"runtime"
+	"sort"
+	"sync"
+	"sync/atomic"
+)
+
+// hnsw is a Hierarchical Navigable Small World graph (Malkov & Yashunin,
+// 2016) over the slots of one space, for cosine similarity on unit vectors
+// (distance = 1 − dot product).
+//
+// Concurrency: searches and inserts run concurrently. Each node's link lists
+// are guarded by one of lockStripes mutexes (readers copy a list under it,
+// never holding two); vectors and levels are written before a node becomes
+// reachable, and a slot is never reused while the store is open, so reading a
+// reachable node's vector needs no lock. The entry point is an atomic word.
+//
+// Deletes: a deleted node stays in the graph as a waypoint (its vector and
+// links remain) but is never returned; the nodes it linked to are repaired
+// by the indexer, which relinks them among the deleted node's neighbours.
+// Slots are compacted away when the graph is snapshotted at Close.
+type hnsw struct {
+	sp       *space
+	m, m0    int
+	efC, efS int
+	ml       float64
+
+	links0 *chunks[uint32]   // width m0+1: [count, neighbours...]; off-heap
+	upper  *chunks[[]uint32] // layers 1..level: level × (m+1) words per node
+
+	locks [lockStripes]sync.Mutex
+	epMu  sync.Mutex
+	ep    atomic.Uint64 // 0 = empty graph; else (slot+1)<<8 | level
+
+	nodes   atomic.Int64 // inserted nodes (deleted ones included)
+	deleted atomic.Int64 // inserted nodes since deleted
+
+	visited sync.Pool
+
+	// The indexing queue: slots waiting to be inserted (queue), being
+	// inserted (busy), and deleted slots whose neighbours need repair.
+	qmu     sync.Mutex
+	queue   []uint32
+	busy    map[uint32]struct{}
+	dels    []uint32
+	workers int
+}
+
+const lockStripes = 4096
+
+func newHNSW(sp *space, o IndexOptions) *hnsw {
+	h := &hnsw{
+		sp:   sp,
+		m:    o.M,
+		m0:   2 * o.M,
+		efC:  o.EfConstruction,
+		efS:  o.EfSearch,
+		ml:   1 / math.Log(float64(o.M)),
+		busy: map[uint32]struct{}{},
+	}
+	h.links0 = newChunks[uint32](h.m0+1, true)
+	h.upper = newChunks[[]uint32](1, false)
+	return h
+}
+
+func (h *hnsw) grow(n uint32) {
+	h.links0.ensure(n)
+	h.upper.ensure(n)
+}
+
+func (h *hnsw) release() { h.links0.release(); h.upper.release() }
+
+// levelFor draws the layer of a node from its sequence number: P(level ≥ l)
+// = M^−l. Deriving it from seq makes the graph a function of the insertion
+// order.
+func (h *hnsw) levelFor(seq uint64) uint8 {
+	u := float64(splitmix(seq)>>11+1) / (1 << 53) // (0, 1]
+	l := int(-math.Log(u) * h.ml)
+	return uint8(min(l, 24))
+}
+
+func splitmix(x uint64) uint64 {
+	x += 0x9e3779b97f4a7c15
+	x = (x ^ x>>30) * 0xbf58476d1ce4e5b9
+	x = (x ^ x>>27) * 0x94d049bb133111eb
+	return x ^ x>>31
+}
+
+// prepareNode allocates the upper-layer lists of slot r before it is
+// published. Under space.mu.
+func (h *hnsw) prepareNode(r uint32, level uint8) {
+	lst := h.links0.row(r)
+	lst[0] = 0
+	if level > 0 {
+		*h.upper.at(r) = make([]uint32, int(level)*(h.m+1))
+	} else {
+		*h.upper.at(r) = nil
+	}
+}
+
+// list returns the raw list of node r at layer l: [count, neighbours...].
+// Callers hold r's stripe lock.
+func (h *hnsw) list(r uint32, l int) []uint32 {
+	if l == 0 {
+		return h.links0.row(r)
+	}
+	u := *h.upper.at(r)
+	o := (l - 1) * (h.m + 1)
+	return u[o : o+h.m+1 : o+h.m+1]
+}
+
+func (h *hnsw) lock(r uint32) *sync.Mutex { return &h.locks[r&(lockStripes-1)] }
+
+// neighbours copies the neighbours of r at layer l into dst.
+func (h *hnsw) neighbours(r uint32, l int, dst []uint32) []uint32 {
+	mu := h.lock(r)
+	mu.Lock()
+	lst := h.list(r, l)
+	dst = append(dst[:0], lst[1:1+lst[0]]...)
+	mu.Unlock()
+	return dst
+}
+
+func (h *hnsw) entry() (slot uint32, level int, ok bool) {
+	e := h.ep.Load()
+	if e == 0 {
+		return 0, 0, false
+	}
+	return uint32(e>>8) - 1, int(e & 0xff), true
+}
+
+func encEntry(slot uint32, level int) uint64 { return uint64(slot+1)<<8 | uint64(level) }
+
+// cand is a search candidate: a slot and its distance to the query.
+type cand struct {
+	slot uint32
+	dist float32
+}
+
+// visitSet marks visited slots with a generation number, so it is cleared
+// in O(1) between searches.
+type visitSet struct {
+	gen   uint32
+	marks []uint32
+}
+
+func (h *hnsw) getVisited() *visitSet {
+	v, _ := h.visited.Get().(*visitSet)
+	if v == nil {
+		v = &visitSet{}
+	}
+	if n := h.links0.capacity(); len(v.marks) < n {
+		v.marks = make([]uint32, n)
+		v.gen = 0
+	}
+	v.gen++
+	if v.gen == 0 {
+		clear(v.marks)
+		v.gen = 1
+	}
+	return v
+}
+
+// visit marks r and reports whether it was unvisited.
+func (v *visitSet) visit(r uint32) bool {
+	if int(r) >= len(v.marks) {
+		nm := make([]uint32, (int(r)+chunkRows)&^chunkMask)
+		copy(nm, v.marks)
+		v.marks = nm
+	}
+	if v.marks[r] == v.gen {
+		return false
+	}
+	v.marks[r] = v.gen
+	return true
+}
+
+// minHeap and maxHeap order candidates by distance.
+type minHeap []cand
+
+func (q *minHeap) push(c cand) {
+	*q = append(*q, c)
+	s := *q
+	i := len(s) - 1
+	for i > 0 {
+		p := (i - 1) / 2
+		if s[p].dist <= s[i].dist {
+			break
+		}
+		s[p], s[i] = s[i], s[p]
+		i = p
+	}
+}
+
+func (q *minHeap) pop() cand {
+	s := *q
+	top := s[0]
+	n := len(s) - 1
+	s[0] = s[n]
+	*q = s[:n]
+	s = s[:n]
+	i := 0
+	for {
+		l := 2*i + 1
+		if l >= n {
+			break
+		}
+		m := l
+		if r := l + 1; r < n && s[r].dist < s[l].dist {
+			m = r
+		}
+		if s[i].dist <= s[m].dist {
+			break
+		}
+		s[i], s[m] = s[m], s[i]
+		i = m
+	}
+	return top
+}
+
+type maxHeap []cand
+
+func (q *maxHeap) push(c cand) {
+	*q = append(*q, c)
+	s := *q
+	i := len(s) - 1
+	for i > 0 {
+		p := (i - 1) / 2
+		if s[p].dist >= s[i].dist {
+			break
+		}
+		s[p], s[i] = s[i], s[p]
+		i = p
+	}
+}
+
+func (q *maxHeap) pop() cand {
+	s := *q
+	top := s[0]
+	n := len(s) - 1
+	s[0] = s[n]
+	*q = s[:n]
+	s = s[:n]
+	i := 0
+	for {
+		l := 2*i + 1
+		if l >= n {
+			break
+		}
+		m := l
+		if r := l + 1; r < n && s[r].dist > s[l].dist {
+			m = r
+		}
+		if s[i].dist >= s[m].dist {
+			break
+		}
+		s[i], s[m] = s[m], s[i]
+		i = m
+	}
+	return top
+}
+
+func (h *hnsw) dist(q []float32, r uint32) float32 { return 1 - dot(q, h.sp.vec(r)) }
+
+// greedy walks layer l from cur towards q and returns the closest node found.
+func (h *hnsw) greedy(q []float32, cur cand, l int, buf []uint32) (cand, []uint32) {
+	for changed := true; changed; {
+		changed = false
+		buf = h.neighbours(cur.slot, l, buf)
+		for _, n := range buf {
+			if d := h.dist(q, n); d < cur.dist {
+				cur, changed = cand{n, d}, true
+			}
+		}
+	}
+	return cur, buf
+}
+
+// searchLayer is the beam search of layer l from eps, keeping the ef closest
+// live nodes. Deleted nodes are walked through but not kept. The result is
+// sorted by distance, closest first.
+func (h *hnsw) searchLayer(q []float32, eps []cand, ef, l int, v *visitSet, buf []uint32) ([]cand, []uint32) {
+	var cands minHeap = make([]cand, 0, ef*2)
+	var res maxHeap = make([]cand, 0, ef+1)
+	for _, e := range eps {
+		if !v.visit(e.slot) {
+			continue
+		}
+		cands.push(e)
+		if h.sp.isLive(e.slot) {
+			res.push(e)
+		}
+	}
+	for len(res) > ef {
+		res.pop()
+	}
+	bound := float32(math.Inf(1))
+	if len(res) >= ef {
+		bound = res[0].dist
+	}
+	steps := 0
+	for len(cands) > 0 {
+		c := cands.pop()
+		if c.dist > bound {
+			break
+		}
+		buf = h.neighbours(c.slot, l, buf)
+		for _, n := range buf {
+			if !v.visit(n) {
+				continue
+			}
+			d := h.dist(q, n)
+			if len(res) < ef || d < bound {
+				cands.push(cand{n, d})
+				if h.sp.isLive(n) {
+					res.push(cand{n, d})
+					if len(res) > ef {
+						res.pop()
+					}
+					if len(res) >= ef {
+						bound = res[0].dist
+					}
+				}
+			}
+		}
+		// A long search yields now and then: Go preempts a running
+		// goroutine only every 10 ms.
+		if steps++; steps&255 == 0 {
+			runtime.Gosched()
+		}
+	}
+	out := []cand(res)
+	sort.Slice(out, func(a, b int) bool { return less(out[a], out[b]) })
+	return out, buf
+}
+
+// less orders candidates by distance, then slot (deterministic ties).
+func less(a, b cand) bool {
+	if a.dist != b.dist {
+		return a.dist < b.dist
+	}
+	return a.slot < b.slot
+}
+
+// search returns up to ef live nodes close to q, closest first.
+func (h *hnsw) search(q []float32, ef int) []cand {
+	ep, top, ok := h.entry()
+	if !ok {
+		return nil
+	}
+	var buf []uint32
+	cur := cand{ep, h.dist(q, ep)}
+	for l := top; l > 0; l-- {
+		cur, buf = h.greedy(q, cur, l, buf)
+	}
+	v := h.getVisited()
+	res, _ := h.searchLayer(q, []cand{cur}, ef, 0, v, buf)
+	h.visited.Put(v)
+	return res
+}
+
+// selectNeighbours picks up to m of cands (sorted, closest first) with
+// Malkov's heuristic: a candidate is kept only if it is closer to the base
+// than to every candidate already kept, which spreads links in different
+// directions (and so bridges clusters). Slots left over fill the list up to
+// m, closest first (hnswlib's keepPrunedConnections): on high-dimensional
+// data a full list measurably helps recall.
+func (h *hnsw) selectNeighbours(cands []cand, m int) []cand {
+	if len(cands) <= m {
+		return cands
+	}
+	kept := make([]cand, 0, m)
+	var pruned []cand
+	for _, c := range cands {
+		if len(kept) >= m {
+			break
+		}
+		good := true
+		cv := h.sp.vec(c.slot)
+		for _, s := range kept {
+			if 1-dot(cv, h.sp.vec(s.slot)) < c.dist {
+				good = false
+				break
+			}
+		}
+		if good {
+			kept = append(kept, c)
+		} else {
+			pruned = append(pruned, c)
+		}
+	}
+	for _, c := range pruned {
+		if len(kept) >= m {
+			break
+		}
+		kept = append(kept, c)
+	}
+	return kept
+}
+
+// insert links slot r into the graph. The slot is published (live or
+// already deleted); inserting the same slot twice is a bug the indexing
+// queue prevents.
+func (h *hnsw) insert(r uint32) []cand {
+	level := int(h.sp.m(r).level)
+	q := h.sp.vec(r)
+	for h.ep.Load() == 0 {
+		h.epMu.Lock()
+		if h.ep.Load() == 0 {
+			h.ep.Store(encEntry(r, level))
+			h.epMu.Unlock()
+			h.nodes.Add(1)
+			return nil
+		}
+		h.epMu.Unlock()
+	}
+	ep, top, _ := h.entry()
+	var buf []uint32
+	cur := cand{ep, h.dist(q, ep)}
+	for l := top; l > level; l-- {
+		cur, buf = h.greedy(q, cur, l, buf)
+	}
+	eps := []cand{cur}
+	v := h.getVisited()
+	var base []cand
+	for l := min(level, top); l >= 0; l-- {
+		v.gen++ // a fresh visited set per layer
+		if v.gen == 0 {
+			clear(v.marks)
+			v.gen = 1
+		}
+		var w []cand
+		w, buf = h.searchLayer(q, eps, h.efC, l, v, buf)
+		w = dropSlot(w, r)
+		nb := h.selectNeighbours(w, h.m)
+		h.setList(r, l, nb)
+		for _, n := range nb {
+			h.addLink(n.slot, r, n.dist, l)
+		}
+		if l == 0 {
+			base = w
+		}
+		if len(w) > 0 {
+			eps = w
+		}
+	}
+	h.visited.Put(v)
+	h.nodes.Add(1)
+	if level > top {
+		h.epMu.Lock()
+		if _, cur, _ := h.entry(); level > cur {
+			h.ep.Store(encEntry(r, level))
+		}
+		h.epMu.Unlock()
+	}
+	return base
+}
+
+func dropSlot(cs []cand, r uint32) []cand {
+	for i, c := range cs {
+		if c.slot == r {
+			return append(cs[:i:i], cs[i+1:]...)
+		}
+	}
+	return cs
+}
+
+// setList replaces the list of r at layer l.
+func (h *hnsw) setList(r uint32, l int, nb []cand) {
+	mu := h.lock(r)
+	mu.Lock()
+	lst := h.list(r, l)
+	lst[0] = uint32(len(nb))
+	for i, c := range nb {
+		lst[1+i] = c.slot
+	}
+	mu.Unlock()
+}
+
+// addLink adds r to the list of n at layer l (d = their distance); a full
+// list is re-selected with the heuristic among its members and r.
+func (h *hnsw) addLink(n, r uint32, d float32, l int) {
+	capacity := h.m
+	if l == 0 {
+		capacity = h.m0
+	}
+	mu := h.lock(n)
+	mu.Lock()
+	defer mu.Unlock()
+	lst := h.list(n, l)
+	cnt := int(lst[0])
+	for _, x := range lst[1 : 1+cnt] {
+		if x == r {
+			return
+		}
+	}
+	if cnt < capacity {
+		lst[1+cnt] = r
+		lst[0]++
+		return
+	}
+	nv := h.sp.vec(n)
+	cs := make([]cand, 0, cnt+1)
+	cs = append(cs, cand{r, d})
+	for _, x := range lst[1 : 1+cnt] {
+		if h.sp.isLive(x) {
+			cs = append(cs, cand{x, 1 - dot(nv, h.sp.vec(x))})
+		}
+	}
+	sort.Slice(cs, func(a, b int) bool { return less(cs[a], cs[b]) })
+	nb := h.selectNeighbours(cs, capacity)
+	lst[0] = uint32(len(nb))
+	for i, c := range nb {
+		lst[1+i] = c.slot
+	}
+}
+
+// repair unlinks deleted slot r from its neighbours, giving each of them r's
+// other neighbours as replacement candidates.
+func (h *hnsw) repair(r uint32) {
+	level := int(h.sp.m(r).level)
+	var mine, theirs []uint32
+	for l := 0; l <= level; l++ {
+		mine = h.neighbours(r, l, mine)
+		for _, n := range mine {
+			if n == r {
+				continue
+			}
+			capacity := h.m
+			if l == 0 {
+				capacity = h.m0
+			}
+			mu := h.lock(n)
+			mu.Lock()
+			lst := h.list(n, l)
+			theirs = append(theirs[:0], lst[1:1+lst[0]]...)
+			found := false
+			for _, x := range theirs {
+				if x == r {
+					found = true
+					break
+				}
+			}
+			if found {
+				nv := h.sp.vec(n)
+				seen := map[uint32]bool{n: true, r: true}
+				var cs []cand
+				for _, x := range append(theirs, mine...) {
+					if seen[x] || !h.sp.isLive(x) {
+						continue
+					}
+					seen[x] = true
+					cs = append(cs, cand{x, 1 - dot(nv, h.sp.vec(x))})
+				}
+				sort.Slice(cs, func(a, b int) bool { return less(cs[a], cs[b]) })
+				nb := h.selectNeighbours(cs, capacity)
+				lst[0] = uint32(len(nb))
+				for i, c := range nb {
+					lst[1+i] = c.slot
+				}
+			}
+			mu.Unlock()
+		}
+	}
+}
+
+// stats describes the graph.
+func (h *hnsw) stats() IndexStats {
+	h.qmu.Lock()
+	pending := len(h.queue) + len(h.busy)
+	h.qmu.Unlock()
+	_, top, ok := h.entry()
+	levels := 0
+	if ok {
+		levels = top + 1
+	}
+	n := h.nodes.Load()
+	return IndexStats{
+		Nodes:   int(n - h.deleted.Load()),
+		Deleted: int(h.deleted.Load()),
+		Pending: pending,
+		Levels:  levels,
+		Bytes:   h.links0.bytes(4) + h.sp.vecs.bytes(4) + h.upperBytes(),
+	}
+}
+
+func (h *hnsw) upperBytes() int64 {
+	// About 1/M of the nodes have upper layers, each (m+1) words per layer.
+	return h.nodes.Load() / int64(h.m) * int64(h.m+1) * 4
+}
