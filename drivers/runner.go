@@ -133,6 +133,7 @@ const (
 	standbyFloor  = 1 * time.Millisecond   // a standby follower checks for a stalled leader at least this often
 	startDelay    = 5 * time.Millisecond   // time zero is this far after Run starts its workers
 	minSleep      = 5 * time.Microsecond   // shorter sleeps are spun
+	overdueSpins  = 64                     // yields a follower tries for leadership while ops are overdue
 	spinYield     = 20 * time.Microsecond  // spin with runtime.Gosched above this, busy below it
 )
 
@@ -159,6 +160,7 @@ type runner struct {
 	nextDueA atomic.Int64 // nextDue, for standby followers
 	wake     chan struct{}
 	parked   atomic.Int32
+	idle     atomic.Int32 // workers asleep in park (free for work)
 	standby  atomic.Bool
 	inflight atomic.Int32
 
@@ -387,6 +389,9 @@ type worker struct {
 	ewma   int64 // service time estimate, ns
 	freeAt int64 // when this worker last finished an op
 	timer  *time.Timer
+	// blocked is set when the worker slept in park during its current
+	// attempt to lead: it was free, so lateness then is the harness's.
+	blocked bool
 }
 
 func (r *runner) work(id int) {
@@ -502,6 +507,7 @@ func (r *runner) user(id int) {
 // lead makes w the leader, claims the next op, fills it and waits until it is
 // due. It returns ok=false when there is nothing more to do.
 func (r *runner) lead(w *worker) (i uint64, due int64, queued, ok bool) {
+	w.blocked = false
 	for !r.leader.CompareAndSwap(false, true) {
 		if !r.park(w) {
 			return 0, 0, false, false
@@ -533,9 +539,10 @@ func (r *runner) lead(w *worker) (i uint64, due int64, queued, ok bool) {
 		return 0, 0, false, false
 	}
 	now := r.now()
-	// It queued if it was overdue when claimed while every other worker was
-	// busy: it waited for a free worker, not for the harness.
-	queued = claimed > due && int(r.inflight.Load()) >= r.cfg.Concurrency-1
+	// It queued if it was overdue when claimed while no worker sat idle and
+	// this one had not been asleep either: it waited for a free worker (the
+	// target, or the concurrency, made it wait), not for the harness.
+	queued = claimed > due && !w.blocked && r.idle.Load() == 0
 	r.leader.Store(false)
 	// Hand leadership to a follower if we may not be back in time for the
 	// next op: when it is due within our expected service time, and always
@@ -574,6 +581,23 @@ func (r *runner) park(w *worker) bool {
 	if !r.leader.Load() {
 		return true
 	}
+	// When ops are overdue the leader holds leadership only for one claim:
+	// yield and retry briefly instead of sleeping until a wake-up, which
+	// costs tens of µs and would serialise claims under overload.
+	if r.nextDueA.Load() <= r.now() {
+		for range overdueSpins {
+			runtime.Gosched()
+			if !r.leader.Load() {
+				return true
+			}
+			if r.stopping.Load() {
+				return false
+			}
+		}
+	}
+	w.blocked = true
+	r.idle.Add(1)
+	defer r.idle.Add(-1)
 	if r.standby.CompareAndSwap(false, true) {
 		d := time.Duration(r.nextDueA.Load() - r.now())
 		if d < standbyFloor {

@@ -92,8 +92,12 @@ func (r *ShardRecorder) Record(s Sample) {
 		d.lag, d.harnessLag = NewHistogram(), NewHistogram()
 	}
 	d.lag.RecordValue(lag)
+	// The harness-lag histogram covers every op: an op that waited for a
+	// busy worker counts as no harness lateness, so its percentiles say how
+	// often and how much the harness itself made ops late.
 	if s.Queued {
 		d.queued++
+		d.harnessLag.RecordValue(LowestNs)
 	} else {
 		d.harnessLag.RecordValue(lag)
 	}
