@@ -79,6 +79,8 @@ func newRoot(ctx context.Context, stdout, stderr io.Writer) *cobra.Command {
 	root.AddCommand(newMergeCmd(stdout))
 	root.AddCommand(newHTTPCmd(stdout, stderr))
 	root.AddCommand(newStubServerCmd(stdout))
+	root.AddCommand(newCapacityCmd(stdout, stderr))
+	root.AddCommand(newScalingCmd(stdout, stderr))
 	return root
 }
 
