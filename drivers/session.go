@@ -48,6 +48,9 @@ type Plan struct {
 	// Opened, when set, is called with the driver once it is built and its
 	// target answered the probe (comparisons read its Describe).
 	Opened func(d Driver)
+	// OnStart, when set, is told the instant measuring will begin, before
+	// the run sends its first op (see RunConfig.OnStart).
+	OnStart func(measureStart time.Time)
 }
 
 // Source is an op stream that does not come from generating the scenario:
@@ -219,6 +222,7 @@ func Execute(ctx context.Context, p Plan) (*reports.Result, error) {
 		Recorder:    rec,
 		Observe:     obs.observe,
 		Closed:      closed,
+		OnStart:     p.OnStart,
 		OnTick: func(t reports.Tick) {
 			if origin < 0 {
 				origin = t.Start

@@ -87,6 +87,10 @@ type Result struct {
 	// Merge describes the shard results a merged result was made from
 	// (engram-bench merge); nil for a result of one process.
 	Merge *MergeInfo `json:"merge,omitempty"`
+	// Profiles are the pprof profiles captured during the run (run
+	// --profile, --self-profile), their files and top functions. Merge
+	// drops them: each shard's profiles stay with its own result.
+	Profiles []ProfileSummary `json:"profiles,omitempty"`
 
 	// Path is the file the result was read from (set by ReadFile; not stored).
 	Path string `json:"-"`

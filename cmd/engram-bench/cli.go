@@ -81,6 +81,7 @@ func newRoot(ctx context.Context, stdout, stderr io.Writer) *cobra.Command {
 	root.AddCommand(newStubServerCmd(stdout))
 	root.AddCommand(newCapacityCmd(stdout, stderr))
 	root.AddCommand(newScalingCmd(stdout, stderr))
+	root.AddCommand(newProfileCmd(stdout))
 	return root
 }
 

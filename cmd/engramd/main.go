@@ -21,6 +21,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 	"time"
 
@@ -56,6 +57,8 @@ type config struct {
 	drainTimeout time.Duration
 	dim          int
 	version      bool
+	mutexFrac    int
+	blockRate    int
 }
 
 func parseFlags(args []string, stderr io.Writer) (*config, error) {
@@ -74,6 +77,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.DurationVar(&c.drainTimeout, "drain-timeout", 30*time.Second, "on SIGTERM, how long in-flight requests may take to finish")
 	fs.IntVar(&c.dim, "dim", engine.DefaultDim, "embedding dimension of every memory")
 	fs.BoolVar(&c.version, "version", false, "print the version and exit")
+	fs.IntVar(&c.mutexFrac, "mutex-profile-fraction", 0, "sample 1 in N mutex contention events for /debug/pprof/mutex (0: off, Go's default; 10 is light)")
+	fs.IntVar(&c.blockRate, "block-profile-rate", 0, "sample goroutine blocking events for /debug/pprof/block, one per N ns blocked (0: off, Go's default; 10000 is light)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -97,6 +102,10 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		return nil, fmt.Errorf("--drain-timeout %s: must be > 0", c.drainTimeout)
 	case c.dim < 1 || c.dim > 65536:
 		return nil, fmt.Errorf("--dim %d: must be in [1, 65536]", c.dim)
+	case c.mutexFrac < 0:
+		return nil, fmt.Errorf("--mutex-profile-fraction %d: must be >= 0", c.mutexFrac)
+	case c.blockRate < 0:
+		return nil, fmt.Errorf("--block-profile-rate %d: must be >= 0", c.blockRate)
 	}
 	return c, nil
 }
@@ -118,6 +127,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
+	if c.mutexFrac > 0 {
+		runtime.SetMutexProfileFraction(c.mutexFrac)
+	}
+	if c.blockRate > 0 {
+		runtime.SetBlockProfileRate(c.blockRate)
+	}
 	var keys *server.KeySet
 	if c.apiKeyFile != "" {
 		b, err := os.ReadFile(c.apiKeyFile)
