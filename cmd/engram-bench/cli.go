@@ -82,6 +82,8 @@ func newRoot(ctx context.Context, stdout, stderr io.Writer) *cobra.Command {
 	root.AddCommand(newCapacityCmd(stdout, stderr))
 	root.AddCommand(newScalingCmd(stdout, stderr))
 	root.AddCommand(newProfileCmd(stdout))
+	root.AddCommand(newSizingCmd(stdout, stderr))
+	root.AddCommand(newPlanCmd(stdout))
 	return root
 }
 
