@@ -89,6 +89,15 @@ func Execute(ctx context.Context, p Plan) (*reports.Result, error) {
 		Env:            p.Env,
 		Ops:            map[string]reports.OpStats{},
 	}
+	if len(cfg.Options) > 0 || cfg.NoSync {
+		res.DriverOptions = map[string]string{}
+		for k, v := range cfg.Options {
+			res.DriverOptions[k] = v
+		}
+		if cfg.NoSync {
+			res.DriverOptions["no_sync"] = "true"
+		}
+	}
 
 	// Preload (only shard 0 loads, so shards do not repeat it).
 	if p.Shard == 0 && gen.PreloadCount() > 0 {

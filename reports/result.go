@@ -55,6 +55,10 @@ type Result struct {
 	Warnings  []string           `json:"warnings,omitempty"`
 	Intervals []Interval         `json:"intervals,omitempty"`
 	Env       Env                `json:"env"`
+	// DriverOptions are the run's --driver-opt settings (for the embedded
+	// driver the engine options, e.g. slowdown), plus no_sync=true under
+	// --no-sync. Baselines fingerprint them.
+	DriverOptions map[string]string `json:"driver_options,omitempty"`
 }
 
 // PreloadStats describes the data stored before measuring.

@@ -69,6 +69,9 @@ func newRoot(ctx context.Context, stdout, stderr io.Writer) *cobra.Command {
 	root.AddCommand(newRunCmd(stdout, stderr))
 	root.AddCommand(newListCmd(stdout))
 	root.AddCommand(newReportCmd(stdout))
+	root.AddCommand(newCompareCmd(stdout, stderr))
+	root.AddCommand(newGateCmd(stdout, stderr))
+	root.AddCommand(newABCmd(stdout, stderr))
 	return root
 }
 
