@@ -18,7 +18,7 @@ type Options struct {
 	Confidence float64
 	// Filter keeps only matching benchmarks and units, in benchstat's filter
 	// syntax (golang.org/x/perf/benchproc): e.g. `.unit:(ops/s OR p99-sec)`
-	// or `op:store`. "" keeps everything.
+	// or `/op:store` (a name part). "" keeps everything.
 	Filter string
 }
 

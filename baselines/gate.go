@@ -152,9 +152,17 @@ func Gate(c *Comparison, p *Policy, opt GateOptions) *Verdict {
 			}
 			ck.P = r.Deltas[0].P
 			if l.Gated {
-				if old.N() < minRuns || cur.N() < minRuns {
+				switch {
+				case old.N() < minRuns || cur.N() < minRuns:
 					ck.Status = StatusFewRuns
-				} else {
+				case constant(old, cur):
+					// Every run of both sides measured the same value (no
+					// errors at all, say): no test can find anything, and
+					// this does not depend on which side a run is on, so
+					// leaving it out of the correction is valid
+					// (independent filtering) and keeps power for the rest.
+					ck.Status = StatusSame
+				default:
 					ps = append(ps, ck.P)
 					tested = append(tested, len(v.Checks))
 				}
@@ -244,6 +252,19 @@ func Gate(c *Comparison, p *Policy, opt GateOptions) *Verdict {
 		}
 	}
 	return v
+}
+
+// constant reports whether every value of both cells is the same.
+func constant(a, b *Cell) bool {
+	v := a.Values[0]
+	for _, c := range [2]*Cell{a, b} {
+		for _, x := range c.Values {
+			if x != v {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // crosses reports whether a check is worse than every tolerance set.

@@ -45,6 +45,10 @@ type Interleaving struct {
 	// RunArgs are the shared arguments after the executable, starting with
 	// the subcommand: run --scenario quickstart --duration 10s …
 	RunArgs []string
+	// Retries is how many invalid runs (exit 3: harness-limited on a busy
+	// machine, say) may be repeated in place, in total, so that each arm
+	// still ends with Rounds valid runs. 0 repeats none.
+	Retries int
 }
 
 // Step is one run of an interleaving.
@@ -62,6 +66,9 @@ type Step struct {
 func (it *Interleaving) Validate() error {
 	if it.Rounds < 1 {
 		return fmt.Errorf("rounds %d: must be >= 1", it.Rounds)
+	}
+	if it.Retries < 0 {
+		return fmt.Errorf("retries %d: must be >= 0", it.Retries)
 	}
 	switch it.Order {
 	case "":
@@ -123,11 +130,13 @@ func (it *Interleaving) ArmDir(arm int) string {
 type RunFunc func(ctx context.Context, s Step) (exitCode int, err error)
 
 // Interleave runs every step in order through run. A run that exits 0 or 1
-// (targets met or missed) or 3 (invalid run: its result is written and later
-// skipped by Load) counts; exit 2 (usage error) or a failure to start stops
-// the experiment, since every later run would fail the same way. progress,
-// when set, hears about each step before it starts. On cancellation it
-// returns the context's error after the running step.
+// (targets met or missed) counts. One that exits 3 (invalid: harness-limited
+// or interrupted; its result is written and later skipped by Load) is
+// repeated at once while Retries allow, then kept as it is. Exit 2 (usage
+// error), any other code or a failure to start stops the experiment, since
+// every later run would fail the same way. progress, when set, hears about
+// each attempt before it starts. On cancellation it returns the context's
+// error after the running step.
 func Interleave(ctx context.Context, it *Interleaving, run RunFunc, progress func(i, n int, s Step)) error {
 	if err := it.Validate(); err != nil {
 		return err
@@ -138,6 +147,7 @@ func Interleave(ctx context.Context, it *Interleaving, run RunFunc, progress fun
 		}
 	}
 	steps := it.Steps()
+	retries := 0
 	for i, s := range steps {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("interrupted before round %d: %w", s.Round, err)
@@ -145,14 +155,22 @@ func Interleave(ctx context.Context, it *Interleaving, run RunFunc, progress fun
 		if progress != nil {
 			progress(i+1, len(steps), s)
 		}
-		code, err := run(ctx, s)
-		if err != nil {
-			return fmt.Errorf("round %d, %s: %w", s.Round, it.Arms[s.Arm].Name, err)
-		}
-		switch code {
-		case 0, 1, 3:
-		default:
-			return fmt.Errorf("round %d, %s: %q exited %d", s.Round, it.Arms[s.Arm].Name, s.Argv, code)
+		for {
+			code, err := run(ctx, s)
+			if err != nil {
+				return fmt.Errorf("round %d, %s: %w", s.Round, it.Arms[s.Arm].Name, err)
+			}
+			if code == 3 && retries < it.Retries && ctx.Err() == nil {
+				retries++
+				if progress != nil {
+					progress(i+1, len(steps), s)
+				}
+				continue
+			}
+			if code != 0 && code != 1 && code != 3 {
+				return fmt.Errorf("round %d, %s: %q exited %d", s.Round, it.Arms[s.Arm].Name, s.Argv, code)
+			}
+			break
 		}
 	}
 	return nil

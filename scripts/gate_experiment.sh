@@ -18,7 +18,7 @@ dir=${1:-out/gate-experiment}
 aa=${AA_GATES:-20}
 ab=${AB_GATES:-6}
 count=${COUNT:-6}
-read -r -a run_args <<<"${RUN_ARGS:-run --scenario quickstart --rate 300 --concurrency 1 --duration 4s --warmup 1s -q}"
+read -r -a run_args <<<"${RUN_ARGS:-run --scenario quickstart --rate 300 --concurrency 2 --duration 4s --warmup 1s -q}"
 
 mkdir -p "$dir"
 bin="$dir/engram-bench"

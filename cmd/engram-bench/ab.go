@@ -18,6 +18,7 @@ import (
 
 func newABCmd(stdout, stderr io.Writer) *cobra.Command {
 	var baseBin, candBin, dir, order string
+	retries := -1
 	var baseArgs, candArgs []string
 	f := &gateFlags{}
 	cmd := &cobra.Command{
@@ -27,8 +28,10 @@ func newABCmd(stdout, stderr io.Writer) *cobra.Command {
 --count rounds, so that what the machine does meanwhile hits both alike —
 the way to gate on a noisy shared CI machine. Everything after -- is the
 run command both builds get; each run's result goes to DIR/baseline/ or
-DIR/candidate/, and the runs' output to DIR/runs.log. Then the two sides
-are gated exactly as 'engram-bench gate' does.
+DIR/candidate/, and the runs' output to DIR/runs.log. A run that comes out
+invalid (exit 3: harness-limited on a busy machine) is repeated in place,
+up to --retries times in all. Then the two sides are gated exactly as
+'engram-bench gate' does.
 
   engram-bench ab --dir out/ab --count 5 \
       --candidate-arg=--driver-opt=slowdown=0.25 \
@@ -68,6 +71,10 @@ Exit codes: as gate (0 pass, 1 regression, 2 bad input, 4 inconclusive).`,
 				Order:   baselines.Order(order),
 				Dir:     dir,
 				RunArgs: args,
+				Retries: retries,
+			}
+			if retries < 0 {
+				it.Retries = f.count
 			}
 			if err := it.Validate(); err != nil {
 				return usageErr("%v", err)
@@ -112,7 +119,8 @@ Exit codes: as gate (0 pass, 1 regression, 2 bad input, 4 inconclusive).`,
 	fl.StringArrayVar(&baseArgs, "baseline-arg", nil, "extra run argument for the baseline only (repeatable)")
 	fl.StringArrayVar(&candArgs, "candidate-arg", nil, "extra run argument for the candidate only (repeatable), e.g. --candidate-arg=--driver-opt=slowdown=0.25")
 	fl.StringVar(&order, "order", "abba", "abba (who goes first alternates each round) or abab")
-	fl.IntVar(&f.count, "count", 0, "rounds, i.e. runs per build (default: the policy's min_runs, 5)")
+	fl.IntVar(&f.count, "count", 0, "rounds, i.e. runs per build (default: the policy's min_runs, 6)")
+	fl.IntVar(&retries, "retries", -1, "invalid runs (exit 3, e.g. harness-limited) to repeat in place, in total (default: --count)")
 	fl.StringVarP(&f.policy, "policy", "p", "", "policy TOML file (default: built in)")
 	fl.StringVarP(&f.format, "format", "f", "text", "stdout format: text or md")
 	fl.StringVar(&f.markdown, "markdown", "", "also write the verdict as Markdown to this file")

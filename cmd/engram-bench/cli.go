@@ -72,6 +72,7 @@ func newRoot(ctx context.Context, stdout, stderr io.Writer) *cobra.Command {
 	root.AddCommand(newCompareCmd(stdout, stderr))
 	root.AddCommand(newGateCmd(stdout, stderr))
 	root.AddCommand(newABCmd(stdout, stderr))
+	root.AddCommand(newBaselineCmd(stdout, stderr))
 	return root
 }
 

@@ -79,7 +79,7 @@ benchmarks, nothing in common, mismatched units).`,
 	}
 	fl := cmd.Flags()
 	fl.StringVarP(&format, "format", "f", "text", "output format: text or md")
-	fl.StringVar(&filter, "filter", "", "keep only matching benchmarks/units, benchstat filter syntax (e.g. 'op:store', '.unit:ops/s')")
+	fl.StringVar(&filter, "filter", "", "keep only matching benchmarks/units, benchstat filter syntax (e.g. '/op:store', '.unit:ops/s')")
 	fl.Float64Var(&alpha, "alpha", 0.05, "significance level of each test")
 	fl.Float64Var(&confidence, "confidence", 0.95, "confidence level of the median's interval")
 	fl.StringVarP(&out, "out", "o", "", "write to this file instead of stdout")

@@ -49,7 +49,7 @@ tell), with the reason.`,
 	fl.StringArrayVarP(&f.baseline, "baseline", "b", nil, "baseline: a saved baseline directory, result files or Go benchmark files (repeatable)")
 	fl.StringArrayVarP(&f.current, "current", "c", nil, "current runs: result files, Go benchmark files or a directory (repeatable; extra arguments count too)")
 	fl.StringVarP(&f.policy, "policy", "p", "", "policy TOML file (default: the built-in policy, see --print-policy)")
-	fl.IntVar(&f.count, "count", 0, "runs required per side (default: the policy's min_runs, 5)")
+	fl.IntVar(&f.count, "count", 0, "runs required per side (default: the policy's min_runs, 6)")
 	fl.StringVarP(&f.format, "format", "f", "text", "stdout format: text or md")
 	fl.StringVar(&f.markdown, "markdown", "", "also write the verdict as Markdown to this file (for a PR comment)")
 	fl.StringVar(&f.filter, "filter", "", "keep only matching benchmarks/units, benchstat filter syntax")
