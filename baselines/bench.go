@@ -11,6 +11,10 @@ import (
 	"github.com/engram-bench/engram-bench/reports"
 )
 
+// OpAll is the op= value of the line for all op kinds together (the
+// result's total: what a scenario's throughput and p99 targets judge).
+const OpAll = "all"
+
 // BenchPrefix is the benchmark name every Result line starts with (after
 // "Benchmark"); the key=value sub-names follow it.
 const BenchPrefix = "Engram"
@@ -96,8 +100,8 @@ func nameValue(s string) string {
 
 // WriteBench writes results in the Go benchmark format: a header of
 // file-level configuration (goos, goarch), the unit metadata (better=higher or
-// lower for every unit), then one line per op kind per result, the op count
-// as the iteration count. Every result is one repetition; benchstat and
+// lower for every unit), then one line per op kind per result and one for all
+// of them (op=all, the result's total), the op count as the iteration count. Every result is one repetition; benchstat and
 // Compare read the file as is.
 //
 // The header holds no key whose value changes from run to run or machine to
@@ -124,6 +128,18 @@ func WriteBench(w io.Writer, results ...*reports.Result) error {
 			res := &benchfmt.Result{Config: cfg, Name: benchfmt.Name(BenchName(r, op)), Iters: int(o.Count)}
 			for _, m := range metrics {
 				if v, ok := m.get(&o); ok {
+					res.Values = append(res.Values, benchfmt.Value{Value: v, Unit: m.unit})
+				}
+			}
+			if err := bw.Write(res); err != nil {
+				return err
+			}
+		}
+		if r.Total.Count > 0 {
+			t := r.Total
+			res := &benchfmt.Result{Config: cfg, Name: benchfmt.Name(BenchName(r, OpAll)), Iters: int(t.Count)}
+			for _, m := range metrics {
+				if v, ok := m.get(&t); ok {
 					res.Values = append(res.Values, benchfmt.Value{Value: v, Unit: m.unit})
 				}
 			}

@@ -80,8 +80,8 @@ func TestLoadSkipsInvalidRuns(t *testing.T) {
 	if len(set.Skipped) != 1 || !strings.Contains(set.Skipped[0], "bad-001.json: invalid run skipped (harness-limited: test)") {
 		t.Errorf("skipped %q", set.Skipped)
 	}
-	if len(set.Fingerprints) != 3 || len(set.Records) != 9 {
-		t.Errorf("%d fingerprints, %d records; want 3 and 9", len(set.Fingerprints), len(set.Records))
+	if len(set.Fingerprints) != 3 || len(set.Records) != 12 {
+		t.Errorf("%d fingerprints, %d records; want 3 and 12 (three kinds and all, per run)", len(set.Fingerprints), len(set.Records))
 	}
 }
 

@@ -17,13 +17,16 @@ func TestDefaultPolicy(t *testing.T) {
 		gated       bool
 		limits      string
 	}{
-		{"Engram/scenario=q/op=store", "ops/s", true, "10%/20%"},
-		{"Engram/scenario=q/op=store", "p99-sec", true, "10%/20%"},
+		{"Engram/scenario=q/op=all", "ops/s", true, "10%/20%"},
+		{"Engram/scenario=q/op=store", "ops/s", false, ""},
+		{"Engram/scenario=q/op=all", "p99-sec", true, "10%/20%"},
+		{"Engram/scenario=q/op=store", "p99-sec", false, ""},
 		{"Engram/scenario=q/op=store", "svc-p50-sec", true, "10%/20%"},
+		{"Engram/scenario=q/op=all", "svc-p50-sec", false, ""},
 		{"Engram/scenario=q/op=store", "svc-p99-sec", false, ""},
 		{"Engram/scenario=q/op=store", "p50-sec", false, ""},
-		{"Engram/scenario=q/op=store", "errors/op", true, "0.0005/0.001"},
-		{"Engram/scenario=q/op=recall_by_cue", "hit-rate", true, "0.005/0.01"},
+		{"Engram/scenario=q/op=all", "errors/op", true, "0.0005/0.001"},
+		{"Engram/scenario=q/op=all", "hit-rate", true, "0.005/0.01"},
 		{"pkg:DotGo-2", "sec/op", true, "10%/20%"},
 		{"pkg:DotGo-2", "B/op", false, ""},
 		{"Throughput-2", "B/s", true, "10%/20%"},

@@ -64,6 +64,27 @@ func (s synth) result(rng *rand.Rand) *reports.Result {
 		}
 		r.Ops[op] = o
 	}
+	// The total, roughly as Summarize makes it: counts add up, the
+	// percentiles of the mix sit between the kinds'.
+	t := reports.OpStats{ErrorRate: s.errs}
+	hits, scored := 0.0, int64(0)
+	for _, o := range r.Ops {
+		t.Count += o.Count
+		t.Errors += o.Errors
+		t.Throughput += o.Throughput
+		t.Latency.P99 = max(t.Latency.P99, o.Latency.P99)
+		t.Latency.P50 = max(t.Latency.P50, o.Latency.P50)
+		t.Service.P50 = max(t.Service.P50, o.Service.P50)
+		if o.HitRate != nil {
+			hits += *o.HitRate * float64(o.Scored)
+			scored += o.Scored
+		}
+	}
+	if scored > 0 {
+		h := hits / float64(scored)
+		t.HitRate, t.Scored = &h, scored
+	}
+	r.Total = t
 	return r
 }
 
