@@ -98,8 +98,9 @@ type Verdict struct {
 type GateOptions struct {
 	// MinRuns overrides the policy's min_runs when > 0 (--count).
 	MinRuns int
-	// RequireSameEnv makes loud fingerprint differences inconclusive instead
-	// of a warning.
+	// RequireSameEnv makes loud fingerprint differences (machine,
+	// toolchain, workload) inconclusive instead of a warning, whatever the
+	// metrics say.
 	RequireSameEnv bool
 }
 
@@ -237,12 +238,17 @@ func Gate(c *Comparison, p *Policy, opt GateOptions) *Verdict {
 	default:
 		v.Outcome = Pass
 	}
-	if opt.RequireSameEnv && v.Outcome == Pass {
+	if opt.RequireSameEnv {
+		var diffs []string
 		for _, d := range v.Env {
 			if d.Loud {
-				v.Outcome = Inconclusive
-				v.Reasons = append(v.Reasons, "environments differ and --require-same-env is set: "+d.String())
+				diffs = append(diffs, "environments differ and --require-same-env is set: "+d.String())
 			}
+		}
+		if len(diffs) > 0 {
+			// Neither a pass nor a failure means anything across machines.
+			v.Outcome = Inconclusive
+			v.Reasons = append(diffs, v.Reasons...)
 		}
 	}
 	if v.Gated > 0 && v.Outcome != Regression {

@@ -63,6 +63,7 @@ func TestGate(t *testing.T) {
 			status: map[string]Status{"errors/op all": StatusFail, "errors/op store": StatusInfo}},
 		{name: "another CPU warns loudly", cur: otherCPU, nb: 6, nc: 6, want: Pass, warning: "ENVIRONMENT DIFFERS: cpu model: AMD EPYC (baseline) vs Intel Xeon (current)"},
 		{name: "another CPU with --require-same-env is inconclusive", cur: otherCPU, nb: 6, nc: 6, opt: GateOptions{RequireSameEnv: true}, want: Inconclusive, reason: "environments differ"},
+		{name: "--require-same-env: a slowdown on another CPU is inconclusive too", cur: func() synth { s := otherCPU; s.slow = 1.25; return s }(), nb: 6, nc: 6, opt: GateOptions{RequireSameEnv: true}, want: Inconclusive, reason: "cpu model: AMD EPYC (baseline) vs Intel Xeon (current)"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -17,6 +17,27 @@ func commonParts(names []string) (common []string, short map[string]string) {
 	if len(names) == 0 {
 		return nil, short
 	}
+	// A package every row shares ("pkg:Name") is shown once.
+	if pkg, _, ok := strings.Cut(names[0], ":"); ok && strings.ContainsAny(pkg, "./") {
+		all := true
+		for _, n := range names {
+			if !strings.HasPrefix(n, pkg+":") {
+				all = false
+				break
+			}
+		}
+		if all {
+			stripped := make([]string, len(names))
+			for i, n := range names {
+				stripped[i] = n[len(pkg)+1:]
+			}
+			common, sub := commonParts(stripped)
+			for i, n := range names {
+				short[n] = sub[stripped[i]]
+			}
+			return append([]string{"pkg=" + pkg}, common...), short
+		}
+	}
 	split := func(n string) []string { return strings.Split(n, "/") }
 	first := split(names[0])
 	counts := map[string]int{}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -26,7 +27,7 @@ func newCompareCmd(stdout, stderr io.Writer) *cobra.Command {
 	var format, filter, out string
 	var alpha, confidence float64
 	cmd := &cobra.Command{
-		Use:   "compare OLD NEW...",
+		Use:   "compare [LABEL=]OLD [LABEL=]NEW...",
 		Short: "Compare runs benchstat-style: medians, confidence intervals, change and p-value",
 		Long: `Compare two or more sides with golang.org/x/perf's statistics (the benchstat
 table): each side is a result file, a Go benchmark file (go test -bench output
@@ -41,7 +42,8 @@ benchmarks, nothing in common, mismatched units).`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var sets []*baselines.Set
 			for _, a := range args {
-				s, err := baselines.Load(a, a)
+				label, path := sideArg(a)
+				s, err := baselines.Load(label, path)
 				if err != nil {
 					return inputErr(err)
 				}
@@ -84,6 +86,17 @@ benchmarks, nothing in common, mismatched units).`,
 	fl.Float64Var(&confidence, "confidence", 0.95, "confidence level of the median's interval")
 	fl.StringVarP(&out, "out", "o", "", "write to this file instead of stdout")
 	return cmd
+}
+
+// sideArg splits LABEL=PATH (a label without '/' before an existing path);
+// anything else is a path labelled by itself.
+func sideArg(a string) (label, path string) {
+	if l, p, ok := strings.Cut(a, "="); ok && l != "" && !strings.ContainsAny(l, `/\`) {
+		if _, err := os.Stat(p); err == nil {
+			return l, p
+		}
+	}
+	return a, a
 }
 
 // output opens path for writing, or returns stdout when path is "".
