@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"golang.org/x/perf/benchfmt"
 )
 
 func gate(t testing.TB, base, cur synth, nb, nc int, seed uint64, p *Policy, opt GateOptions) *Verdict {
@@ -260,4 +262,80 @@ func TestMinP(t *testing.T) {
 		t.Errorf("RunsForP(0.05/12) = %d, want 6", n)
 	}
 	_ = rand.New(rand.NewPCG(1, 1))
+}
+
+// memSet builds a side from synthetic results without files.
+func memSet(t testing.TB, label string, s synth, n int, rng *rand.Rand) *Set {
+	t.Helper()
+	set := &Set{Label: label, Units: benchfmt.UnitMetadataMap{}}
+	for range n {
+		r := s.result(rng)
+		var buf bytes.Buffer
+		if err := WriteBench(&buf, r); err != nil {
+			t.Fatal(err)
+		}
+		fp := FingerprintOf(r)
+		if _, err := set.parse(label, buf.Bytes(), &fp); err != nil {
+			t.Fatal(err)
+		}
+		fp.Runs = 1
+		set.Fingerprints = append(set.Fingerprints, fp)
+	}
+	return set
+}
+
+// TestGatePower measures, on synthetic runs whose median service time
+// varies from run to run by a lognormal factor of spread sigma, how often the
+// default gate (6 runs per side) fails a planted slowdown. sigma 0.08 is this
+// machine's run-to-run spread of svc-p50 when it is quiet; 0.2 is its
+// median spread under a load average of 8–18 (measured 2026-11-26, see
+// docs/benchmarking.md). The numbers are logged; the assertions hold the
+// promises the docs make.
+func TestGatePower(t *testing.T) {
+	if testing.Short() {
+		t.Skip("statistical test")
+	}
+	const gates = 200
+	rate := func(sigma, slow float64, n int, seed uint64) (fail, inconclusive float64) {
+		rng := rand.New(rand.NewPCG(seed, 99))
+		base := defaultSynth()
+		base.noise = sigma
+		cur := base
+		cur.slow = slow
+		f, inc := 0, 0
+		for range gates {
+			c, err := Compare([]*Set{memSet(t, "base", base, n, rng), memSet(t, "cur", cur, n, rng)}, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch Gate(c, nil, GateOptions{MinRuns: n}).Outcome {
+			case Regression:
+				f++
+			case Inconclusive:
+				inc++
+			}
+		}
+		return float64(f) / gates, float64(inc) / gates
+	}
+	tests := []struct {
+		sigma, slow float64
+		n           int
+		minFail     float64 // at least this share of gates fail
+		maxFail     float64 // at most
+	}{
+		{0.08, 1.00, 6, 0, 0.05}, // A/A, quiet: false alarms
+		{0.20, 1.00, 6, 0, 0.05}, // A/A, loaded
+		{0.08, 1.25, 6, 0.95, 1}, // planted 25%, quiet
+		{0.20, 1.25, 6, 0.35, 1}, // planted 25%, loaded: weak power
+		{0.20, 1.25, 8, 0.55, 1}, // ... more runs help
+		{0.20, 1.25, 10, 0.80, 1},
+		{0.08, 1.05, 6, 0, 0.05}, // planted 5%: reported, not failed
+	}
+	for i, tc := range tests {
+		fail, inc := rate(tc.sigma, tc.slow, tc.n, uint64(i+1))
+		t.Logf("sigma %.2f, slowdown %+.0f%%, %d+%d runs: %.0f%% of %d gates FAIL, %.0f%% inconclusive", tc.sigma, 100*(tc.slow-1), tc.n, tc.n, 100*fail, gates, 100*inc)
+		if fail < tc.minFail || fail > tc.maxFail {
+			t.Errorf("sigma %.2f slowdown %.2f n %d: %.2f of gates failed, want [%.2f, %.2f]", tc.sigma, tc.slow, tc.n, fail, tc.minFail, tc.maxFail)
+		}
+	}
 }

@@ -6,7 +6,9 @@
 # (engram-bench ab), and the three kinds of gate alternate, so machine
 # drift hits them alike. Prints a summary and writes DIR/summary.tsv.
 #
-#   scripts/gate_experiment.sh [DIR]        # default out/gate-experiment
+#   scripts/gate_experiment.sh [DIR]          # default out/gate-experiment
+#   scripts/gate_experiment.sh --regate DIR   # judge DIR's stored runs again
+#                                             # with this checkout's gate
 #
 # Knobs (environment): AA_GATES (20), AB_GATES (6), COUNT (runs per side, 6),
 # RUN_ARGS (the run command both arms get). Takes about
@@ -14,6 +16,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+regate=false
+if [ "${1:-}" = "--regate" ]; then
+	regate=true
+	shift
+fi
 dir=${1:-out/gate-experiment}
 aa=${AA_GATES:-20}
 ab=${AB_GATES:-6}
@@ -26,6 +33,30 @@ go build -o "$bin" ./cmd/engram-bench
 
 summary="$dir/summary.tsv"
 printf 'kind\tgate\texit\n' >"$summary"
+
+report() {
+	echo
+	echo "exit codes per kind (0 pass, 1 regression, 2 bad input, 4 inconclusive):"
+	awk -F'\t' 'NR > 1 { n[$1]++; c[$1 "\t" $3]++ }
+		END { for (k in c) { split(k, p, "\t"); printf "  %-7s exit %s: %d of %d\n", p[1], p[2], c[k], n[p[1]] } }' "$summary" | sort
+	echo
+	echo "failing metrics (p = Mann-Whitney U, q = Benjamini-Hochberg):"
+	grep -H 'worse (limit' "$dir"/*.txt | sed 's|^.*/||; s|\.txt:  *| |' || true
+}
+
+if $regate; then
+	for d in "$dir"/*/; do
+		d=${d%/}
+		name=${d##*/}
+		[ -d "$d/baseline" ] || continue
+		code=0
+		"$bin" gate --baseline "$d/baseline" --current "$d/candidate" --count "$count" \
+			--markdown "$d/verdict.md" >"$d.txt" 2>"$d.err" || code=$?
+		printf '%s\t%s\t%s\n' "${name%-*}" "${name##*-}" "$code" >>"$summary"
+	done
+	report
+	exit 0
+fi
 
 gate() { # gate KIND N [candidate args...]
 	local kind=$1 n=$2 code=0
@@ -47,7 +78,4 @@ for n in $(seq 1 "$aa"); do
 	fi
 done
 
-echo
-echo "exit codes per kind (0 pass, 1 regression, 2 bad input, 4 inconclusive):"
-awk -F'\t' 'NR > 1 { n[$1]++; c[$1 "\t" $3]++ }
-	END { for (k in c) { split(k, p, "\t"); printf "  %-7s exit %s: %d of %d\n", p[1], p[2], c[k], n[p[1]] } }' "$summary" | sort
+report
