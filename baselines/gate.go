@@ -35,6 +35,7 @@ func (o Outcome) Code() int {
 	return 0
 }
 
+// String is the outcome as the report shows it: PASS, FAIL or INCONCLUSIVE.
 func (o Outcome) String() string {
 	switch o {
 	case Regression:
