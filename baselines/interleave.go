@@ -60,6 +60,9 @@ type Step struct {
 	// Argv is the command line: the arm's binary, the shared arguments, the
 	// arm's arguments, then --out.
 	Argv []string
+	// Retry counts the repeats of this step after invalid runs (0: the first
+	// attempt).
+	Retry int
 }
 
 // Validate checks the interleaving.
@@ -162,6 +165,7 @@ func Interleave(ctx context.Context, it *Interleaving, run RunFunc, progress fun
 			}
 			if code == 3 && retries < it.Retries && ctx.Err() == nil {
 				retries++
+				s.Retry++
 				if progress != nil {
 					progress(i+1, len(steps), s)
 				}

@@ -94,14 +94,21 @@ func TestInterleave(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			it := newIt(t.TempDir(), 3, OrderABBA)
 			it.Retries = tc.retries
-			n := 0
+			n, retries := 0, 0
 			err := Interleave(context.Background(), it, func(ctx context.Context, s Step) (int, error) {
 				n++
 				if n <= len(tc.codes) {
 					return tc.codes[n-1], nil
 				}
 				return 0, nil
-			}, nil)
+			}, func(i, total int, s Step) {
+				if s.Retry > 0 {
+					retries++
+				}
+			})
+			if retries != tc.runs-6 && err == nil {
+				t.Errorf("%d retries announced, want %d", retries, tc.runs-6)
+			}
 			if (err == nil) != (tc.want == "") || err != nil && !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("error %v, want %q", err, tc.want)
 			}

@@ -89,7 +89,11 @@ Exit codes: as gate (0 pass, 1 regression, 2 bad input, 4 inconclusive).`,
 			defer logf.Close()
 			ctx := cmd.Context()
 			err = baselines.Interleave(ctx, it, execStep(logf), func(i, n int, s baselines.Step) {
-				fmt.Fprintf(stderr, "%s ab %d/%d: round %d %s\n", time.Now().UTC().Format("15:04:05"), i, n, s.Round, it.Arms[s.Arm].Name)
+				again := ""
+				if s.Retry > 0 {
+					again = fmt.Sprintf(" (again: the last run was invalid, retry %d)", s.Retry)
+				}
+				fmt.Fprintf(stderr, "%s ab %d/%d: round %d %s%s\n", time.Now().UTC().Format("15:04:05"), i, n, s.Round, it.Arms[s.Arm].Name, again)
 			})
 			if err != nil {
 				if ctx.Err() != nil {
