@@ -37,7 +37,7 @@ func ExampleGate() {
 	fmt.Println(v.Reasons[0])
 	// Output:
 	// FAIL exit 1
-	// svc-p50-sec of Engram/scenario=quickstart/op=store: +29.9% worse (limit 10%/20%, p=0.0022, q=0.0022)
+	// svc-p50-sec of Engram/scenario=quickstart/op=store: +29.9% worse (limit 10%/15%, p=0.0022, q=0.0022)
 }
 
 // A result in the Go benchmark format, as `engram-bench report --format

@@ -54,7 +54,7 @@ func TestGate(t *testing.T) {
 		{name: "planted 25% slowdown fails on service time and p99", cur: slow(1.25), nb: 6, nc: 6, want: Regression,
 			status: map[string]Status{"svc-p50-sec store": StatusFail, "p99-sec all": StatusFail, "p99-sec store": StatusInfo}},
 		{name: "planted 5% slowdown is reported, not failed", cur: slow(1.05), nb: 10, nc: 10, want: Pass},
-		{name: "planted 15% slowdown warns", cur: slow(1.15), nb: 8, nc: 8, want: Pass,
+		{name: "planted 12% slowdown warns", cur: slow(1.12), nb: 8, nc: 8, want: Pass,
 			status: map[string]Status{"svc-p50-sec store": StatusWarn}, warning: "past the warning limit"},
 		{name: "faster is improved, not failed", cur: slow(0.7), nb: 6, nc: 6, want: Pass,
 			status: map[string]Status{"svc-p50-sec store": StatusImproved}},
@@ -69,7 +69,7 @@ func TestGate(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			v := gate(t, base, tc.cur, tc.nb, tc.nc, 1, nil, tc.opt)
+			v := gate(t, base, tc.cur, tc.nb, tc.nc, 2, nil, tc.opt)
 			var buf bytes.Buffer
 			if err := v.WriteText(&buf, true); err != nil {
 				t.Fatal(err)
@@ -191,7 +191,7 @@ func TestGateNoisy(t *testing.T) {
 	if v.Outcome != Inconclusive || ck.Status != StatusNoisy || !(ck.P <= 0.1 && ck.Q > 0.05) {
 		t.Fatalf("outcome %s, store %s p=%v q=%v", v.Outcome, ck.Status, ck.P, ck.Q)
 	}
-	if !strings.Contains(v.Reasons[0], "looks +42.9% worse (limit 10%/20%) but is not significant") || !strings.Contains(v.Reasons[0], "too noisy to tell") {
+	if !strings.Contains(v.Reasons[0], "looks +42.9% worse (limit 10%/15%) but is not significant") || !strings.Contains(v.Reasons[0], "too noisy to tell") {
 		t.Errorf("reason %q", v.Reasons[0])
 	}
 	// With inconclusive_p = 0 the same data pass.
@@ -329,7 +329,8 @@ func TestGatePower(t *testing.T) {
 		{0.20, 1.25, 6, 0.35, 1}, // planted 25%, loaded: weak power
 		{0.20, 1.25, 8, 0.55, 1}, // ... more runs help
 		{0.20, 1.25, 10, 0.80, 1},
-		{0.08, 1.05, 6, 0, 0.05}, // planted 5%: reported, not failed
+		{0.05, 1.05, 6, 0, 0.02}, // planted 5%: reported, not failed
+		{0.08, 1.05, 6, 0, 0.08}, // ... though noise can push it past the 15% limit
 	}
 	for i, tc := range tests {
 		fail, inc := rate(tc.sigma, tc.slow, tc.n, uint64(i+1))

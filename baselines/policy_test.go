@@ -21,7 +21,7 @@ func TestDefaultPolicy(t *testing.T) {
 		{"Engram/scenario=q/op=store", "ops/s", false, ""},
 		{"Engram/scenario=q/op=all", "p99-sec", true, "10%/20%"},
 		{"Engram/scenario=q/op=store", "p99-sec", false, ""},
-		{"Engram/scenario=q/op=store", "svc-p50-sec", true, "10%/20%"},
+		{"Engram/scenario=q/op=store", "svc-p50-sec", true, "10%/15%"},
 		{"Engram/scenario=q/op=all", "svc-p50-sec", false, ""},
 		{"Engram/scenario=q/op=store", "svc-p99-sec", false, ""},
 		{"Engram/scenario=q/op=store", "p50-sec", false, ""},
