@@ -40,8 +40,10 @@ report() {
 	awk -F'\t' 'NR > 1 { n[$1]++; c[$1 "\t" $3]++ }
 		END { for (k in c) { split(k, p, "\t"); printf "  %-7s exit %s: %d of %d\n", p[1], p[2], c[k], n[p[1]] } }' "$summary" | sort
 	echo
-	echo "failing metrics (p = Mann-Whitney U, q = Benjamini-Hochberg):"
-	grep -H 'worse (limit' "$dir"/*.txt | sed 's|^.*/||; s|\.txt:  *| |' || true
+	echo "metrics past their failure limit: FAIL, or too noisy to tell (p = Mann-Whitney U, q = Benjamini-Hochberg):"
+	for f in "$dir"/*.txt; do
+		grep 'worse (limit' "$f" | sed "s|^ *|  $(basename "$f" .txt): |" || true
+	done
 }
 
 if $regate; then
