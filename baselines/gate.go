@@ -105,7 +105,8 @@ type GateOptions struct {
 	RequireSameEnv bool
 }
 
-// Gate judges a two-sided comparison (baseline first) by a policy:
+// Gate judges a comparison of two sides (baseline first; further sides are
+// ignored) by a policy (nil: DefaultPolicy):
 // Mann-Whitney U per metric (from Compare), Benjamini-Hochberg across the
 // gated metrics, then each metric's tolerances. It fails when, and only when,
 // a gated metric got worse by more than its failure tolerance and that change

@@ -32,8 +32,9 @@ func newGateCmd(stdout, stderr io.Writer) *cobra.Command {
 		Short: "Fail when, and only when, something got significantly worse than the baseline",
 		Long: `Judge repeated current runs against a baseline: a Mann-Whitney U test per
 metric, Benjamini-Hochberg correction across the gated metrics, then the
-policy's tolerances (default: warn past 10%, fail past 20% for throughput, p99
-latency and median service time; see --print-policy).
+policy's tolerances (default: throughput and p99 latency of the whole run warn
+past 10% and fail past 20%; median service time per op kind warns past 10%
+and fails past 15%; see --print-policy and docs/regression-gate.md).
 
 Files after the flags are current runs too, so shell globs work:
   engram-bench gate --baseline baselines/ci --current out/run-*.json
