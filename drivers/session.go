@@ -164,6 +164,15 @@ func Execute(ctx context.Context, p Plan) (*reports.Result, error) {
 		Ops:            map[string]reports.OpStats{},
 		LoadModel:      "open",
 	}
+	if len(cfg.Options) > 0 || cfg.NoSync {
+		res.DriverOptions = map[string]string{}
+		for k, v := range cfg.Options {
+			res.DriverOptions[k] = v
+		}
+		if cfg.NoSync {
+			res.DriverOptions["no_sync"] = "true"
+		}
+	}
 
 	namer, ownOps := d.(OpNamer) // a driver with its own ops gets no preload
 	// Preload: by default only shard 0 fills a shared target, and every

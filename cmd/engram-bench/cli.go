@@ -79,6 +79,10 @@ func newRoot(ctx context.Context, stdout, stderr io.Writer) *cobra.Command {
 	root.AddCommand(newMergeCmd(stdout))
 	root.AddCommand(newHTTPCmd(stdout, stderr))
 	root.AddCommand(newStubServerCmd(stdout))
+	root.AddCommand(newCompareCmd(stdout, stderr))
+	root.AddCommand(newGateCmd(stdout, stderr))
+	root.AddCommand(newABCmd(stdout, stderr))
+	root.AddCommand(newBaselineCmd(stdout, stderr))
 	return root
 }
 
