@@ -205,11 +205,3 @@ func (s *Store) load() error {
 	}
 	return nil
 }
-
-// loadIndex loads the HNSW snapshot of a space. Not written yet: the graph
-// is rebuilt by the background indexer after every Open.
-func (s *Store) loadIndex(sp *space) (bool, error) { return false, nil }
-
-// saveIndexes snapshots the HNSW graphs at Close. Not written yet: see
-// loadIndex.
-func (s *Store) saveIndexes() error { return nil }
