@@ -33,6 +33,9 @@ func setFlags(nm *nodeMeta, set, clr uint32) uint32 {
 
 // enqueue queues published slots for the background indexer.
 func (h *hnsw) enqueue(slots ...uint32) {
+	if len(slots) == 0 {
+		return
+	}
 	h.qmu.Lock()
 	h.queue = append(h.queue, slots...)
 	start := h.startWorkerLocked()

@@ -465,13 +465,24 @@ func (s *Store) remember(ctx context.Context, spaceID string, m Memory, o Rememb
 	sp := s.spaceFor(spaceID)
 	stripe := s.stripe(spaceID, m.ID)
 	stripe.Lock()
-	defer stripe.Unlock()
 	if o.AutoLink {
 		// Links are chosen and written under graphMu, so no target can be
 		// deleted between the choice and the write.
 		sp.graphMu.Lock()
-		defer sp.graphMu.Unlock()
 	}
+	locked := true
+	unlock := func() {
+		if locked {
+			if o.AutoLink {
+				sp.graphMu.Unlock()
+			}
+			stripe.Unlock()
+			locked = false
+		}
+	}
+	// Unlock before indexing: a writer may help the indexer, which takes
+	// graphMu.
+	defer unlock()
 	seq := s.seq.Add(1)
 	var recFlags byte
 	var nodeFlags uint32
@@ -529,6 +540,9 @@ func (s *Store) remember(ctx context.Context, spaceID string, m Memory, o Rememb
 	s.hot.invalidate(spaceID, m.ID)
 	if ok {
 		sp.queueEpisode(slot)
+	}
+	unlock()
+	if ok {
 		sp.idx.enqueue(slot)
 	}
 	return res, nil
