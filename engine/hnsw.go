@@ -29,7 +29,8 @@ type hnsw struct {
 	ml       float64
 
 	links0 *chunks[uint32]   // width m0+1: [count, neighbours...]; off-heap
-	upper  *chunks[[]uint32] // layers 1..level: level × (m+1) words per node
+	dists0 *chunks[float32]  // width m0: distance to each layer-0 neighbour; off-heap
+	upper  *chunks[[]uint32] // layers 1..level: level × (2m+1) words per node: [count, neighbours×m, distance bits×m]
 
 	locks [lockStripes]sync.Mutex
 	epMu  sync.Mutex
@@ -62,16 +63,18 @@ func newHNSW(sp *space, o IndexOptions) *hnsw {
 		busy: map[uint32]struct{}{},
 	}
 	h.links0 = newChunks[uint32](h.m0+1, true)
+	h.dists0 = newChunks[float32](h.m0, true)
 	h.upper = newChunks[[]uint32](1, false)
 	return h
 }
 
 func (h *hnsw) grow(n uint32) {
 	h.links0.ensure(n)
+	h.dists0.ensure(n)
 	h.upper.ensure(n)
 }
 
-func (h *hnsw) release() { h.links0.release(); h.upper.release() }
+func (h *hnsw) release() { h.links0.release(); h.dists0.release(); h.upper.release() }
 
 // levelFor draws the layer of a node from its sequence number: P(level ≥ l)
 // = M^−l. Deriving it from seq makes the graph a function of the insertion
@@ -95,7 +98,7 @@ func (h *hnsw) prepareNode(r uint32, level uint8) {
 	lst := h.links0.row(r)
 	lst[0] = 0
 	if level > 0 {
-		*h.upper.at(r) = make([]uint32, int(level)*(h.m+1))
+		*h.upper.at(r) = make([]uint32, int(level)*(2*h.m+1))
 	} else {
 		*h.upper.at(r) = nil
 	}
@@ -108,8 +111,37 @@ func (h *hnsw) list(r uint32, l int) []uint32 {
 		return h.links0.row(r)
 	}
 	u := *h.upper.at(r)
-	o := (l - 1) * (h.m + 1)
+	o := (l - 1) * (2*h.m + 1)
 	return u[o : o+h.m+1 : o+h.m+1]
+}
+
+// getDist and setDist access the stored distance of the i-th neighbour of
+// r at layer l. Callers hold r's stripe lock.
+func (h *hnsw) getDist(r uint32, l, i int) float32 {
+	if l == 0 {
+		return h.dists0.row(r)[i]
+	}
+	u := *h.upper.at(r)
+	return math.Float32frombits(u[(l-1)*(2*h.m+1)+1+h.m+i])
+}
+
+func (h *hnsw) setDist(r uint32, l, i int, d float32) {
+	if l == 0 {
+		h.dists0.row(r)[i] = d
+		return
+	}
+	u := *h.upper.at(r)
+	u[(l-1)*(2*h.m+1)+1+h.m+i] = math.Float32bits(d)
+}
+
+// writeList replaces the list of r at layer l. Callers hold r's stripe lock.
+func (h *hnsw) writeList(r uint32, l int, nb []cand) {
+	lst := h.list(r, l)
+	lst[0] = uint32(len(nb))
+	for i, c := range nb {
+		lst[1+i] = c.slot
+		h.setDist(r, l, i, c.dist)
+	}
 }
 
 func (h *hnsw) lock(r uint32) *sync.Mutex { return &h.locks[r&(lockStripes-1)] }
@@ -472,16 +504,14 @@ func dropSlot(cs []cand, r uint32) []cand {
 func (h *hnsw) setList(r uint32, l int, nb []cand) {
 	mu := h.lock(r)
 	mu.Lock()
-	lst := h.list(r, l)
-	lst[0] = uint32(len(nb))
-	for i, c := range nb {
-		lst[1+i] = c.slot
-	}
+	h.writeList(r, l, nb)
 	mu.Unlock()
 }
 
-// addLink adds r to the list of n at layer l (d = their distance); a full
-// list is re-selected with the heuristic among its members and r.
+// addLink adds r to the list of n at layer l (d = their distance). A full
+// list keeps its members when r is farther than all of them (no distance
+// computed: they are stored); otherwise it is re-selected with the
+// heuristic among its live members and r.
 func (h *hnsw) addLink(n, r uint32, d float32, l int) {
 	capacity := h.m
 	if l == 0 {
@@ -492,30 +522,31 @@ func (h *hnsw) addLink(n, r uint32, d float32, l int) {
 	defer mu.Unlock()
 	lst := h.list(n, l)
 	cnt := int(lst[0])
-	for _, x := range lst[1 : 1+cnt] {
+	worst := float32(-1)
+	for i, x := range lst[1 : 1+cnt] {
 		if x == r {
 			return
 		}
+		worst = max(worst, h.getDist(n, l, i))
 	}
 	if cnt < capacity {
 		lst[1+cnt] = r
+		h.setDist(n, l, cnt, d)
 		lst[0]++
 		return
 	}
-	nv := h.sp.vec(n)
+	if d >= worst {
+		return
+	}
 	cs := make([]cand, 0, cnt+1)
 	cs = append(cs, cand{r, d})
-	for _, x := range lst[1 : 1+cnt] {
+	for i, x := range lst[1 : 1+cnt] {
 		if h.sp.isLive(x) {
-			cs = append(cs, cand{x, 1 - dot(nv, h.sp.vec(x))})
+			cs = append(cs, cand{x, h.getDist(n, l, i)})
 		}
 	}
 	sort.Slice(cs, func(a, b int) bool { return less(cs[a], cs[b]) })
-	nb := h.selectNeighbours(cs, capacity)
-	lst[0] = uint32(len(nb))
-	for i, c := range nb {
-		lst[1+i] = c.slot
-	}
+	h.writeList(n, l, h.selectNeighbours(cs, capacity))
 }
 
 // repair unlinks deleted slot r from its neighbours, giving each of them r's
@@ -556,11 +587,7 @@ func (h *hnsw) repair(r uint32) {
 					cs = append(cs, cand{x, 1 - dot(nv, h.sp.vec(x))})
 				}
 				sort.Slice(cs, func(a, b int) bool { return less(cs[a], cs[b]) })
-				nb := h.selectNeighbours(cs, capacity)
-				lst[0] = uint32(len(nb))
-				for i, c := range nb {
-					lst[1+i] = c.slot
-				}
+				h.writeList(n, l, h.selectNeighbours(cs, capacity))
 			}
 			mu.Unlock()
 		}
@@ -583,11 +610,11 @@ func (h *hnsw) stats() IndexStats {
 		Deleted: int(h.deleted.Load()),
 		Pending: pending,
 		Levels:  levels,
-		Bytes:   h.links0.bytes(4) + h.sp.vecs.bytes(4) + h.upperBytes(),
+		Bytes:   h.links0.bytes(4) + h.dists0.bytes(4) + h.sp.vecs.bytes(4) + h.upperBytes(),
 	}
 }
 
 func (h *hnsw) upperBytes() int64 {
 	// About 1/M of the nodes have upper layers, each (m+1) words per layer.
-	return h.nodes.Load() / int64(h.m) * int64(h.m+1) * 4
+	return h.nodes.Load() / int64(h.m) * int64(2*h.m+1) * 4
 }

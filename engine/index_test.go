@@ -257,3 +257,10 @@ func TestIndexSnapshotCorrupt(t *testing.T) {
 		t.Errorf("search after rebuild: %v", res)
 	}
 }
+
+func envStr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}

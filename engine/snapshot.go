@@ -391,6 +391,7 @@ func (s *Store) readSnapshot(sp *space, r *partReader) error {
 				continue
 			}
 			lst := h.list(slots[i], l)
+			v := sp.vec(slots[i])
 			n := 0
 			var lost []uint32
 			for _, x := range links {
@@ -399,6 +400,7 @@ func (s *Store) readSnapshot(sp *space, r *partReader) error {
 					continue
 				}
 				lst[1+n] = slots[x]
+				h.setDist(slots[i], l, n, 1-dot(v, sp.vec(slots[x])))
 				n++
 			}
 			lst[0] = uint32(n)
@@ -436,11 +438,7 @@ func (s *Store) readSnapshot(sp *space, r *partReader) error {
 			}
 		}
 		sort.Slice(cs, func(a, b int) bool { return less(cs[a], cs[b]) })
-		nb := h.selectNeighbours(cs, capacity)
-		lst[0] = uint32(len(nb))
-		for k, c := range nb {
-			lst[1+k] = c.slot
-		}
+		h.writeList(g.slot, g.layer, h.selectNeighbours(cs, capacity))
 	}
 	// Entry point: the snapshot's, or the highest mapped node.
 	var ep uint32
