@@ -183,7 +183,7 @@ func (h *hnsw) pendingSlots(dst []uint32) []uint32 {
 // with an exact scan of the slots not yet in the graph. ef is the graph's
 // candidate list (at least k).
 func (sp *space) nearest(q []float32, k, ef int) []cand {
-	res := sp.idx.search(q, max(k, ef))
+	res := sp.idx.search(newQuery(q), max(k, ef))
 	pend := sp.idx.pendingSlots(nil)
 	if len(pend) > 0 {
 		seen := make(map[uint32]struct{}, len(res))

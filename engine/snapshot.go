@@ -391,7 +391,6 @@ func (s *Store) readSnapshot(sp *space, r *partReader) error {
 				continue
 			}
 			lst := h.list(slots[i], l)
-			v := sp.vec(slots[i])
 			n := 0
 			var lost []uint32
 			for _, x := range links {
@@ -400,7 +399,7 @@ func (s *Store) readSnapshot(sp *space, r *partReader) error {
 					continue
 				}
 				lst[1+n] = slots[x]
-				h.setDist(slots[i], l, n, 1-dot(v, sp.vec(slots[x])))
+				h.setDist(slots[i], l, n, h.distSlots(slots[i], slots[x]))
 				n++
 			}
 			lst[0] = uint32(n)
@@ -420,11 +419,10 @@ func (s *Store) readSnapshot(sp *space, r *partReader) error {
 		lst := h.list(g.slot, g.layer)
 		seen := map[uint32]bool{g.slot: true}
 		var cs []cand
-		v := sp.vec(g.slot)
 		add := func(x uint32) {
 			if !seen[x] {
 				seen[x] = true
-				cs = append(cs, cand{x, 1 - dot(v, sp.vec(x))})
+				cs = append(cs, cand{x, h.distSlots(g.slot, x)})
 			}
 		}
 		for _, x := range lst[1 : 1+lst[0]] {

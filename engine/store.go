@@ -888,6 +888,9 @@ func (s *Store) autoLinkIndexed(sp *space, r uint32, base []cand) {
 		return
 	}
 	id := sp.idOf(r)
+	// base carries quantised distances: re-rank the closest few exactly.
+	base = append([]cand(nil), base[:min(len(base), 2*s.opts.LinkK+2)]...)
+	sp.idx.rerank(sp.vec(r), base)
 	var links []cand
 	for _, c := range base {
 		if len(links) == s.opts.LinkK {
@@ -1027,6 +1030,8 @@ func (s *Store) releaseMemory() {
 	defer s.mu.Unlock()
 	for _, sp := range s.spaces {
 		sp.vecs.release()
+		sp.q8.release()
+		sp.dead.release()
 		sp.idx.release()
 	}
 }

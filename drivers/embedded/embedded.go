@@ -17,7 +17,7 @@
 //	slowdown=F                 plant a regression of F (0.25 = every op about 25% slower)
 //	autolink=on|off            auto_link new memories (default on: spreading needs a graph)
 //	hot_capacity=N             memories in the hot tier (default 10000; 0 disables)
-//	ef_search=N                HNSW search candidate list (default 96)
+//	ef_search=N                HNSW search candidate list (default 128)
 //	consolidation_interval=D   background consolidation every D (e.g. 10s; default off)
 //
 // The engine's data lives in Config.DataDir; Config.NoSync switches it to
