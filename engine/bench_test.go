@@ -11,6 +11,7 @@ import (
 	"time"
 
 	hdr "github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/cockroachdb/pebble/v2"
 	"github.com/engram-bench/engram-bench/workloads"
 )
 
@@ -47,6 +48,46 @@ func BenchmarkEngine(b *testing.B) {
 		}
 		lat.report(b)
 		env.settle(b)
+	})
+	// The cost of the fsync under store_single: one synced pebble write of
+	// a memory-sized value, nothing else.
+	b.Run("pebble_sync_write", func(b *testing.B) {
+		lat := newLatencies(1)
+		val := make([]byte, 3200)
+		i := 0
+		for b.Loop() {
+			key := fmt.Sprintf("!bench_fsync_%d", i%1024)
+			t0 := time.Now()
+			if err := s.db.Set([]byte(key), val, pebble.Sync); err != nil {
+				b.Fatal(err)
+			}
+			lat.record(0, time.Since(t0))
+			i++
+		}
+		lat.report(b)
+	})
+	// store_single on a store that acknowledges before the fsync
+	// (Options.NoSync): what Engram's own store latency compares with.
+	b.Run("store_single_nosync", func(b *testing.B) {
+		ns, err := Open(b.TempDir(), Options{NoSync: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer ns.Close()
+		lat := newLatencies(1)
+		i := 0
+		for b.Loop() {
+			m := env.fresh(i)
+			t0 := time.Now()
+			if err := ns.Remember(ctx, "bench_w", m); err != nil {
+				b.Fatal(err)
+			}
+			lat.record(0, time.Since(t0))
+			i++
+		}
+		lat.report(b)
+		b.StopTimer()
+		ns.waitIndexed("bench_w")
 	})
 	b.Run("store_batch/size=1000", func(b *testing.B) {
 		lat := newLatencies(1)

@@ -119,10 +119,11 @@ func (s *Store) Spread(ctx context.Context, spaceID string, req SpreadRequest) (
 		}
 		seeds = append(seeds, seed{r, 1})
 	}
-	res, err := sp.spread(ctx, seeds, req)
+	out, err := sp.spread(ctx, seeds, req)
 	if err != nil {
 		return SpreadResult{}, err
 	}
+	res := out.result(sp, req.MaxResults)
 	res.Duration = time.Since(start)
 	return res, nil
 }
@@ -187,7 +188,7 @@ func (t *actTable) node(slot uint32, prev int32) int32 {
 }
 
 // spread is the spreading activation over slots; req is filled.
-func (sp *space) spread(ctx context.Context, seeds []seed, req SpreadRequest) (SpreadResult, error) {
+func (sp *space) spread(ctx context.Context, seeds []seed, req SpreadRequest) (spreadOut, error) {
 	t := newActTable(req.MaxVisited)
 	var activated []uint32 // table indexes, in activation order
 	var frontier []uint32  // table indexes
@@ -210,7 +211,7 @@ func (sp *space) spread(ctx context.Context, seeds []seed, req SpreadRequest) (S
 	work := 0
 	for hop := 1; hop <= req.MaxHops && len(frontier) > 0; hop++ {
 		if err := ctx.Err(); err != nil {
-			return SpreadResult{}, err
+			return spreadOut{}, err
 		}
 		t.gen++
 		order = order[:0]
@@ -265,22 +266,54 @@ func (sp *space) spread(ctx context.Context, seeds []seed, req SpreadRequest) (S
 		sp.sortEntries(t, frontier)
 	}
 	sp.sortEntries(t, activated)
-	res := SpreadResult{Visited: len(activated), Truncated: truncated}
-	if req.MaxResults > 0 && len(activated) > req.MaxResults {
-		activated = activated[:req.MaxResults]
+	return spreadOut{t: t, activated: activated, truncated: truncated}, nil
+}
+
+// spreadOut is the raw outcome of a spread: table entries, most activated
+// first.
+type spreadOut struct {
+	t         *actTable
+	activated []uint32
+	truncated bool
+}
+
+func (o spreadOut) slot(k int) uint32        { return o.t.keys[o.activated[k]] - 1 }
+func (o spreadOut) activation(k int) float32 { return o.t.act[o.activated[k]] }
+
+// hops is the path length of the k-th activated memory.
+func (o spreadOut) hops(k int) int {
+	n := -1
+	for p := o.t.path[o.activated[k]]; p >= 0; p = o.t.arena[p].prev {
+		n++
 	}
-	res.Activated = make([]Activated, len(activated))
-	for k, i := range activated {
-		var path []string
-		for p := t.path[i]; p >= 0; p = t.arena[p].prev {
-			path = append(path, sp.idOf(t.arena[p].slot))
-		}
-		for a, b := 0, len(path)-1; a < b; a, b = a+1, b-1 {
-			path[a], path[b] = path[b], path[a]
-		}
-		res.Activated[k] = Activated{ID: path[len(path)-1], Activation: t.act[i], Hops: len(path) - 1, Path: path}
+	return n
+}
+
+// path returns the ids from the seed to the k-th activated memory.
+func (o spreadOut) path(sp *space, k int) []string {
+	var path []string
+	for p := o.t.path[o.activated[k]]; p >= 0; p = o.t.arena[p].prev {
+		path = append(path, sp.idOf(o.t.arena[p].slot))
 	}
-	return res, nil
+	for a, b := 0, len(path)-1; a < b; a, b = a+1, b-1 {
+		path[a], path[b] = path[b], path[a]
+	}
+	return path
+}
+
+// result converts the first max (0 = all) activations to a SpreadResult.
+func (o spreadOut) result(sp *space, max int) SpreadResult {
+	res := SpreadResult{Visited: len(o.activated), Truncated: o.truncated}
+	n := len(o.activated)
+	if max > 0 && n > max {
+		n = max
+	}
+	res.Activated = make([]Activated, n)
+	for k := 0; k < n; k++ {
+		path := o.path(sp, k)
+		res.Activated[k] = Activated{ID: path[len(path)-1], Activation: o.activation(k), Hops: len(path) - 1, Path: path}
+	}
+	return res
 }
 
 // sortEntries orders table entries by activation, strongest first, ties by
