@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"sort"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -24,12 +25,14 @@ import (
 //	'H' 0 <space>                     → manifest: generation, parts, bytes (framed, CRC)
 //	'h' 0 <space> 0 <gen u64 BE> <part u32 BE> → part of the stream (framed, CRC)
 //
-// Stream (little endian): magic "HNSW", version 1, m u16, nodes u32, entry
+// Stream (little endian): magic "HNSW", version 2, m u16, nodes u32, entry
 // u32 (index), then per node: uvarint id length, id, seq u64, level u8;
-// then per node and layer 0..level: count u8, count × u32 node indexes.
+// then per node and layer 0..level: count u8, count × (u32 node index,
+// float32 distance). Storing the distances saves recomputing one per link
+// on Open (random memory accesses: seconds at a million memories).
 const (
 	pfxIndexManifest = 'H'
-	snapshotVersion  = 1
+	snapshotVersion  = 2
 	snapshotPart     = 1 << 20 // bytes per part
 	snapshotMagic    = "HNSW"
 )
@@ -162,15 +165,15 @@ func (s *Store) saveIndex(sp *space) error {
 		rec = append(rec, sp.m(r).level)
 		w.Write(rec)
 	}
-	var buf []uint32
 	for _, r := range keep {
 		for l := 0; l <= int(sp.m(r).level); l++ {
-			buf = h.neighbours(r, l, buf)
+			lst := h.list(r, l)
 			rec = rec[:1]
 			cnt := 0
-			for _, x := range buf {
+			for j, x := range lst[1 : 1+lst[0]] {
 				if i, ok := index[x]; ok {
 					rec = binary.LittleEndian.AppendUint32(rec, i)
+					rec = binary.LittleEndian.AppendUint32(rec, math.Float32bits(h.getDist(r, l, j)))
 					cnt++
 				}
 			}
@@ -361,7 +364,7 @@ func (s *Store) readSnapshot(sp *space, r *partReader) error {
 	}
 	var gaps []gap
 	lostLinks := map[[2]uint32][]uint32{} // (unmapped index, layer) → its links (snapshot indexes)
-	var raw [256 * 4]byte
+	var raw [256 * 8]byte
 	for i := uint32(0); i < count; i++ {
 		for l := 0; l <= int(levels[i]); l++ {
 			c, err := r.ReadByte()
@@ -375,15 +378,20 @@ func (s *Store) readSnapshot(sp *space, r *partReader) error {
 			if int(c) > capacity {
 				return fmt.Errorf("%w: node %d layer %d has %d links, capacity %d", errSnapshot, i, l, c, capacity)
 			}
-			b := raw[:4*int(c)]
+			b := raw[:8*int(c)]
 			if _, err := io.ReadFull(r, b); err != nil {
 				return err
 			}
 			links := make([]uint32, c)
+			dists := make([]float32, c)
 			for k := range links {
-				links[k] = binary.LittleEndian.Uint32(b[4*k:])
+				links[k] = binary.LittleEndian.Uint32(b[8*k:])
+				dists[k] = math.Float32frombits(binary.LittleEndian.Uint32(b[8*k+4:]))
 				if links[k] >= count {
 					return fmt.Errorf("%w: link to node %d of %d", errSnapshot, links[k], count)
+				}
+				if !(dists[k] >= -1 && dists[k] <= 3) {
+					return fmt.Errorf("%w: link distance %v", errSnapshot, dists[k])
 				}
 			}
 			if slots[i] == unmapped {
@@ -393,13 +401,13 @@ func (s *Store) readSnapshot(sp *space, r *partReader) error {
 			lst := h.list(slots[i], l)
 			n := 0
 			var lost []uint32
-			for _, x := range links {
+			for j, x := range links {
 				if slots[x] == unmapped {
 					lost = append(lost, x)
 					continue
 				}
 				lst[1+n] = slots[x]
-				h.setDist(slots[i], l, n, h.distSlots(slots[i], slots[x]))
+				h.setDist(slots[i], l, n, dists[j])
 				n++
 			}
 			lst[0] = uint32(n)
