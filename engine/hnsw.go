@@ -31,6 +31,13 @@ type hnsw struct {
 	links0 *chunks[uint32]   // width m0+1: [count, neighbours...]; off-heap
 	dists0 *chunks[float32]  // width m0: distance to each layer-0 neighbour; off-heap
 	upper  *chunks[[]uint32] // layers 1..level: level × (2m+1) words per node: [count, neighbours×m, distance bits×m]
+	// inDeg counts the layer-0 lists each node is in. A node no list
+	// points to cannot be found (except as the entry point); when a
+	// re-selection drops a node's last in-link, it is reconnected
+	// (reconnect). Without this, about 0.3% of the nodes of a clustered
+	// space became unreachable after doubling it by single inserts
+	// (miss_test.go, 2026-11-27).
+	inDeg *chunks[atomic.Int32]
 
 	locks [lockStripes]sync.Mutex
 	epMu  sync.Mutex
@@ -52,11 +59,23 @@ type hnsw struct {
 
 const lockStripes = 4096
 
+// minInDegree is the fewest layer-0 in-links a node keeps: a node with
+// fewer is reconnected from its nearest neighbours.
+//
+// Why layer 0 holds 3M links and full lists drop one member (dropOne): a
+// regression test stores 2 000 clustered memories, then 3× as many by
+// single inserts, and searches for perturbed copies of the first ones
+// (TestIndexKeepsOldMemoriesFindable). With 2M links and Malkov's heuristic
+// 0.2–0.3% of the old memories were no longer found (nodes at the edge of a
+// cluster lose their in-links to newer, closer nodes); with 3M and dropOne,
+// 0.06%, and inserts got cheaper (2026-11-27).
+const minInDegree = 1
+
 func newHNSW(sp *space, o IndexOptions) *hnsw {
 	h := &hnsw{
 		sp:   sp,
 		m:    o.M,
-		m0:   2 * o.M,
+		m0:   3 * o.M,
 		efC:  o.EfConstruction,
 		efS:  o.EfSearch,
 		ml:   1 / math.Log(float64(o.M)),
@@ -65,6 +84,7 @@ func newHNSW(sp *space, o IndexOptions) *hnsw {
 	h.links0 = newChunks[uint32](h.m0+1, true)
 	h.dists0 = newChunks[float32](h.m0, true)
 	h.upper = newChunks[[]uint32](1, false)
+	h.inDeg = newChunks[atomic.Int32](1, true)
 	return h
 }
 
@@ -72,9 +92,15 @@ func (h *hnsw) grow(n uint32) {
 	h.links0.ensure(n)
 	h.dists0.ensure(n)
 	h.upper.ensure(n)
+	h.inDeg.ensure(n)
 }
 
-func (h *hnsw) release() { h.links0.release(); h.dists0.release(); h.upper.release() }
+func (h *hnsw) release() {
+	h.links0.release()
+	h.dists0.release()
+	h.upper.release()
+	h.inDeg.release()
+}
 
 // levelFor draws the layer of a node from its sequence number: P(level ≥ l)
 // = M^−l. Deriving it from seq makes the graph a function of the insertion
@@ -135,13 +161,136 @@ func (h *hnsw) setDist(r uint32, l, i int, d float32) {
 }
 
 // writeList replaces the list of r at layer l. Callers hold r's stripe lock.
-func (h *hnsw) writeList(r uint32, l int, nb []cand) {
+// At layer 0 it keeps the in-degrees and returns the nodes that lost their
+// last in-link, for the caller to reconnect once it holds no lock.
+func (h *hnsw) writeList(r uint32, l int, nb []cand) (orphans []uint32) {
 	lst := h.list(r, l)
+	if l == 0 {
+		old := lst[1 : 1+lst[0]]
+		for _, x := range old {
+			kept := false
+			for _, c := range nb {
+				if c.slot == x {
+					kept = true
+					break
+				}
+			}
+			if !kept && h.inDeg.at(x).Add(-1) < minInDegree {
+				orphans = append(orphans, x)
+			}
+		}
+		for _, c := range nb {
+			had := false
+			for _, x := range old {
+				if x == c.slot {
+					had = true
+					break
+				}
+			}
+			if !had {
+				h.inDeg.at(c.slot).Add(1)
+			}
+		}
+	}
 	lst[0] = uint32(len(nb))
 	for i, c := range nb {
 		lst[1+i] = c.slot
 		h.setDist(r, l, i, c.dist)
 	}
+	return orphans
+}
+
+// reconnect gives each node with fewer than minInDegree layer-0 in-links
+// (a live, indexed node few lists point to) links from its nearest
+// neighbours; a full list gives up its farthest member, which may in turn
+// need reconnecting (depth-bounded).
+func (h *hnsw) reconnect(orphans []uint32, depth int) {
+	for _, x := range orphans {
+		if depth > 8 || !h.live(x) || h.inDeg.at(x).Load() >= minInDegree || h.sp.m(x).flags.Load()&flagIndexed == 0 {
+			continue
+		}
+		if ep, _, _ := h.entry(); ep == x {
+			continue
+		}
+		mu := h.lock(x)
+		mu.Lock()
+		lst := h.list(x, 0)
+		var nb []cand
+		for i, n := range lst[1 : 1+lst[0]] {
+			if h.live(n) {
+				nb = append(nb, cand{n, h.getDist(x, 0, i)})
+			}
+		}
+		mu.Unlock()
+		sort.Slice(nb, func(a, b int) bool { return less(nb[a], nb[b]) })
+		var next []uint32
+		for _, c := range nb {
+			if h.inDeg.at(x).Load() >= minInDegree {
+				break
+			}
+			y, d := c.slot, c.dist
+			mu = h.lock(y)
+			mu.Lock()
+			ly := h.list(y, 0)
+			cnt := int(ly[0])
+			present := false
+			for _, n := range ly[1 : 1+cnt] {
+				present = present || n == x
+			}
+			switch {
+			case present:
+			case cnt < h.m0:
+				ly[1+cnt] = x
+				h.setDist(y, 0, cnt, d)
+				ly[0]++
+				h.inDeg.at(x).Add(1)
+			default:
+				worst, wd := -1, float32(-2)
+				for i := 0; i < cnt; i++ {
+					if dd := h.getDist(y, 0, i); dd > wd {
+						worst, wd = i, dd
+					}
+				}
+				if wd > d { // only ever replace a farther member
+					w := ly[1+worst]
+					ly[1+worst] = x
+					h.setDist(y, 0, worst, d)
+					h.inDeg.at(x).Add(1)
+					if h.inDeg.at(w).Add(-1) < minInDegree {
+						next = append(next, w)
+					}
+				}
+			}
+			mu.Unlock()
+		}
+		if len(next) > 0 {
+			h.reconnect(next, depth+1)
+		}
+	}
+}
+
+// countInDegrees recomputes every in-degree from the lists (after loading a
+// snapshot) and reconnects the orphans.
+func (h *hnsw) countInDegrees(n uint32) {
+	for r := uint32(0); r < n; r++ {
+		h.inDeg.at(r).Store(0)
+	}
+	for r := uint32(0); r < n; r++ {
+		if h.sp.m(r).flags.Load()&flagIndexed == 0 {
+			continue
+		}
+		lst := h.list(r, 0)
+		for _, x := range lst[1 : 1+lst[0]] {
+			h.inDeg.at(x).Add(1)
+		}
+	}
+	var orphans []uint32
+	for r := uint32(0); r < n; r++ {
+		if h.inDeg.at(r).Load() < minInDegree && h.sp.m(r).flags.Load()&flagIndexed != 0 {
+			orphans = append(orphans, r)
+		}
+	}
+	h.reconnect(orphans, 0)
 }
 
 func (h *hnsw) lock(r uint32) *sync.Mutex { return &h.locks[r&(lockStripes-1)] }
@@ -493,15 +642,16 @@ func (h *hnsw) insert(r uint32) []cand {
 	eps := []cand{cur}
 	v := h.getVisited()
 	var base []cand
+	var orphans []uint32
 	for l := min(level, top); l >= 0; l-- {
 		v.reset() // a fresh visited set per layer
 		var w []cand
 		w, buf = h.searchLayer(q, eps, h.efC, l, v, buf)
 		w = dropSlot(w, r)
 		nb := h.selectNeighbours(w, h.m)
-		h.setList(r, l, nb)
+		orphans = append(orphans, h.setList(r, l, nb)...)
 		for _, n := range nb {
-			h.addLink(n.slot, r, n.dist, l)
+			orphans = append(orphans, h.addLink(n.slot, r, n.dist, l)...)
 		}
 		if l == 0 {
 			base = w
@@ -519,7 +669,16 @@ func (h *hnsw) insert(r uint32) []cand {
 		}
 		h.epMu.Unlock()
 	}
+	h.reconnect(orphans, 0)
 	return base
+}
+
+// linkedIn makes sure a freshly inserted node is reachable: full neighbour
+// lists may all have declined it. Called once the node is marked indexed.
+func (h *hnsw) linkedIn(r uint32) {
+	if h.inDeg.at(r).Load() < minInDegree {
+		h.reconnect([]uint32{r}, 0)
+	}
 }
 
 func dropSlot(cs []cand, r uint32) []cand {
@@ -531,19 +690,20 @@ func dropSlot(cs []cand, r uint32) []cand {
 	return cs
 }
 
-// setList replaces the list of r at layer l.
-func (h *hnsw) setList(r uint32, l int, nb []cand) {
+// setList replaces the list of r at layer l and returns the orphans.
+func (h *hnsw) setList(r uint32, l int, nb []cand) []uint32 {
 	mu := h.lock(r)
 	mu.Lock()
-	h.writeList(r, l, nb)
+	orphans := h.writeList(r, l, nb)
 	mu.Unlock()
+	return orphans
 }
 
 // addLink adds r to the list of n at layer l (d = their distance). A full
 // list keeps its members when r is farther than all of them (no distance
 // computed: they are stored); otherwise it is re-selected with the
 // heuristic among its live members and r.
-func (h *hnsw) addLink(n, r uint32, d float32, l int) {
+func (h *hnsw) addLink(n, r uint32, d float32, l int) []uint32 {
 	capacity := h.m
 	if l == 0 {
 		capacity = h.m0
@@ -556,7 +716,7 @@ func (h *hnsw) addLink(n, r uint32, d float32, l int) {
 	worst := float32(-1)
 	for i, x := range lst[1 : 1+cnt] {
 		if x == r {
-			return
+			return nil
 		}
 		worst = max(worst, h.getDist(n, l, i))
 	}
@@ -564,11 +724,12 @@ func (h *hnsw) addLink(n, r uint32, d float32, l int) {
 		lst[1+cnt] = r
 		h.setDist(n, l, cnt, d)
 		lst[0]++
-		return
+		if l == 0 {
+			h.inDeg.at(r).Add(1)
+		}
+		return nil
 	}
-	if d >= worst {
-		return
-	}
+	_ = worst
 	cs := make([]cand, 0, cnt+1)
 	cs = append(cs, cand{r, d})
 	for i, x := range lst[1 : 1+cnt] {
@@ -577,14 +738,36 @@ func (h *hnsw) addLink(n, r uint32, d float32, l int) {
 		}
 	}
 	sort.Slice(cs, func(a, b int) bool { return less(cs[a], cs[b]) })
-	h.writeList(n, l, h.selectNeighbours(cs, capacity))
+	if len(cs) <= capacity {
+		return h.writeList(n, l, cs)
+	}
+	return h.writeList(n, l, h.dropOne(cs))
+}
+
+// dropOne removes one member from an overfull list (sorted, closest
+// first): the farthest one that a closer member dominates (is closer to it
+// than the list's owner), else the farthest. It is what Malkov's heuristic
+// with the pruned candidates filled back in drops, at the cost of a few
+// distances instead of a quadratic number: usually the farthest member is
+// dominated by one of the first few it is compared with.
+func (h *hnsw) dropOne(cs []cand) []cand {
+	for i := len(cs) - 1; i > 0; i-- {
+		c := cs[i]
+		for j := 0; j < i; j++ {
+			if h.distSlots(c.slot, cs[j].slot) < c.dist {
+				return append(cs[:i:i], cs[i+1:]...)
+			}
+		}
+	}
+	return cs[:len(cs)-1]
 }
 
 // repair unlinks deleted slot r from its neighbours, giving each of them r's
 // other neighbours as replacement candidates.
 func (h *hnsw) repair(r uint32) {
 	level := int(h.sp.m(r).level)
-	var mine, theirs []uint32
+	var mine, theirs, orphans []uint32
+	defer func() { h.reconnect(orphans, 0) }()
 	for l := 0; l <= level; l++ {
 		mine = h.neighbours(r, l, mine)
 		for _, n := range mine {
@@ -617,7 +800,7 @@ func (h *hnsw) repair(r uint32) {
 					cs = append(cs, cand{x, h.distSlots(n, x)})
 				}
 				sort.Slice(cs, func(a, b int) bool { return less(cs[a], cs[b]) })
-				h.writeList(n, l, h.selectNeighbours(cs, capacity))
+				orphans = append(orphans, h.writeList(n, l, h.selectNeighbours(cs, capacity))...)
 			}
 			mu.Unlock()
 		}

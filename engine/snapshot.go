@@ -299,6 +299,7 @@ func (s *Store) resetIndex(sp *space) {
 	n := sp.slotCount()
 	for r := uint32(0); r < n; r++ {
 		setFlags(sp.m(r), 0, flagIndexed)
+		h.inDeg.at(r).Store(0)
 		h.links0.row(r)[0] = 0
 		if u := *h.upper.at(r); u != nil {
 			clear(u)
@@ -444,7 +445,7 @@ func (s *Store) readSnapshot(sp *space, r *partReader) error {
 			}
 		}
 		sort.Slice(cs, func(a, b int) bool { return less(cs[a], cs[b]) })
-		h.writeList(g.slot, g.layer, h.selectNeighbours(cs, capacity))
+		h.writeList(g.slot, g.layer, h.selectNeighbours(cs, capacity)) // in-degrees are counted below
 	}
 	// Entry point: the snapshot's, or the highest mapped node.
 	var ep uint32
@@ -470,5 +471,6 @@ func (s *Store) readSnapshot(sp *space, r *partReader) error {
 		h.ep.Store(encEntry(ep, int(sp.m(ep).level)))
 	}
 	h.nodes.Store(nodes)
+	h.countInDegrees(sp.next)
 	return nil
 }
