@@ -174,6 +174,7 @@ func (o *Options) fill() error {
 	return nil
 }
 
+// quietLogger discards pebble's messages; Fatalf panics (see Options.Logger).
 type quietLogger struct{}
 
 func (quietLogger) Infof(string, ...any)  {}

@@ -26,6 +26,7 @@ const (
 
 var recallModeNames = [...]string{"similarity", "spreading", "hybrid"}
 
+// String returns the mode's name: similarity, spreading or hybrid.
 func (m RecallMode) String() string {
 	if int(m) < len(recallModeNames) {
 		return recallModeNames[m]

@@ -58,6 +58,7 @@ type partWriter struct {
 	err   error
 }
 
+// Write implements io.Writer.
 func (w *partWriter) Write(p []byte) (int, error) {
 	if w.err != nil {
 		return 0, w.err
@@ -231,6 +232,7 @@ func (r *partReader) fill() bool {
 	return true
 }
 
+// ReadByte implements io.ByteReader.
 func (r *partReader) ReadByte() (byte, error) {
 	if !r.fill() {
 		return 0, r.eof()
@@ -240,6 +242,7 @@ func (r *partReader) ReadByte() (byte, error) {
 	return b, nil
 }
 
+// Read implements io.Reader.
 func (r *partReader) Read(p []byte) (int, error) {
 	n := 0
 	for n < len(p) {
