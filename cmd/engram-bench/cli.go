@@ -84,6 +84,10 @@ func newRoot(ctx context.Context, stdout, stderr io.Writer) *cobra.Command {
 	root.AddCommand(newProfileCmd(stdout))
 	root.AddCommand(newSizingCmd(stdout, stderr))
 	root.AddCommand(newPlanCmd(stdout))
+	root.AddCommand(newCompareCmd(stdout, stderr))
+	root.AddCommand(newGateCmd(stdout, stderr))
+	root.AddCommand(newABCmd(stdout, stderr))
+	root.AddCommand(newBaselineCmd(stdout, stderr))
 	return root
 }
 
