@@ -21,11 +21,7 @@ import (
 // it returns the server's URL and stops it when the test ends.
 func startEngramd(t *testing.T, args ...string) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "engramd")
-	if out, err := exec.Command("go", "build", "-o", bin, "../engramd").CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/engramd: %v\n%s", err, out)
-	}
-	cmd := exec.Command(bin, append([]string{"--addr", "127.0.0.1:0", "--data", t.TempDir()}, args...)...)
+	cmd := exec.Command(engramdBin(t), append([]string{"--addr", "127.0.0.1:0", "--data", t.TempDir()}, args...)...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

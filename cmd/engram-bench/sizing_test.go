@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/engram-bench/engram-bench/reports"
@@ -45,18 +46,17 @@ func TestSizingAndPlan(t *testing.T) {
 	if err := os.WriteFile(sc, []byte(sizingScenario), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	engramd := filepath.Join(dir, "engramd")
 	cases := []struct {
 		name string
 		args []string
 	}{
 		{"embedded", []string{"--driver", "embedded", "--no-sync"}},
-		{"engramd", []string{"--driver", "engram", "--engramd", engramd, "--no-sync"}},
+		{"engramd", []string{"--driver", "engram", "--engramd", "", "--no-sync"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			if c.name == "engramd" {
-				buildEngramd(t, engramd)
+				c.args[3] = engramdBin(t)
 			}
 			out := filepath.Join(dir, c.name+".json")
 			var stdout, stderr bytes.Buffer
@@ -114,15 +114,30 @@ func TestSizingAndPlan(t *testing.T) {
 	}
 }
 
-// buildEngramd builds cmd/engramd to bin.
-func buildEngramd(t *testing.T, bin string) {
+var engramdBuild struct {
+	once sync.Once
+	dir  string
+	bin  string
+	err  error
+}
+
+// engramdBin builds cmd/engramd once per test binary and returns its path.
+func engramdBin(t *testing.T) string {
 	t.Helper()
-	if _, err := os.Stat(bin); err == nil {
-		return
+	b := &engramdBuild
+	b.once.Do(func() {
+		if b.dir, b.err = os.MkdirTemp("", "engramd-bin-"); b.err != nil {
+			return
+		}
+		b.bin = filepath.Join(b.dir, "engramd")
+		if out, err := exec.Command("go", "build", "-o", b.bin, "../engramd").CombinedOutput(); err != nil {
+			b.err = fmt.Errorf("go build ./cmd/engramd: %v\n%s", err, out)
+		}
+	})
+	if b.err != nil {
+		t.Fatal(b.err)
 	}
-	if out, err := exec.Command("go", "build", "-o", bin, "../engramd").CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/engramd: %v\n%s", err, out)
-	}
+	return b.bin
 }
 
 // TestPlanErrors checks plan's and sizing's usage errors name the flag,
