@@ -126,14 +126,20 @@ func runSizing(cmd *cobra.Command, f *sizingFlags, stdout, stderr io.Writer) err
 		}
 	}
 	s, res, err := capacity.Size(ctx, p, cfg)
+	runOut := ""
+	if f.out != "" {
+		runOut = profileBase(f.out) + ".run.json"
+	}
 	if err != nil {
-		if ctx.Err() != nil {
-			return &exitError{code: exitInvalid, err: err}
+		// Interrupted or failed after the load: keep what was measured.
+		if res != nil && runOut != "" {
+			if werr := res.WriteFile(runOut); werr == nil {
+				fmt.Fprintf(stderr, "engram-bench: wrote the partial run to %s (no sizing from it)\n", runOut)
+			}
 		}
 		return &exitError{code: exitInvalid, err: err}
 	}
 	if f.out != "" {
-		runOut := profileBase(f.out) + ".run.json"
 		if err := res.WriteFile(runOut); err != nil {
 			return &exitError{code: exitInvalid, err: err}
 		}
