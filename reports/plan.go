@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net"
 	"strconv"
 	"strings"
 )
@@ -90,6 +91,20 @@ func Project(req PlanRequest, s *Sizing, c *Capacity) (*Projection, error) {
 		name string
 		fit  SizingFit
 	}{{"RAM", s.Memory}, {"disk", s.Disk}} {
+		if f.fit.BytesPerMemory <= 0 {
+			for i := range p.Lines {
+				if p.Lines[i].What == f.name {
+					p.Lines[i].Value = "not projected (see below)"
+				}
+			}
+			if f.name == "RAM" {
+				p.RAMBytes = 0
+			} else {
+				p.DiskBytes = 0
+			}
+			p.Gaps = append(p.Gaps, fmt.Sprintf("%s is not projected: its line does not rise with memories (%s per memory); the fixed costs hid the data at the measured size: measure again with more memories (engram-bench sizing --memories)", f.name, fmtBytes(int64(math.Round(f.fit.BytesPerMemory)))))
+			continue
+		}
 		if f.fit.R2 < MinSizingR2 {
 			p.Gaps = append(p.Gaps, fmt.Sprintf("%s is unreliable: its line fits the samples poorly (R² %.2f < %.2f); measure again with more memories (engram-bench sizing --memories)", f.name, f.fit.R2, MinSizingR2))
 		}
@@ -150,6 +165,9 @@ func Project(req PlanRequest, s *Sizing, c *Capacity) (*Projection, error) {
 		fmt.Sprintf("%s: %s under %s on %d cores (%s)", csrc, kneeHow, cslo, cores, c.Env.CPUModel)})
 	p.Assumptions = append(p.Assumptions,
 		fmt.Sprintf("throughput within the SLO scales linearly with cores from the measured %d (Engram's H3; check with engram-bench scaling)", cores))
+	if sharedWithHarness(c) {
+		p.Assumptions = append(p.Assumptions, fmt.Sprintf("the harness ran on the same %d cores as the target during the capacity search (%s) and took part of them: the cores within the SLO are an overestimate by the harness's share", cores, sharedHow(c)))
+	}
 	if c.Scenario != s.Scenario {
 		p.Assumptions = append(p.Assumptions, fmt.Sprintf("the capacity search ran %s, the sizing %s: the cores assume their mixes cost alike", c.Scenario, s.Scenario))
 	}
@@ -164,6 +182,45 @@ func Project(req PlanRequest, s *Sizing, c *Capacity) (*Projection, error) {
 		}
 	}
 	return p, nil
+}
+
+// sharedWithHarness says whether the capacity search's target shared the
+// harness's machine: the engine in-process, or a server on loopback.
+func sharedWithHarness(c *Capacity) bool {
+	if c.Driver == "embedded" || c.Driver == "null" {
+		return true
+	}
+	return loopbackTarget(c.Target)
+}
+
+func sharedHow(c *Capacity) string {
+	if c.Target == "" || c.Driver == "embedded" || c.Driver == "null" {
+		return "the engine in its process"
+	}
+	return "the target at " + c.Target
+}
+
+// loopbackTarget says whether target (a URL or host:port) names this machine.
+func loopbackTarget(target string) bool {
+	t := target
+	if i := strings.Index(t, "://"); i >= 0 {
+		t = t[i+3:]
+	}
+	if i := strings.IndexAny(t, "/?"); i >= 0 {
+		t = t[:i]
+	}
+	if i := strings.LastIndexByte(t, '@'); i >= 0 {
+		t = t[i+1:] // user:password@host
+	}
+	if h, _, err := net.SplitHostPort(t); err == nil {
+		t = h
+	}
+	t = strings.Trim(t, "[]")
+	if t == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(t)
+	return ip != nil && ip.IsLoopback()
 }
 
 // passMemories is about how many memories the capacity search's passing end

@@ -2,6 +2,7 @@ package reports
 
 import (
 	"bytes"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -68,6 +69,11 @@ func TestProject(t *testing.T) {
 			ram: 100 << 20, disk: 10 << 20, busy: 0.04, gap: "the capacity search drove embedded, the sizing engram"},
 		{name: "a poor memory fit is flagged", req: PlanRequest{Memories: 10}, s: func() *Sizing { s := planSizing(); s.Memory.R2 = 0.5; return s }(),
 			ram: 100<<20 + 15000, disk: 10<<20 + 32000, gap: "RAM is unreliable: its line fits the samples poorly (R² 0.50"},
+		{name: "a capacity search on loopback: the harness's share is said",
+			req: PlanRequest{Memories: 0, Rate: 500, SLO: slo("p99=10ms")}, s: planSizing(), c: func() *Capacity { c := planCapacity("p99=10ms", 500, 600, 2); c.Target = "http://127.0.0.1:7432"; return c }(),
+			ram: 100 << 20, disk: 10 << 20, busy: 0.2, cores: 2, assume: "the harness ran on the same 2 cores as the target during the capacity search (the target at http://127.0.0.1:7432)"},
+		{name: "a falling disk line is not projected", req: PlanRequest{Memories: 1000}, s: func() *Sizing { s := planSizing(); s.Disk.BytesPerMemory = -1100; return s }(),
+			ram: 100<<20 + 1500*1000, disk: 0, assume: "disk   not projected (see below)", gap: "disk is not projected: its line does not rise with memories (-1.1 KiB per memory)"},
 		{name: "no step passed", req: PlanRequest{Memories: 0, Rate: 100, SLO: slo("p99=10ms")}, s: planSizing(), c: planCapacity("p99=10ms", 0, 100, 2),
 			ram: 100 << 20, disk: 10 << 20, busy: 0.04, gap: "no step of the capacity search passed"},
 		{name: "negative memories", req: PlanRequest{Memories: -1}, s: planSizing(), err: "memories -1"},
@@ -105,6 +111,17 @@ func TestProject(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestLoopbackTarget(t *testing.T) {
+	for in, want := range map[string]bool{
+		"http://127.0.0.1:7432": true, "127.0.0.1:6379": true, "http://localhost/x": true, "http://[::1]:80": true,
+		"http://10.0.0.5:7432": false, "db.example.com:5432": false, "": false, "postgres://u@127.0.0.2/db": true,
+	} {
+		if got := loopbackTarget(in); got != want {
+			t.Errorf("loopbackTarget(%q) = %v, want %v", in, got, want)
+		}
 	}
 }
 
@@ -199,6 +216,7 @@ func TestReadSizing(t *testing.T) {
 		{"nothing loaded", write("empty.json", func(s *Sizing) { s.Loaded = 0 }), "loaded 0 memories"},
 		{"one sample", write("one.json", func(s *Sizing) { s.Memory.Points = 1 }), "in 1 samples"},
 		{"negative cpu", write("neg.json", func(s *Sizing) { s.CPU.PerOpNs = -3 }), "cpu.per_op_ns -3"},
+		{"absurd fit", write("huge.json", func(s *Sizing) { s.Memory.BytesPerMemory = 1e300 }), "out of range (bytes_per_memory 1e+300"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -224,4 +242,39 @@ func TestGroupDigits(t *testing.T) {
 			t.Errorf("groupDigits(%d) = %q, want %q", in, got, want)
 		}
 	}
+}
+
+// FuzzReadSizingProject reads arbitrary bytes as a sizing file and, when they
+// are accepted, projects from them: an error or a plan, never a panic.
+func FuzzReadSizingProject(f *testing.F) {
+	good := planSizing()
+	good.Path = ""
+	dir := f.TempDir()
+	if err := good.WriteFile(filepath.Join(dir, "seed.json")); err != nil {
+		f.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "seed.json"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(b)
+	f.Add([]byte(`{"schema":"engram-bench/sizing/v1","loaded":5,"memory":{"points":2,"bytes_per_memory":1e308}}`))
+	f.Add([]byte(`{"schema":"engram-bench/sizing/v1","loaded":-1}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p := filepath.Join(t.TempDir(), "s.json")
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		s, err := ReadSizing(p)
+		if err != nil {
+			return
+		}
+		pr, err := Project(PlanRequest{Memories: 10_000_000, Rate: 20000}, s, nil)
+		if err != nil {
+			return
+		}
+		if err := WriteProjection(io.Discard, PlanRequest{Memories: 10_000_000, Rate: 20000}, pr); err != nil {
+			t.Fatal(err)
+		}
+	})
 }

@@ -161,7 +161,9 @@ func ReadSizing(path string) (*Sizing, error) {
 	switch {
 	case s.Loaded <= 0 || s.Memory.Points < 2:
 		return nil, fmt.Errorf("sizing file %s: loaded %d memories in %d samples: too little to fit memory per memory", path, s.Loaded, s.Memory.Points)
-	case !(s.CPU.PerOpNs >= 0) || math.IsInf(s.CPU.PerOpNs, 0):
+	case math.Abs(s.Memory.BytesPerMemory) > 1e12 || math.Abs(s.Disk.BytesPerMemory) > 1e12 || math.Abs(s.Memory.BaseBytes) > 1e18 || math.Abs(s.Disk.BaseBytes) > 1e18:
+		return nil, fmt.Errorf("sizing file %s: memory or disk fit out of range (bytes_per_memory %g, %g; base_bytes %g, %g)", path, s.Memory.BytesPerMemory, s.Disk.BytesPerMemory, s.Memory.BaseBytes, s.Disk.BaseBytes)
+	case !(s.CPU.PerOpNs >= 0) || s.CPU.PerOpNs > 1e12:
 		return nil, fmt.Errorf("sizing file %s: cpu.per_op_ns %v is not a cost", path, s.CPU.PerOpNs)
 	}
 	s.Path = path
