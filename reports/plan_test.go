@@ -70,7 +70,11 @@ func TestProject(t *testing.T) {
 		{name: "a poor memory fit is flagged", req: PlanRequest{Memories: 10}, s: func() *Sizing { s := planSizing(); s.Memory.R2 = 0.5; return s }(),
 			ram: 100<<20 + 15000, disk: 10<<20 + 32000, gap: "RAM is unreliable: its line fits the samples poorly (R² 0.50"},
 		{name: "a capacity search on loopback: the harness's share is said",
-			req: PlanRequest{Memories: 0, Rate: 500, SLO: slo("p99=10ms")}, s: planSizing(), c: func() *Capacity { c := planCapacity("p99=10ms", 500, 600, 2); c.Target = "http://127.0.0.1:7432"; return c }(),
+			req: PlanRequest{Memories: 0, Rate: 500, SLO: slo("p99=10ms")}, s: planSizing(), c: func() *Capacity {
+				c := planCapacity("p99=10ms", 500, 600, 2)
+				c.Target = "http://127.0.0.1:7432"
+				return c
+			}(),
 			ram: 100 << 20, disk: 10 << 20, busy: 0.2, cores: 2, assume: "the harness ran on the same 2 cores as the target during the capacity search (the target at http://127.0.0.1:7432)"},
 		{name: "a falling disk line is not projected", req: PlanRequest{Memories: 1000}, s: func() *Sizing { s := planSizing(); s.Disk.BytesPerMemory = -1100; return s }(),
 			ram: 100<<20 + 1500*1000, disk: 0, assume: "disk   not projected (see below)", gap: "disk is not projected: its line does not rise with memories (-1.1 KiB per memory)"},
