@@ -165,8 +165,12 @@ func TestFitSizing(t *testing.T) {
 	for i := int64(1); i <= 10; i++ {
 		pts = append(pts, SizingPoint{Memories: i * 1000, MemoryBytes: 50<<20 + i*1000*2000, DiskBytes: 4096 + i*1000*3000})
 	}
+	// The first flush: a spike of 300 MiB on disk at 2,000 memories, in the
+	// lower half (below 5,000): left out, with the empty process.
+	pts[2].DiskBytes += 300 << 20
 	mem, disk := FitSizing(pts)
-	if !near6(mem.BytesPerMemory, 2000) || !near6(mem.BaseBytes, 50<<20) || !near6(mem.R2, 1) || mem.Points != 10 || mem.FromMemories != 1000 || mem.ToMemories != 10000 {
+	// The upper half: 5,000–10,000 memories, 6 samples.
+	if !near6(mem.BytesPerMemory, 2000) || !near6(mem.BaseBytes, 50<<20) || !near6(mem.R2, 1) || mem.Points != 6 || mem.FromMemories != 5000 || mem.ToMemories != 10000 {
 		t.Errorf("memory fit %+v", mem)
 	}
 	if !near6(disk.BytesPerMemory, 3000) || !near6(disk.At(1e6), 4096+3e9) || !near6(disk.PerMillion(), 3e9) {
@@ -178,6 +182,10 @@ func TestFitSizing(t *testing.T) {
 	m, _ := FitSizing([]SizingPoint{{Memories: 1000, MemoryBytes: 10}, {Memories: 2000, MemoryBytes: 30}, {Memories: 3000, MemoryBytes: 20}})
 	if !near6(m.BytesPerMemory, 0.005) || !near6(m.BaseBytes, 10) || !near6(m.R2, 0.25) {
 		t.Errorf("noisy fit %+v, want slope 0.005 base 10 R² 0.25", m)
+	}
+	// Fewer than 5 samples in the upper half: every loaded sample is fitted.
+	if m, _ := FitSizing([]SizingPoint{{}, {Memories: 1000, MemoryBytes: 10}, {Memories: 2000, MemoryBytes: 30}, {Memories: 3000, MemoryBytes: 20}}); m.Points != 3 || !near6(m.BytesPerMemory, 0.005) {
+		t.Errorf("short load fit %+v, want all 3 loaded samples", m)
 	}
 	// One loaded point: no slope, the base is that point.
 	if m, _ := FitSizing([]SizingPoint{{}, {Memories: 5, MemoryBytes: 700}}); m.Points != 1 || m.BytesPerMemory != 0 || m.BaseBytes != 700 {

@@ -95,20 +95,46 @@ type SizingCPU struct {
 	ErrorRate float64 `json:"error_rate"`
 }
 
+// MinUpperSamples is how many samples the upper half of a load needs for
+// FitSizing to fit through it alone.
+const MinUpperSamples = 5
+
 // MinSizingR2 is the R² below which a sizing line is reported as a poor fit:
 // below it, more than a tenth of the samples' variance is noise around the
 // line, and its slope (bytes per memory) is not to be trusted.
 const MinSizingR2 = 0.9
 
-// FitSizing fits memory and disk lines through the points that hold at
-// least one memory. The sample taken before the first store is left out:
-// an engine allocates its fixed costs (write-ahead log, memtable, index
-// arenas) on the first write, so the empty process is not on the line
-// through the loaded ones and would pull its slope.
+// FitSizing fits memory and disk lines through the samples of the upper
+// half of the load: those holding at least half the most memories seen, when
+// there are at least MinUpperSamples of them (else every sample holding at
+// least one memory). The early samples are left out of the fit, not the
+// file: an engine allocates its fixed costs on the first writes — the
+// write-ahead log, the first memtables and their flush, index arenas — so
+// the early process is not on the line the data grows along, and it is that
+// line a projection to many more memories extrapolates. The fixed costs end
+// up in the base.
 func FitSizing(all []SizingPoint) (mem, disk SizingFit) {
-	pts := make([]SizingPoint, 0, len(all))
+	var most int64
+	loaded := 0
 	for _, p := range all {
 		if p.Memories > 0 {
+			loaded++
+			most = max(most, p.Memories)
+		}
+	}
+	upper := 0
+	for _, p := range all {
+		if p.Memories > 0 && 2*p.Memories >= most {
+			upper++
+		}
+	}
+	from := int64(1)
+	if upper >= MinUpperSamples {
+		from = (most + 1) / 2
+	}
+	pts := make([]SizingPoint, 0, loaded)
+	for _, p := range all {
+		if p.Memories >= from {
 			pts = append(pts, p)
 		}
 	}
