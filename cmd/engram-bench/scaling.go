@@ -26,6 +26,7 @@ type scalingFlags struct {
 	out      string
 	outDir   string
 	html     string
+	fresh    bool
 }
 
 func newScalingCmd(stdout, stderr io.Writer) *cobra.Command {
@@ -42,7 +43,9 @@ their next op as soon as the previous one is answered, for --duration after
 --warmup. --axis workers: N is the point. --axis cores (embedded engine
 only): N is --workers and the point is GOMAXPROCS, set in this process for
 the point's run (the engine's parallelism is Go's), up to the machine's
-cores. The first point preloads; later points run on the same data.
+cores. The first point preloads; later points run on the same data, grown
+by the stores of the points before them (--fresh: a fresh in-process engine
+and preload per point, so every point sees the same data set).
 
 Prints throughput, efficiency (throughput per worker relative to the first
 point) and the marginal gain per point, the fits, and H3. --out writes the
@@ -66,6 +69,7 @@ interrupted or a point could not run.`,
 	fl.StringVarP(&f.out, "out", "o", "", "write the result (the last point's, with every point in \"scaling\") to this file")
 	fl.StringVar(&f.outDir, "out-dir", "", "write each point's own result (point-AXIS-N.json) here")
 	fl.StringVar(&f.html, "html", "", "write the HTML report of the result (with H3) to this file")
+	fl.BoolVar(&f.fresh, "fresh", false, "a fresh in-process target (and preload) for every point, instead of one preload grown by every point's stores")
 	return cmd
 }
 
@@ -98,6 +102,12 @@ func runScaling(cmd *cobra.Command, f *scalingFlags, stdout, stderr io.Writer) e
 	}
 	defer rs.cleanup()
 	cfg := capacity.ScalingConfig{Axis: f.axis, Points: pts, Workers: f.workers, Duration: f.duration, Warmup: f.warmup, OutDir: f.outDir}
+	if f.fresh {
+		if !inProcess(rs.plan.Driver) {
+			return usageErr("--fresh: the %s driver's target is not started by engram-bench; restart it yourself between points, or scale on the same data (the default)", rs.plan.Driver)
+		}
+		cfg.Fresh = freshInProcess(rs.plan)
+	}
 	if err := cfg.Validate(rs.plan, inProcess(rs.plan.Driver)); err != nil {
 		return usageErr("%v", err)
 	}

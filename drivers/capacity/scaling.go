@@ -33,6 +33,11 @@ type ScalingConfig struct {
 	Duration, Warmup time.Duration
 	// OutDir, when set, receives each point's result as point-AXIS-X.json.
 	OutDir string
+	// Fresh, when set, prepares a fresh target for point n (1-based) and
+	// returns the driver config to run it with and a cleanup; every point
+	// then preloads its own data, so no point runs on the data the points
+	// before it stored.
+	Fresh func(ctx context.Context, n int) (drivers.Config, func(), error)
 	// OnStart and OnPoint are told about each point before and after it runs.
 	OnStart func(x int)
 	OnPoint func(p reports.ScalingPoint, r *reports.Result)
@@ -95,7 +100,9 @@ func (c *ScalingConfig) Validate(p drivers.Plan, inProcess bool) error {
 // cores cannot add parallelism (they are rejected). Blocking system calls
 // (fsync) run outside the Ps, as they would in production.
 //
-// The first point preloads; later points run on the same data.
+// The first point preloads; later points run on the same data, which the
+// points before them grew (stores) — unless cfg.Fresh gives every point a
+// fresh target and preload.
 func Scale(ctx context.Context, p drivers.Plan, cfg ScalingConfig) (*reports.Result, error) {
 	if cfg.Axis == AxisCores {
 		for _, x := range cfg.Points {
@@ -114,6 +121,11 @@ func Scale(ctx context.Context, p drivers.Plan, cfg ScalingConfig) (*reports.Res
 		s.Method = fmt.Sprintf("closed loop of N users with no think time (each sends its next op when the previous answers), %s warm-up + %s measured per point", cfg.Warmup, cfg.Duration)
 	} else {
 		s.Method = fmt.Sprintf("closed loop of %d users with no think time, GOMAXPROCS set to N in-process for each point, %s warm-up + %s measured per point", workers, cfg.Warmup, cfg.Duration)
+	}
+	if cfg.Fresh != nil {
+		s.Method += "; a fresh target and preload per point"
+	} else {
+		s.Method += "; one preload, later points on the data the earlier ones grew"
 	}
 	var last *reports.Result
 	for i, x := range cfg.Points {
@@ -134,13 +146,21 @@ func Scale(ctx context.Context, p drivers.Plan, cfg ScalingConfig) (*reports.Res
 		pp := p
 		pp.Scenario = sc
 		pp.Concurrency = users
-		if i > 0 {
+		cleanup := func() {}
+		if cfg.Fresh != nil {
+			dc, c, err := cfg.Fresh(ctx, i+1)
+			if err != nil {
+				return nil, fmt.Errorf("%s=%d: fresh target: %w", cfg.Axis, x, err)
+			}
+			pp.DriverConfig, cleanup = dc, c
+		} else if i > 0 {
 			pp.Preload = drivers.PreloadNone
 		}
 		if cfg.OnStart != nil {
 			cfg.OnStart(x)
 		}
 		res, err := runPoint(ctx, pp, cfg.Axis, x)
+		cleanup()
 		if err != nil {
 			return nil, fmt.Errorf("%s=%d: %w", cfg.Axis, x, err)
 		}

@@ -2,6 +2,9 @@ package capacity
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -110,6 +113,45 @@ func TestScaleCores(t *testing.T) {
 	}
 	if res.Preload.Memories != 0 {
 		t.Errorf("the last point preloaded %d memories again", res.Preload.Memories)
+	}
+}
+
+// TestScaleFresh gives every point of a scaling run on the embedded engine
+// its own data directory: each point preloads again, and the directory of a
+// point is removed once it has run.
+func TestScaleFresh(t *testing.T) {
+	sc := tiny(t)
+	pre := int64(200)
+	sc.Data.Preload = &pre
+	root := t.TempDir()
+	p := drivers.Plan{Scenario: sc, Seed: 1, Driver: "embedded", MaxLag: time.Second, DriverConfig: drivers.Config{DataDir: root, NoSync: true}}
+	var dirs []string
+	var preloaded []int64
+	cfg := ScalingConfig{Axis: AxisWorkers, Points: []int{1, 2}, Duration: time.Second,
+		Fresh: func(_ context.Context, n int) (drivers.Config, func(), error) {
+			dc := p.DriverConfig
+			dc.DataDir = filepath.Join(root, fmt.Sprintf("point-%d", n))
+			dirs = append(dirs, dc.DataDir)
+			return dc, func() { os.RemoveAll(dc.DataDir) }, os.Mkdir(dc.DataDir, 0o755)
+		},
+		OnPoint: func(_ reports.ScalingPoint, r *reports.Result) { preloaded = append(preloaded, r.Preload.Memories) }}
+	res, err := Scale(context.Background(), p, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dirs) != 2 || dirs[0] == dirs[1] {
+		t.Fatalf("fresh targets %v", dirs)
+	}
+	if len(preloaded) != 2 || preloaded[0] != 200 || preloaded[1] != 200 {
+		t.Errorf("points preloaded %v memories, want 200 each", preloaded)
+	}
+	for _, d := range dirs {
+		if _, err := os.Stat(d); !os.IsNotExist(err) {
+			t.Errorf("%s left behind (%v)", d, err)
+		}
+	}
+	if !strings.Contains(res.Scaling.Method, "a fresh target and preload per point") {
+		t.Errorf("method %q", res.Scaling.Method)
 	}
 }
 
