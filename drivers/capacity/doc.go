@@ -15,9 +15,15 @@
 //     open-loop Execute at a fixed rate — judged by reports.SLO.Judge. A
 //     [Watch] cuts a step short once its backlog grows without bound.
 //   - [Scale] saturates the target with N closed-loop users per point (or
-//     N cores: GOMAXPROCS of this process, for the embedded engine).
+//     N cores: GOMAXPROCS of this process, for the embedded engine), on the
+//     same data or a fresh target per point ([ScalingConfig].Fresh).
+//   - [Size] loads N memories, sampling the target's memory (PSS) and disk as
+//     they arrive, then reads its CPU time over a steady open-loop run; for
+//     an in-process target the harness's own CPU per op (the null driver on
+//     the same op stream) is subtracted. reports.FitSizing fits the lines
+//     and reports.Project (engram-bench plan) projects from them.
 //
-// Concurrency: Search, Scale and Runner.Step run one step at a time and
+// Concurrency: Search, Scale, Size and Runner.Step run one step at a time and
 // are not safe for concurrent use; a Stepper is called from one goroutine.
 //
 // Adding a measurement: take a drivers.Plan, run it with drivers.Execute
