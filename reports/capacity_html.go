@@ -110,7 +110,7 @@ func WriteCapacityHTML(w io.Writer, c *Capacity) error {
 		{"capacity under the SLO", headline, "the highest offered rate shown to meet it", class},
 		{"first failing", fmtValue(round3(c.Knee.Fail), "") + " ops/s", fmt.Sprintf("knee width ±%.1f%%", 50*c.Knee.Width()), ""},
 		{"steps", fmt.Sprint(len(c.Steps)), fmt.Sprintf("%d passed, %d did not", passing, failing), ""},
-		{"search time", time.Duration(c.DurationS * 1e9).Round(time.Second).String(), c.Method.Data + " data", ""},
+		{"search time", time.Duration(c.DurationS * 1e9).Round(time.Second).String(), dataNote(c.Method.Data), ""},
 		{"SLO", c.SLO, fmt.Sprintf("latency judged at %.0f%% confidence", 100*JudgeConfidence), ""},
 	}
 	if c.Knee.Fail == 0 {
@@ -121,4 +121,15 @@ func WriteCapacityHTML(w io.Writer, c *Capacity) error {
 		"Curve": curve, "Rates": rates, "Confidence": fmt.Sprintf("%.0f", 100*JudgeConfidence),
 		"Generated": time.Now().UTC().Format("2006-01-02 15:04 UTC"),
 	})
+}
+
+// dataNote says what data the steps ran on, for the page's card.
+func dataNote(d string) string {
+	switch d {
+	case "fresh":
+		return "a fresh target and preload per step"
+	case "continue", "":
+		return "one preload, every step on the same data"
+	}
+	return d + " data"
 }
