@@ -29,7 +29,7 @@ type Sizing struct {
 	System    string `json:"system"`
 	MemoryHow string `json:"memory_how"`
 	// Loaded is how many memories were loaded; Points the samples taken
-	// while loading (and one after), Memory and Disk the lines through them.
+	// while loading, Memory and Disk the lines through them (FitSizing).
 	Loaded int64         `json:"loaded"`
 	Points []SizingPoint `json:"points"`
 	Memory SizingFit     `json:"memory"`
@@ -209,11 +209,14 @@ func WriteSizingText(w io.Writer, s *Sizing) error {
 	fit("disk", s.Disk)
 	fmt.Fprintf(ew, "  peaks  memory %s, disk %s\n", fmtBytes(s.PeakMemoryBytes), fmtBytes(s.PeakDiskBytes))
 	for _, f := range []struct {
-		name string
-		fit  SizingFit
-	}{{"memory", s.Memory}, {"disk", s.Disk}} {
+		name, why string
+		fit       SizingFit
+	}{
+		{"memory", "garbage collection and allocator caches move it up and down", s.Memory},
+		{"disk", "the store grows in steps (write-ahead logs, memtable flushes, compactions)", s.Disk},
+	} {
 		if f.fit.R2 < MinSizingR2 {
-			fmt.Fprintf(ew, "warning: the %s line fits its samples poorly (R² %.2f < %.2f): garbage collection, write-ahead logs and preallocation outweigh the data at this size; load more memories\n", f.name, f.fit.R2, MinSizingR2)
+			fmt.Fprintf(ew, "warning: the %s line fits its samples poorly (R² %.2f < %.2f): %s, and at this size the steps are large against the data; load more memories\n", f.name, f.fit.R2, MinSizingR2, f.why)
 		}
 	}
 	c := s.CPU

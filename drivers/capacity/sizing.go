@@ -58,7 +58,7 @@ func (c *SizingConfig) Validate() error {
 // Size loads cfg.Memories memories into the target (the scenario's preload,
 // resized), sampling the target's memory (PSS) and disk as they arrive — at
 // every preload progress report, about once a second, and once more when the
-// load is done and after the measured run — and fits a line through the
+// load is done — and fits a line through the
 // samples: bytes per memory and a base. It then runs the scenario at
 // cfg.Rate and reads the target's CPU time at the first and last interval
 // boundary of the measured window: CPU per op is the difference over the
@@ -148,7 +148,9 @@ func Size(ctx context.Context, p drivers.Plan, cfg SizingConfig) (*reports.Sizin
 	if s.Loaded < cfg.Memories {
 		s.Warnings = append(s.Warnings, fmt.Sprintf("only %d of %d memories were loaded (%d preload errors)", s.Loaded, cfg.Memories, res.Preload.Errors))
 	}
-	sample(reports.StoredMemories(res, sc.Operations.BatchSize))
+	// No sample after the measured run: by then the Go runtime has returned
+	// freed memory to the OS and the store has compacted, a different regime
+	// from the load's, and the line is about the load.
 	s.Memory, s.Disk = reports.FitSizing(s.Points)
 	for _, pt := range s.Points {
 		s.PeakMemoryBytes, s.PeakDiskBytes = max(s.PeakMemoryBytes, pt.MemoryBytes), max(s.PeakDiskBytes, pt.DiskBytes)
