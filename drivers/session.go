@@ -38,8 +38,10 @@ type Plan struct {
 	Interval time.Duration
 	// Live receives every interval as it closes (progress display, exporters).
 	Live func(reports.Tick)
-	// PreloadProgress is told how many memories are loaded, now and then.
-	PreloadProgress func(done, total int64)
+	// PreloadProgress is told how many memories are loaded, now and then:
+	// every PreloadProgressEvery (default 1 s).
+	PreloadProgress      func(done, total int64)
+	PreloadProgressEvery time.Duration
 	// Env describes the machine; copied into the result.
 	Env reports.Env
 	// Source, when set, replaces the scenario's generated op stream (trace
@@ -197,7 +199,7 @@ func Execute(ctx context.Context, p Plan) (*reports.Result, error) {
 	}
 	if preloads && nPre > 0 && preload != nil && !ownOps {
 		t0 := time.Now()
-		n, errs, err := runPreload(ctx, d, preload, nPre, p.Concurrency, p.PreloadProgress)
+		n, errs, err := runPreload(ctx, d, preload, nPre, p.Concurrency, p.PreloadProgress, p.PreloadProgressEvery)
 		res.Preload = reports.PreloadStats{Memories: n, DurationS: time.Since(t0).Seconds(), Errors: errs}
 		if err != nil {
 			return nil, err

@@ -34,8 +34,8 @@ func newSizingCmd(stdout, stderr io.Writer) *cobra.Command {
 		Use:   "sizing --scenario NAME|PATH --memories N --rate R --out sizing.json",
 		Short: "Measure memory and disk per million memories and CPU per op, for engram-bench plan",
 		Long: `Load --memories memories into a fresh target, sampling its memory (PSS) and
-disk about once a second as they arrive, and fit a line through the samples:
-bytes per memory and a base. Then run the scenario at --rate for --duration
+disk five times a second as they arrive, and fit a line through the samples
+of the upper half of the load: bytes per memory and a base. Then run the scenario at --rate for --duration
 and read the target's CPU time at the first and last interval boundary: CPU
 per op is the difference over the ops finished in between.
 
@@ -121,7 +121,12 @@ func runSizing(cmd *cobra.Command, f *sizingFlags, stdout, stderr io.Writer) err
 	}
 	if !f.target.quiet {
 		fmt.Fprintf(stderr, "engram-bench: sizing %s: loading %d memories into %s, then %g ops/s for %s\n", rs.sc.ID, int64(m), cfg.System, f.rate, f.duration)
+		var shown time.Time
 		cfg.OnSample = func(pt reports.SizingPoint) {
+			if time.Since(shown) < time.Second && pt.Memories > 0 && pt.Memories < int64(m) {
+				return // a line a second
+			}
+			shown = time.Now()
 			fmt.Fprintf(stderr, "engram-bench: %7.1fs  %10d memories  memory %s  disk %s\n", pt.AtS, pt.Memories, reports.FormatProfileValue(pt.MemoryBytes, "bytes"), reports.FormatProfileValue(pt.DiskBytes, "bytes"))
 		}
 	}

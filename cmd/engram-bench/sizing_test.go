@@ -60,7 +60,7 @@ func TestSizingAndPlan(t *testing.T) {
 			}
 			out := filepath.Join(dir, c.name+".json")
 			var stdout, stderr bytes.Buffer
-			args := append([]string{"sizing", "-s", sc, "--memories", "3000", "--rate", "50", "--duration", "2s", "--warmup", "0s",
+			args := append([]string{"sizing", "-s", sc, "--memories", "10000", "--rate", "50", "--duration", "2s", "--warmup", "0s",
 				"--max-lag", "1s", "-q", "--out", out}, c.args...)
 			if code := run(context.Background(), args, &stdout, &stderr); code != exitPass {
 				t.Fatalf("sizing exit %d\n%s\n%s", code, stdout.String(), stderr.String())
@@ -69,11 +69,12 @@ func TestSizingAndPlan(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if s.Loaded != 3000 || s.Driver != c.args[1] || s.MemoryHow == "" {
+			t.Logf("%d samples, memory fit %+v, cpu %.0f ns/op", len(s.Points), s.Memory, s.CPU.PerOpNs)
+			if s.Loaded != 10000 || s.Driver != c.args[1] || s.MemoryHow == "" {
 				t.Errorf("loaded %d via %s (%s)", s.Loaded, s.Driver, s.MemoryHow)
 			}
-			if s.Memory.Points < 2 || s.Memory.ToMemories < 3000 || s.Memory.FromMemories < 1 {
-				t.Errorf("memory fit %+v: want ≥ 2 loaded samples up to 3000 memories", s.Memory)
+			if s.Memory.Points < 2 || s.Memory.ToMemories < 10000 || s.Memory.FromMemories < 1 {
+				t.Errorf("memory fit %+v: want ≥ 2 loaded samples up to 10000 memories", s.Memory)
 			}
 			if s.PeakMemoryBytes < 1<<20 || s.PeakDiskBytes <= 0 {
 				t.Errorf("peaks: memory %d, disk %d", s.PeakMemoryBytes, s.PeakDiskBytes)

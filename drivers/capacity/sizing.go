@@ -13,6 +13,12 @@ import (
 	"github.com/engram-bench/engram-bench/reports"
 )
 
+// SizingSampleEvery is how often Size samples the target's memory and disk
+// while loading: often enough for a few seconds' load to give a line, rarely
+// enough that reading /proc/PID/smaps_rollup and walking the data directory
+// cost the load little.
+const SizingSampleEvery = 200 * time.Millisecond
+
 // SizingConfig configures a sizing measurement.
 type SizingConfig struct {
 	// Memories to load (required, at least 1,000).
@@ -57,8 +63,8 @@ func (c *SizingConfig) Validate() error {
 
 // Size loads cfg.Memories memories into the target (the scenario's preload,
 // resized), sampling the target's memory (PSS) and disk as they arrive — at
-// every preload progress report, about once a second, and once more when the
-// load is done — and fits a line through the
+// every preload progress report, every SizingSampleEvery, and once more when
+// the load is done — and fits a line through the
 // samples: bytes per memory and a base. It then runs the scenario at
 // cfg.Rate and reads the target's CPU time at the first and last interval
 // boundary of the measured window: CPU per op is the difference over the
@@ -86,6 +92,7 @@ func Size(ctx context.Context, p drivers.Plan, cfg SizingConfig) (*reports.Sizin
 	}
 	p.Scenario = sc
 	p.Preload = drivers.PreloadAuto
+	p.PreloadProgressEvery = SizingSampleEvery
 
 	s := &reports.Sizing{Schema: reports.SizingSchema, Scenario: sc.ID, ScenarioSource: sc.Source, Driver: p.Driver, Target: p.DriverConfig.Target,
 		Seed: p.Seed, Dim: sc.Data.EmbeddingDim, StartedAt: time.Now().UTC(), Env: p.Env, System: cfg.System}
@@ -152,6 +159,9 @@ func Size(ctx context.Context, p drivers.Plan, cfg SizingConfig) (*reports.Sizin
 	// freed memory to the OS and the store has compacted, a different regime
 	// from the load's, and the line is about the load.
 	s.Memory, s.Disk = reports.FitSizing(s.Points)
+	if s.Memory.Points < 2 {
+		return nil, res, fmt.Errorf("the load of %d memories took %.2fs: %d sample(s) while loading, too few for a line; load more memories (--memories)", s.Loaded, res.Preload.DurationS, s.Memory.Points)
+	}
 	for _, pt := range s.Points {
 		s.PeakMemoryBytes, s.PeakDiskBytes = max(s.PeakMemoryBytes, pt.MemoryBytes), max(s.PeakDiskBytes, pt.DiskBytes)
 	}
