@@ -79,7 +79,10 @@ func TestSizingAndPlan(t *testing.T) {
 			if s.PeakMemoryBytes < 1<<20 || s.PeakDiskBytes <= 0 {
 				t.Errorf("peaks: memory %d, disk %d", s.PeakMemoryBytes, s.PeakDiskBytes)
 			}
-			if s.CPU.Ops < 25 || s.CPU.PerOpNs <= 0 || s.CPU.Seconds < 0.5 { // read at the 1 s and 2 s boundaries
+			// In-process, the engine's share is the process's CPU less the
+			// harness's (the null driver's), which on a loaded machine can
+			// come out at 0: the process's CPU per op must be positive.
+			if s.CPU.Ops < 25 || s.CPU.PerOpNs < 0 || s.CPU.PerOpNs+s.CPU.HarnessPerOpNs <= 0 || s.CPU.Seconds < 0.5 || (c.name == "engramd" && s.CPU.PerOpNs <= 0) { // read at the 1 s and 2 s boundaries
 				t.Errorf("cpu %+v: want the ops between the first and last 1 s boundary (~50) and a cost per op", s.CPU)
 			}
 			if (c.name == "embedded") != (s.CPU.HarnessPerOpNs > 0) {

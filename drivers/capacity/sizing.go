@@ -186,6 +186,10 @@ func Size(ctx context.Context, p drivers.Plan, cfg SizingConfig) (*reports.Sizin
 	if ops > 0 {
 		c.PerOpNs = c.CPUSeconds * 1e9 / float64(ops)
 	}
+	if c.HarnessPerOpNs > 0 && c.HarnessPerOpNs >= c.PerOpNs {
+		s.Warnings = append(s.Warnings, fmt.Sprintf("the harness's own CPU per op (%s) is as large as the engine's (%s): at %g ops/s the process's fixed costs per second outweigh the ops and the difference is mostly noise; raise --rate (still well below the knee)",
+			reports.FormatNs(int64(c.HarnessPerOpNs)), reports.FormatNs(int64(c.PerOpNs)), cfg.Rate))
+	}
 	s.CPU = c
 	if res.Harness.Limited || res.Total.ErrorRate > 0.01 || res.AchievedRate < 0.95*cfg.Rate {
 		s.Warnings = append(s.Warnings, fmt.Sprintf("the measured run was not steady (achieved %.1f of %g ops/s, errors %.2f%%, harness-limited %v): its CPU per op may be off; lower --rate",
