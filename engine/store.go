@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -438,7 +439,7 @@ func (s *Store) RememberWith(ctx context.Context, spaceID string, m Memory, o Re
 }
 
 func (s *Store) remember(ctx context.Context, spaceID string, m Memory, o RememberOptions, asyncLink bool) (Remembered, error) {
-	defer s.slow(time.Now())
+	defer s.slow(s.slowStart())
 	if err := s.enter(); err != nil {
 		return Remembered{}, err
 	}
@@ -563,7 +564,7 @@ func clampWeight(w float32) float32 {
 // searchable through the index when it completes, and a batch with an id
 // twice keeps the last.
 func (s *Store) RememberBatch(ctx context.Context, spaceID string, ms []Memory) (err error) {
-	defer s.slow(time.Now())
+	defer s.slow(s.slowStart())
 	if err := s.enter(); err != nil {
 		return err
 	}
@@ -631,7 +632,7 @@ func (s *Store) RememberBatch(ctx context.Context, spaceID string, ms []Memory) 
 // stored record that fails its checksum is an error wrapping ErrCorrupt.
 // Get serves the hot tier first and promotes what it reads from pebble.
 func (s *Store) Get(ctx context.Context, spaceID, id string) (Memory, error) {
-	defer s.slow(time.Now())
+	defer s.slow(s.slowStart())
 	if err := s.enter(); err != nil {
 		return Memory{}, err
 	}
@@ -708,7 +709,7 @@ func (s *Store) Nearest(ctx context.Context, spaceID string, query []float32, k 
 }
 
 func (s *Store) search(ctx context.Context, spaceID string, query []float32, k int, exact bool) ([]Match, error) {
-	defer s.slow(time.Now())
+	defer s.slow(s.slowStart())
 	if err := s.enter(); err != nil {
 		return nil, err
 	}
@@ -748,7 +749,7 @@ func (sp *space) matches(cs []cand) []Match {
 // directions) and, for a semantic memory, its belief. It is durable when it
 // returns (unless NoSync). A missing memory is ErrNotFound.
 func (s *Store) Delete(ctx context.Context, spaceID, id string) error {
-	defer s.slow(time.Now())
+	defer s.slow(s.slowStart())
 	if err := s.enter(); err != nil {
 		return err
 	}
@@ -805,7 +806,7 @@ func (s *Store) deleteLocked(sp *space, id string, sync bool) error {
 // directions, replacing an existing edge between them. It is durable when it
 // returns.
 func (s *Store) Associate(ctx context.Context, spaceID, a, b string, w float32) error {
-	defer s.slow(time.Now())
+	defer s.slow(s.slowStart())
 	if err := s.enter(); err != nil {
 		return err
 	}
@@ -1075,15 +1076,37 @@ func unit(v []float32) bool {
 	return true
 }
 
-// slow burns Options.Slowdown × the time since start in CPU work.
-func (s *Store) slow(start time.Time) {
+// slowMark is where an op started, for Options.Slowdown.
+type slowMark struct {
+	cpu time.Duration // the thread's CPU time at the op's start
+	on  bool
+}
+
+// slowStart begins an op for Options.Slowdown: it pins the goroutine to its
+// OS thread, so that the thread's CPU clock measures this op's own work, and
+// reads that clock. With no slowdown it does nothing.
+func (s *Store) slowStart() slowMark {
 	if s.opts.Slowdown <= 0 {
+		return slowMark{}
+	}
+	runtime.LockOSThread()
+	return slowMark{cpu: threadCPU(), on: true}
+}
+
+// slow burns Options.Slowdown × the CPU time the op has used since m in more
+// CPU work, then unpins the goroutine. Time the op spent waiting (for a
+// lock, an fsync, a CPU) is not amplified, so the planted regression is the
+// same fraction of the op's work on a quiet machine and a loaded one.
+func (s *Store) slow(m slowMark) {
+	if !m.on {
 		return
 	}
-	until := time.Now().Add(time.Duration(float64(time.Since(start)) * s.opts.Slowdown))
+	defer runtime.UnlockOSThread()
+	now := threadCPU()
+	until := now + time.Duration(float64(now-m.cpu)*s.opts.Slowdown)
 	x := uint64(1)
-	for time.Now().Before(until) {
-		for i := 0; i < 64; i++ {
+	for threadCPU() < until {
+		for i := 0; i < 256; i++ {
 			x = x*6364136223846793005 + 1442695040888963407
 		}
 	}
