@@ -316,9 +316,7 @@ func Summarize(t *OpTotals, seconds float64) OpStats {
 			}
 		}
 	}
-	if s.Count > 0 {
-		s.ErrorRate = float64(s.Errors) / float64(s.Count)
-	}
+	s.ErrorRate = errorRate(s.Count, s.Errors, s.ErrorsByClass)
 	if seconds > 0 {
 		s.Throughput = float64(s.Count) / seconds
 	}
@@ -530,4 +528,15 @@ func fmtNum(v float64) string {
 		return fmt.Sprintf("%.0f", v)
 	}
 	return fmt.Sprintf("%.4g", v)
+}
+
+// errorRate is failed ops / ops, leaving out ops of kinds the target does
+// not support (class "unsupported"): a capability gap is reported on its
+// own, not as a load error.
+func errorRate(count, errors int64, byClass map[string]int64) float64 {
+	u := byClass["unsupported"]
+	if count-u <= 0 {
+		return 0
+	}
+	return float64(errors-u) / float64(count-u)
 }
