@@ -8,6 +8,14 @@
 // flight, flushes the store and exits 0. With --sync (the default) a memory
 // is on disk before its remember is answered 2xx, so even SIGKILL loses no
 // acknowledged write. See docs/engramd.md.
+//
+// Backups (docs/disaster-recovery.md): with --backup-dir, POST
+// /api/v1/admin/backup takes a consistent backup while serving, and
+//
+//	engramd backup --data DIR --out BACKUP [--incremental-from PREV]
+//	engramd restore --from FULL[,INCREMENTAL...] --data NEWDIR
+//
+// back up a directory no engramd serves and restore a verified chain.
 package main
 
 import (
@@ -21,6 +29,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -55,6 +64,7 @@ type config struct {
 	idleTimeout  time.Duration
 	drainTimeout time.Duration
 	dim          int
+	backupDir    string
 	version      bool
 }
 
@@ -73,6 +83,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.DurationVar(&c.idleTimeout, "idle-timeout", 5*time.Minute, "how long an idle keep-alive connection stays open")
 	fs.DurationVar(&c.drainTimeout, "drain-timeout", 30*time.Second, "on SIGTERM, how long in-flight requests may take to finish")
 	fs.IntVar(&c.dim, "dim", engine.DefaultDim, "embedding dimension of every memory")
+	fs.StringVar(&c.backupDir, "backup-dir", "", "directory for online backups (POST /api/v1/admin/backup); empty: backups off")
 	fs.BoolVar(&c.version, "version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -105,6 +116,14 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 var version = "dev"
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 {
+		switch args[0] {
+		case "backup":
+			return runBackup(ctx, args[1:], stdout, stderr)
+		case "restore":
+			return runRestore(ctx, args[1:], stdout, stderr)
+		}
+	}
 	c, err := parseFlags(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return exitOK
@@ -139,7 +158,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "engramd: %v\n", err)
 		return exitFail
 	}
-	srv, err := server.New(server.Config{Store: st, Keys: keys, MaxInflight: c.maxInflight, MaxBodyBytes: c.maxBody, Version: version, Logger: log})
+	staging := filepath.Join(c.data, stagingName)
+	os.RemoveAll(staging) // left by a backup interrupted by a crash
+	srv, err := server.New(server.Config{Store: st, Keys: keys, MaxInflight: c.maxInflight, MaxBodyBytes: c.maxBody, Version: version, Logger: log,
+		BackupDir: c.backupDir, BackupStaging: staging})
 	if err != nil {
 		st.Close()
 		fmt.Fprintf(stderr, "engramd: %v\n", err)
@@ -168,8 +190,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	for _, sp := range st.Spaces() {
 		mems += st.Count(sp)
 	}
-	fmt.Fprintf(stdout, "engramd: listening on http://%s (data %s, %d memories, sync %v, auth %s, max in-flight %d, recovered in %s)\n",
-		ln.Addr(), c.data, mems, c.sync, auth, c.maxInflight, st.RecoveryTime().Round(time.Millisecond))
+	backups := "off"
+	if c.backupDir != "" {
+		backups = c.backupDir
+	}
+	fmt.Fprintf(stdout, "engramd: listening on http://%s (data %s, %d memories, sync %v, auth %s, max in-flight %d, backups %s, recovered in %s)\n",
+		ln.Addr(), c.data, mems, c.sync, auth, c.maxInflight, backups, st.RecoveryTime().Round(time.Millisecond))
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- hs.Serve(ln) }()

@@ -43,6 +43,13 @@ type Config struct {
 	DataDir string
 	// Logger receives errors the server answers with a 5xx. nil discards them.
 	Logger *slog.Logger
+	// BackupDir is where POST /api/v1/admin/backup writes backups; "" turns
+	// the admin backup routes off (501).
+	BackupDir string
+	// BackupStaging is where a backup's transient checkpoint is made: best
+	// on the data directory's file system (hard links). "" means beside the
+	// backup.
+	BackupStaging string
 }
 
 // Defaults for Config.
@@ -61,6 +68,7 @@ type Server struct {
 	mux      *http.ServeMux
 	handler  http.Handler
 	metrics  *metrics
+	backups  *backups
 	inflight atomic.Int64
 	started  time.Time
 	log      *slog.Logger
@@ -95,6 +103,9 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.metrics = m
+	if s.backups, err = newBackups(m.reg); err != nil {
+		return nil, err
+	}
 	s.routes()
 	s.handler = s.middleware(s.mux)
 	return s, nil
@@ -155,6 +166,8 @@ func (s *Server) routes() {
 	m.Handle("POST /api/v1/consolidations", s.wrap(s.handleConsolidate))
 	m.Handle("GET /api/v1/consolidations/{id}", s.wrap(s.handleConsolidation))
 	m.Handle("POST /api/v1/complete", s.wrap(s.handleComplete))
+	m.Handle("POST /api/v1/admin/backup", s.wrap(s.handleBackup))
+	m.Handle("GET /api/v1/admin/backups", s.wrap(s.handleBackups))
 	m.Handle("GET /health", s.wrap(s.handleHealth))
 	m.Handle("GET /health/alive", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) }))
 	m.Handle("GET /api/v1/system/health", s.wrap(s.handleSystemHealth))
