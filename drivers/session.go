@@ -48,6 +48,13 @@ type Plan struct {
 	// Opened, when set, is called with the driver once it is built and its
 	// target answered the probe (comparisons read its Describe).
 	Opened func(d Driver)
+	// OnStart, when set, is called once the preload is done and just before
+	// the first op is dispatched, with the run clock (RunConfig.OnStart).
+	OnStart func(RunClock)
+	// Observe, when set, sees every measured op after the result's own
+	// breakdowns and ledger did (drills spill acknowledged writes through
+	// it). It runs on the workers: it must be cheap and safe for concurrent use.
+	Observe Observer
 }
 
 // Source is an op stream that does not come from generating the scenario:
@@ -234,6 +241,16 @@ func Execute(ctx context.Context, p Plan) (*reports.Result, error) {
 	if fs, ok := d.(FillSkipper); ok && fs.SkipsFill() {
 		rc.Observe = nil // ops carry only their index: nothing to break down
 	}
+	if p.Observe != nil {
+		inner, outer := rc.Observe, p.Observe
+		rc.Observe = func(w int, op *workloads.Op, s *reports.Sample) {
+			if inner != nil {
+				inner(w, op, s)
+			}
+			outer(w, op, s)
+		}
+	}
+	rc.OnStart = p.OnStart
 	stats, err := Run(ctx, rc, d)
 	if err != nil {
 		if errors.Is(err, ErrLateStart) && res.Preload.Memories > 0 {

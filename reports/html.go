@@ -38,6 +38,8 @@ var pageTmpl = template.Must(template.New("report").Funcs(template.FuncMap{
 	"hitrate": hitRate,
 	"bytes":   fmtBytes,
 	"time":    func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
+	"optsecs": optSecs,
+	"since":   optSecsSince,
 }).Parse(htmlTemplate))
 
 func hitRate(p *float64) string {
@@ -155,7 +157,7 @@ func buildPage(r *Result) (*htmlPage, error) {
 	}
 	timeChart := func(id, title, unit string, w, h int) *chart {
 		c := newChart(id, title, w, h)
-		c.XUnit, c.YUnit, c.Bands = "s", unit, bands
+		c.XUnit, c.YUnit, c.Bands, c.Marks = "s", unit, bands, r.Marks
 		c.XMin, c.XMax = 0, math.Max(xmax, 1)
 		return c
 	}

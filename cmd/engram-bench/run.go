@@ -36,6 +36,8 @@ type runFlags struct {
 	preload     string
 	outputs     outputFlags
 	apiKey      string
+	engramd     string
+	drillDir    string
 	// sc, when set, is the scenario to run instead of --scenario (commands
 	// that build their own, like "http").
 	sc *workloads.Scenario
@@ -78,6 +80,8 @@ error; 3 invalid run (harness-limited, interrupted, or target unreachable).`,
 	fl.StringVar(&f.preload, "preload", "auto", "which shards store the initial memories: auto (every shard for in-process drivers, else shard 0), shard0, all, none")
 	addOutputFlags(fl, &f.outputs)
 	fl.StringVar(&f.apiKey, "api-key", "", "API key for targets with authentication on (engram driver: sent as Authorization: Bearer KEY)")
+	fl.StringVar(&f.engramd, "engramd", "", "drills: the engramd binary the drill starts, restores with and restarts (default: engramd on PATH)")
+	fl.StringVar(&f.drillDir, "drill-dir", "", "drills: keep the drill's data, backups, restored data, write spill and engramd log in this new directory (default: a temporary one, removed afterwards)")
 	return cmd
 }
 
@@ -113,6 +117,9 @@ func runRun(cmd *cobra.Command, f *runFlags, stdout, stderr io.Writer) error {
 	}
 	if driverName == "" {
 		driverName = "embedded"
+	}
+	if sc.Drill != nil {
+		return runDrill(cmd, f, sc, seed, conc, driverName, stdout, stderr)
 	}
 	opts := map[string]string{}
 	for _, o := range f.options {
