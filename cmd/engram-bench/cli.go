@@ -85,6 +85,7 @@ func newRoot(ctx context.Context, stdout, stderr io.Writer) *cobra.Command {
 	root.AddCommand(newHTTPCmd(stdout, stderr))
 	root.AddCommand(newStubServerCmd(stdout))
 	root.AddCommand(newEngramdCmd(stdout, stderr))
+	root.AddCommand(newChaosCmd(stdout, stderr))
 	return root
 }
 

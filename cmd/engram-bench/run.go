@@ -41,6 +41,7 @@ type runFlags struct {
 	sc *workloads.Scenario
 	// opNames names the progress line's ops when the driver has its own.
 	opNames []string
+	chaos   chaosFlags
 }
 
 func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
@@ -77,6 +78,7 @@ error; 3 invalid run (harness-limited, interrupted, or target unreachable).`,
 	fl.StringVar(&f.startAt, "start-at", "", "start the schedule (warm-up included) at this wall time, RFC 3339 (2026-11-26T12:00:00Z) or Unix seconds: aligns shards on several machines")
 	fl.StringVar(&f.preload, "preload", "auto", "which shards store the initial memories: auto (every shard for in-process drivers, else shard 0), shard0, all, none")
 	addOutputFlags(fl, &f.outputs)
+	addChaosFlags(fl, &f.chaos)
 	fl.StringVar(&f.apiKey, "api-key", "", "API key for targets with authentication on (engram driver: sent as Authorization: Bearer KEY)")
 	return cmd
 }
@@ -207,10 +209,14 @@ func runRun(cmd *cobra.Command, f *runFlags, stdout, stderr io.Writer) error {
 				plan.StartAt.UTC().Format(time.RFC3339Nano), time.Until(plan.StartAt).Round(time.Millisecond))
 		}
 	}
-	res, err := drivers.Execute(ctx, plan)
+	res, err := execute(ctx, f, sc, plan, stderr)
 	prog.Done()
 	if err != nil {
 		outs.abort()
+		var ee *exitError
+		if errors.As(err, &ee) {
+			return err
+		}
 		if errors.Is(err, drivers.ErrUnreachable) || errors.Is(err, drivers.ErrLateStart) {
 			return &exitError{code: exitInvalid, err: err}
 		}
