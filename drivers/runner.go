@@ -83,23 +83,18 @@ type RunConfig struct {
 	// think and send again (Arrival and Concurrency are then ignored). See
 	// workloads.ClosedLoop.
 	Closed *workloads.ClosedLoop
-	// OnStart, when set, is called once before the first op is dispatched,
-	// with the run clock tied to wall time (drills schedule events by it).
-	OnStart func(RunClock)
+	// Started, when set, is told the run's clock before the first op is due
+	// (chaos schedules faults on it).
+	Started func(RunClock)
 }
 
-// RunClock ties the run clock — the nanosecond times of samples and ticks —
-// to wall time.
+// RunClock places a run in time: Zero is the wall time of run-clock 0, and
+// MeasureStart the run-clock time (ns) where measuring begins; samples'
+// times are on the run clock.
 type RunClock struct {
-	// Base is the wall time of run-clock zero (with a monotonic reading).
-	Base time.Time
-	// Zero is the run-clock time of the schedule's time zero (where the
-	// warm-up begins); Measure is where measuring begins.
-	Zero, Measure int64
+	Zero         time.Time
+	MeasureStart int64
 }
-
-// Wall returns the wall time of run-clock time t.
-func (c RunClock) Wall(t int64) time.Time { return c.Base.Add(time.Duration(t)) }
 
 // Defaults for RunConfig.
 const (
@@ -259,10 +254,10 @@ func Run(ctx context.Context, cfg RunConfig, d Driver) (RunStats, error) {
 	}
 
 	cfg.Recorder.SetStart(r.measure)
-	stats := RunStats{Start: r.base.Add(time.Duration(r.origin)), MeasureStart: r.measure}
-	if cfg.OnStart != nil {
-		cfg.OnStart(RunClock{Base: r.base, Zero: r.origin, Measure: r.measure})
+	if cfg.Started != nil {
+		cfg.Started(RunClock{Zero: r.base, MeasureStart: r.measure})
 	}
+	stats := RunStats{Start: r.base.Add(time.Duration(r.origin)), MeasureStart: r.measure}
 
 	var wg sync.WaitGroup
 	for w := 0; w < cfg.Concurrency; w++ {

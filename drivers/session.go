@@ -48,12 +48,13 @@ type Plan struct {
 	// Opened, when set, is called with the driver once it is built and its
 	// target answered the probe (comparisons read its Describe).
 	Opened func(d Driver)
-	// OnStart, when set, is called once the preload is done and just before
-	// the first op is dispatched, with the run clock (RunConfig.OnStart).
-	OnStart func(RunClock)
-	// Observe, when set, sees every measured op after the result's own
-	// breakdowns and ledger did (drills spill acknowledged writes through
-	// it). It runs on the workers: it must be cheap and safe for concurrent use.
+	// Wrap, when set, wraps the driver after Opened (chaos records every
+	// write through it).
+	Wrap func(d Driver) (Driver, error)
+	// Started and Observe, when set, are passed to the runner: the run's
+	// clock before the first op, and every measured op (beside the
+	// breakdowns).
+	Started func(RunClock)
 	Observe Observer
 }
 
@@ -155,6 +156,13 @@ func Execute(ctx context.Context, p Plan) (*reports.Result, error) {
 	if p.Opened != nil {
 		p.Opened(d)
 	}
+	if p.Wrap != nil {
+		w, err := p.Wrap(d)
+		if err != nil {
+			return nil, err
+		}
+		d = w
+	}
 
 	res := &reports.Result{
 		Schema:         reports.Schema,
@@ -241,16 +249,14 @@ func Execute(ctx context.Context, p Plan) (*reports.Result, error) {
 	if fs, ok := d.(FillSkipper); ok && fs.SkipsFill() {
 		rc.Observe = nil // ops carry only their index: nothing to break down
 	}
-	if p.Observe != nil {
-		inner, outer := rc.Observe, p.Observe
-		rc.Observe = func(w int, op *workloads.Op, s *reports.Sample) {
-			if inner != nil {
-				inner(w, op, s)
-			}
-			outer(w, op, s)
+	rc.Started = p.Started
+	if extra := p.Observe; extra != nil {
+		if own := rc.Observe; own != nil {
+			rc.Observe = func(w int, op *workloads.Op, s *reports.Sample) { own(w, op, s); extra(w, op, s) }
+		} else {
+			rc.Observe = extra
 		}
 	}
-	rc.OnStart = p.OnStart
 	stats, err := Run(ctx, rc, d)
 	if err != nil {
 		if errors.Is(err, ErrLateStart) && res.Preload.Memories > 0 {

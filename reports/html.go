@@ -70,6 +70,7 @@ type htmlPage struct {
 	DrainNote    string
 	Windows      []Window
 	ErrorClasses []string
+	Chaos        *htmlChaos
 }
 
 type htmlCard struct {
@@ -98,7 +99,7 @@ func WriteHTML(w io.Writer, r *Result) error {
 }
 
 func buildPage(r *Result) (*htmlPage, error) {
-	p := &htmlPage{R: r, Generated: time.Now().UTC().Format("2006-01-02 15:04 UTC"), Windows: r.Windows}
+	p := &htmlPage{R: r, Generated: time.Now().UTC().Format("2006-01-02 15:04 UTC"), Windows: r.Windows, Chaos: buildChaosHTML(r)}
 	switch r.Verdict {
 	case VerdictPass:
 		p.VerdictClass = "pass"

@@ -91,6 +91,9 @@ type Result struct {
 	// Merge describes the shard results a merged result was made from
 	// (engram-bench merge); nil for a result of one process.
 	Merge *MergeInfo `json:"merge,omitempty"`
+	// Chaos is what a chaos drill injected and proved (docs/chaos.md); nil
+	// for a run without faults.
+	Chaos *ChaosResult `json:"chaos,omitempty"`
 
 	// Path is the file the result was read from (set by ReadFile; not stored).
 	Path string `json:"-"`

@@ -125,6 +125,9 @@ func (s *Scenario) validateDrill(v *validator) {
 		}
 		return
 	}
+	if s.Chaos.Enabled {
+		v.errf("drill", nil, "cannot be combined with [[chaos.faults]]: a drill destroys the server the faults act on (run them as two scenarios)")
+	}
 	if val.ExpectedRTOS != nil {
 		v.positive("validation.expected_rto_s", *val.ExpectedRTOS)
 	}

@@ -84,6 +84,7 @@ func TestBadDrills(t *testing.T) {
 		{"an RTO target without a drill", drillBase + "[validation]\nexpected_rto_s = 30\n", []string{"drill.toml:10", "validation.expected_rto_s", "only applies to a disaster-recovery drill"}},
 		{"an RPO target without a drill", drillBase + "[validation]\nexpected_rpo_s = 30\n", []string{"validation.expected_rpo_s", "add a [drill] table"}},
 		{"a zero RTO", drillBase + "[drill]\ndisaster_at_s = 5\n[validation]\nexpected_rto_s = 0\n", []string{"drill.toml:12", "validation.expected_rto_s", "must be > 0"}},
+		{"a drill with chaos faults", drillBase + "[drill]\ndisaster_at_s = 5\n[[chaos.faults]]\nkind = \"kill\"\nat = \"2s\"\n", []string{"drill.toml:9", "drill: cannot be combined with [[chaos.faults]]"}},
 		{"a negative RPO", drillBase + "[drill]\ndisaster_at_s = 5\n[validation]\nexpected_rpo_s = -1\n", []string{"validation.expected_rpo_s", "must be >= 0"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

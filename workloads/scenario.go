@@ -212,12 +212,6 @@ type ValidationSpec struct {
 	ExpectedRPOS *float64 `toml:"expected_rpo_s" json:"expected_rpo_s,omitempty"`
 }
 
-// ChaosSpec is the [chaos] table. Engram's tool never reads it; later work
-// schedules faults here.
-type ChaosSpec struct {
-	Enabled bool `toml:"enabled" json:"enabled"`
-}
-
 // RunSpec is the [run] table (extension): run defaults that flags override.
 type RunSpec struct {
 	Seed        *uint64 `toml:"seed" json:"seed,omitempty"`
@@ -430,6 +424,9 @@ func (s *Scenario) applyDefaults(md toml.MetaData) {
 	if s.Drill != nil {
 		s.Drill.applyDefaults(func(k string) bool { return md.IsDefined("drill", k) })
 	}
+	if !md.IsDefined("chaos", "enabled") && len(s.Chaos.Faults) > 0 {
+		s.Chaos.Enabled = true
+	}
 }
 
 // applyDefaults sets every parameter that defined(key) says is missing.
@@ -512,6 +509,7 @@ func (v *validator) nonNegative(key string, x float64) {
 }
 
 func (s *Scenario) validate(v *validator) {
+	defer s.Chaos.validate(v)
 	v.positive("duration.total_seconds", s.Duration.TotalSeconds)
 	v.nonNegative("duration.warmup_seconds", s.Duration.WarmupSeconds)
 	if !v.defined("arrival") {
@@ -760,6 +758,7 @@ func (s *Scenario) Clone() *Scenario {
 		p := *s.Run.Seed
 		c.Run.Seed = &p
 	}
+	c.Chaos = s.Chaos.clone()
 	cp := func(p *float64) *float64 {
 		if p == nil {
 			return nil

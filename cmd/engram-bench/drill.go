@@ -12,7 +12,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/engram-bench/engram-bench/drivers"
-	"github.com/engram-bench/engram-bench/drivers/drill"
+	"github.com/engram-bench/engram-bench/drivers/recovery"
 	"github.com/engram-bench/engram-bench/reports"
 	"github.com/engram-bench/engram-bench/workloads"
 )
@@ -34,12 +34,14 @@ func runDrill(cmd *cobra.Command, f *runFlags, sc *workloads.Scenario, seed uint
 	case f.apiKey != "":
 		return usageErr("--api-key: the drill's engramd runs without authentication")
 	}
-	var command []string
-	if f.engramd != "" {
-		if st, err := os.Stat(f.engramd); err != nil || st.IsDir() {
-			return usageErr("--engramd %s: not an executable file (build one with go build -o bin/engramd ./cmd/engramd)", f.engramd)
+	// engramd is this binary's own `engram-bench engramd` unless
+	// --engramd-bin names another.
+	command := append(selfCommand(), "engramd")
+	if bin := f.chaos.engramdBin; bin != "" {
+		if st, err := os.Stat(bin); err != nil || st.IsDir() {
+			return usageErr("--engramd-bin %s: not an executable file (build one with go build -o bin/engramd ./cmd/engramd)", bin)
 		}
-		command = []string{f.engramd}
+		command = []string{bin}
 	}
 	if f.drillDir != "" {
 		if ents, err := os.ReadDir(f.drillDir); err == nil && len(ents) > 0 {
@@ -76,7 +78,7 @@ func runDrill(cmd *cobra.Command, f *runFlags, sc *workloads.Scenario, seed uint
 	if err != nil {
 		return err
 	}
-	cfg := drill.Config{
+	cfg := recovery.Config{
 		Scenario: sc, Seed: seed, Concurrency: conc, MaxLag: f.maxLag, Engramd: command, NoSync: f.noSync,
 		WorkDir: f.drillDir, Keep: f.drillDir != "", DriverOptions: opts, Env: env, Live: outs.Live,
 	}
@@ -89,12 +91,12 @@ func runDrill(cmd *cobra.Command, f *runFlags, sc *workloads.Scenario, seed uint
 		fmt.Fprintf(stderr, "engram-bench: %s: disaster-recovery drill on engramd, %.0f ops/s for %s, disaster at %gs, seed %d, concurrency %d\n",
 			sc.ID, arrRate, sc.Duration.Total(), sc.Drill.DisasterAtS, seed, conc)
 	}
-	res, err := drill.Run(ctx, cfg)
+	res, err := recovery.Run(ctx, cfg)
 	prog.Done()
 	if err != nil {
 		outs.abort()
 		switch {
-		case errors.Is(err, drill.ErrNoEngramd):
+		case errors.Is(err, recovery.ErrNoEngramd):
 			return usageErr("%v", err)
 		case ctx.Err() != nil:
 			return &exitError{code: exitInvalid, err: err}

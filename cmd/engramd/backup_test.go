@@ -15,8 +15,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/engram-bench/engram-bench/cmd/internal/engramd"
 	"github.com/engram-bench/engram-bench/engine"
 )
+
+const exitFail = engramd.ExitFail
 
 // ackLog is what the test's writers know: when each write began and when it
 // was acknowledged.

@@ -2,7 +2,9 @@
 // serialisation, so what it measures is the engine itself.
 //
 // Options (--driver-opt): slowdown=F plants a regression of F (0.25 = every
-// op about 25% slower) to validate regression gates. The engine's data lives
+// op about 25% slower) to validate regression gates; disk-faults=on opens
+// the engine on chaos's switchable disk wrapper (DiskFS), so chaos drills
+// can make its disk slow or failing while it runs. The engine's data lives
 // in Config.DataDir; NoSync switches it to acknowledging before fsync.
 package embedded
 
@@ -13,6 +15,7 @@ import (
 	"os"
 	"strconv"
 
+	"github.com/engram-bench/engram-bench/chaos/disk"
 	"github.com/engram-bench/engram-bench/drivers"
 	"github.com/engram-bench/engram-bench/engine"
 	"github.com/engram-bench/engram-bench/workloads"
@@ -21,6 +24,7 @@ import (
 // Driver runs ops against an engine.Store it owns.
 type Driver struct {
 	store *engine.Store
+	fs    *disk.FS
 }
 
 var (
@@ -48,17 +52,32 @@ func init() {
 				}
 				opts.Slowdown = f
 			}
+			var fs *disk.FS
+			switch v := cfg.Options["disk-faults"]; v {
+			case "", "off":
+			case "on":
+				fs = disk.New(nil)
+				opts.FS = fs
+			default:
+				return nil, fmt.Errorf("embedded driver option disk-faults=%q: want on or off", v)
+			}
 			st, err := engine.Open(cfg.DataDir, opts)
 			if err != nil {
 				return nil, fmt.Errorf("embedded driver: %w", err)
 			}
-			return New(st), nil
+			d := New(st)
+			d.fs = fs
+			return d, nil
 		},
 	})
 }
 
 // New returns a driver over st. Close closes st.
 func New(st *engine.Store) *Driver { return &Driver{store: st} }
+
+// DiskFS returns the disk-fault wrapper under the engine (disk-faults=on),
+// or nil.
+func (d *Driver) DiskFS() *disk.FS { return d.fs }
 
 // Store returns the engine the driver runs against.
 func (d *Driver) Store() *engine.Store { return d.store }

@@ -50,6 +50,11 @@ type Config struct {
 	// on the data directory's file system (hard links). "" means beside the
 	// backup.
 	BackupStaging string
+	// Admin, when set, serves every path under /admin/ (engramd mounts the
+	// chaos disk-fault switch there with --admin). It sits behind
+	// authentication like every route and is exempt from the in-flight
+	// limit. nil: /admin/ is 404 like any unknown path.
+	Admin http.Handler
 }
 
 // Defaults for Config.
@@ -178,13 +183,16 @@ func (s *Server) routes() {
 	m.Handle("GET /debug/pprof/symbol", http.HandlerFunc(pprof.Symbol))
 	m.Handle("POST /debug/pprof/symbol", http.HandlerFunc(pprof.Symbol))
 	m.Handle("GET /debug/pprof/trace", http.HandlerFunc(pprof.Trace))
+	if s.cfg.Admin != nil {
+		m.Handle("/admin/", s.cfg.Admin)
+	}
 	m.Handle("/", s.wrap(s.handleNotFound))
 }
 
 // exempt reports whether a path bypasses the in-flight limit: probes,
 // metrics and profiles must answer even when the server sheds load.
 func exempt(path string) bool {
-	return strings.HasPrefix(path, "/health") || strings.HasPrefix(path, "/metrics") || strings.HasPrefix(path, "/debug/pprof")
+	return strings.HasPrefix(path, "/health") || strings.HasPrefix(path, "/metrics") || strings.HasPrefix(path, "/debug/pprof") || strings.HasPrefix(path, "/admin/")
 }
 
 // middleware wraps the mux: security headers, panic recovery, the body

@@ -1,4 +1,4 @@
-// Package drill runs a disaster-recovery drill: load against an engramd the
+// Package recovery runs a disaster-recovery drill: load against an engramd the
 // harness owns, online backups on a schedule, the data directory destroyed
 // at a chosen moment, the newest backup chain restored into a new directory
 // and engramd started on it, and then the two numbers operations care about:
@@ -29,7 +29,7 @@
 // Adding a kind of disaster: give DrillSpec a key naming it, do it in
 // disaster (it must leave the data directory unusable and record what it
 // destroyed), and add a row to the table test of the drill.
-package drill
+package recovery
 
 import (
 	"bytes"
@@ -177,6 +177,9 @@ func (dr *drill) logf(format string, args ...any) {
 	fmt.Fprintf(dr.cfg.Log, "drill: %s"+format+"\n", append([]any{at}, args...)...)
 }
 
+// wall is the wall time of run-clock time t.
+func (dr *drill) wall(t int64) time.Time { return dr.clock.Zero.Add(time.Duration(t)) }
+
 // secs is t in seconds from the start of measuring.
 func (dr *drill) secs(t time.Time) float64 { return t.Sub(dr.measure).Seconds() }
 
@@ -263,9 +266,9 @@ func Run(ctx context.Context, cfg Config) (*reports.Result, error) {
 		PreloadProgress: cfg.PreloadProgress,
 		Live:            dr.tick,
 		Observe:         dr.observe,
-		OnStart: func(c drivers.RunClock) {
+		Started: func(c drivers.RunClock) {
 			dr.clock = c
-			dr.measure = c.Wall(c.Measure)
+			dr.measure = dr.wall(c.MeasureStart)
 			dr.logf("measuring: %d backups scheduled, the disaster at %gs", len(dr.spec.Backups()), dr.spec.DisasterAtS)
 			g.Go(func() error { return dr.backupLoop(gctx) })
 			g.Go(func() error { return dr.disasterAndRecovery(gctx) })
@@ -288,7 +291,7 @@ func Run(ctx context.Context, cfg Config) (*reports.Result, error) {
 
 // tick keeps each interval's totals on the wall clock, for the RTO.
 func (dr *drill) tick(t reports.Tick) {
-	w := windowOf(t, dr.clock.Wall(t.Start), dr.clock.Wall(t.End), dr.spec.RecoveryWindow())
+	w := windowOf(t, dr.wall(t.Start), dr.wall(t.End), dr.spec.RecoveryWindow())
 	dr.winMu.Lock()
 	dr.windows = append(dr.windows, w)
 	dr.winMu.Unlock()
@@ -302,9 +305,9 @@ func (dr *drill) observe(_ int, op *workloads.Op, s *reports.Sample) {
 	if !op.Kind.WritesMemory() {
 		return
 	}
-	r := writeRecord{Space: dr.spaces[op.Space], Acked: s.Err == "", Conf: op.Confidence, Began: dr.clock.Wall(s.Start).UnixNano()}
+	r := writeRecord{Space: dr.spaces[op.Space], Acked: s.Err == "", Conf: op.Confidence, Began: dr.wall(s.Start).UnixNano()}
 	if r.Acked {
-		r.Ack = dr.clock.Wall(s.End).UnixNano()
+		r.Ack = dr.wall(s.End).UnixNano()
 	}
 	if op.Kind == workloads.KindStore {
 		r.Key = uint64(op.Key)

@@ -1,4 +1,4 @@
-package drill
+package recovery
 
 import (
 	"bytes"
@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/engram-bench/engram-bench/chaos/check"
 	"github.com/engram-bench/engram-bench/reports"
 	"github.com/engram-bench/engram-bench/workloads"
 )
@@ -192,11 +193,12 @@ func (rb *readBack) check(ctx context.Context, e expectation) error {
 	case !found || !e.Acked:
 		return nil
 	}
-	// The content is a pure function of the key and carries a checksum of
-	// it (workloads.AppendContent); the confidence went out with 4 decimals.
-	want := workloads.Content(e.Key)
+	// The content is a pure function of the key (workloads.Content): its
+	// checksum is compared as the chaos read-back compares contents; the
+	// confidence went out with 4 decimals.
+	want := check.Sum([]byte(workloads.Content(e.Key)))
 	conf := math.Round(float64(e.Conf)*1e4) / 1e4
-	if err != nil || m.Content != want || math.Abs(m.Confidence-conf) > 1e-4 {
+	if err != nil || check.Sum([]byte(m.Content)) != want || math.Abs(m.Confidence-conf) > 1e-4 {
 		d.Corrupt++
 		add(&d.CorruptExamples)
 		return nil

@@ -1,4 +1,4 @@
-package drill
+package recovery
 
 import (
 	"context"
@@ -144,7 +144,7 @@ func (dr *drill) readBack(ctx context.Context, res *reports.Result, out *reports
 	spaces := dr.sc.SpaceNames()
 	rb := &readBack{base: dr.e.URL(), disaster: disaster, d: out,
 		client: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: dr.cfg.ReadBackWorkers}}}
-	preloadAck := dr.clock.Wall(dr.clock.Zero).UnixNano() // every preloaded memory was acknowledged by then
+	preloadAck := dr.measure.UnixNano() // every preloaded memory was acknowledged by then (a drill has no warm-up)
 	checkPreload := res.Preload.Errors == 0
 	if !checkPreload {
 		res.Warnings = append(res.Warnings, fmt.Sprintf("%d preloaded memories failed to store: the preload is left out of the read-back (which ones is not known)", res.Preload.Errors))

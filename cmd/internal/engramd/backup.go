@@ -1,4 +1,4 @@
-package main
+package engramd
 
 import (
 	"context"
@@ -62,7 +62,7 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		}
 		return exitFail
 	}
-	m, err := st.Backup(ctx, *out, engine.BackupOptions{Parent: *parent, Staging: filepath.Join(*data, stagingName), Version: "engramd " + version})
+	m, err := st.Backup(ctx, *out, engine.BackupOptions{Parent: *parent, Staging: filepath.Join(*data, stagingName), Version: "engramd " + Version})
 	if cerr := st.Close(); err == nil && cerr != nil {
 		err = cerr
 	}
