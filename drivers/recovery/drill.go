@@ -219,6 +219,9 @@ func Run(ctx context.Context, cfg Config) (*reports.Result, error) {
 	} else if err := os.MkdirAll(work, 0o755); err != nil {
 		return nil, fmt.Errorf("drill: work directory: %w", err)
 	}
+	if abs, err := filepath.Abs(work); err == nil {
+		work = abs // the paths go to engramd and into the result
+	}
 	dr.data = filepath.Join(work, "data")
 	dr.backups = filepath.Join(work, "backups")
 	dr.restore = filepath.Join(work, "restored")
