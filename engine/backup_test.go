@@ -255,8 +255,21 @@ func copyTree(t *testing.T, src, dst string) {
 }
 
 // makeChain stores memories, flushing between backups, and returns the
-// directories of a full backup and two incrementals.
+// directories of a full backup and two incrementals, the first incremental
+// sharing an sstable with the full backup. A background compaction between
+// the first two backups can merge the full backup's sstable away (pebble
+// decides when); then the chain is built again in a fresh directory.
 func makeChain(t *testing.T, root string) []string {
+	t.Helper()
+	for try := 0; ; try++ {
+		dirs := makeChainOnce(t, filepath.Join(root, fmt.Sprintf("try-%d", try)))
+		if sharesSST(t, dirs[0], dirs[1]) || try == 9 {
+			return dirs
+		}
+	}
+}
+
+func makeChainOnce(t *testing.T, root string) []string {
 	t.Helper()
 	data := filepath.Join(root, "data")
 	s := open(t, data, Options{Dim: 8})
@@ -283,6 +296,26 @@ func makeChain(t *testing.T, root string) []string {
 		dirs = append(dirs, dir)
 	}
 	return dirs
+}
+
+// sharesSST reports whether the backup in target needs an sstable held by
+// backup holder.
+func sharesSST(t *testing.T, holder, target string) bool {
+	t.Helper()
+	h, err := ReadBackup(holder)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := ReadBackup(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range m.Files {
+		if f.In == h.ID && strings.HasSuffix(f.Name, ".sst") {
+			return true
+		}
+	}
+	return false
 }
 
 // neededSST returns the path of an sstable held by backup holder that a

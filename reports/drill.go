@@ -224,8 +224,12 @@ func writeDrillText(w io.Writer, r *Result) {
 		fmt.Fprintln(w, "  "+l)
 	}
 	rc, dt := d.Recovery, d.Data
+	rto := "not reached"
+	if rc.RTOS != nil {
+		rto = optSecs(rc.RTOS)
+	}
 	fmt.Fprintf(w, "  RTO %s: restore %.2fs + start %.2fs, healthy at +%s, within targets at +%s\n",
-		optSecs(rc.RTOS), rc.RestoreS, rc.StartS, optSecsSince(rc.HealthyS, d.Disaster.AtS), optSecsSince(rc.RecoveredS, d.Disaster.AtS))
+		rto, rc.RestoreS, rc.StartS, optSecsSince(rc.HealthyS, d.Disaster.AtS), optSecsSince(rc.RecoveredS, d.Disaster.AtS))
 	fmt.Fprintf(w, "  RPO %.1fs, %d memories: of %d acknowledged before the disaster, %d restored intact, %d lost (acknowledged in the last %.1fs)\n",
 		dt.NewestSurvivorAgeS, dt.Lost, dt.Acknowledged, dt.Present, dt.Lost, dt.OldestLostAgeS)
 	fmt.Fprintf(w, "  integrity: %d corrupt, %d lost though backed up, %d written after the backup yet restored (of %d checked), %d read errors; read-back took %.1fs\n",

@@ -66,6 +66,22 @@ func TestDrillReports(t *testing.T) {
 	}
 }
 
+// TestDrillNotRecovered: a drill that never got back within its targets
+// says so in words, not with an empty RTO.
+func TestDrillNotRecovered(t *testing.T) {
+	r := drillResult(t)
+	r.Drill.Recovery.RecoveredS, r.Drill.Recovery.RTOS = nil, nil
+	var b bytes.Buffer
+	if err := Render("text", &b, r); err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []string{"RTO not reached: restore 0.20s + start 0.70s, healthy at +1.0s, within targets at +-", "not recovered within the run (p99 ≤ 100ms"} {
+		if !strings.Contains(b.String(), w) {
+			t.Errorf("text report lacks %q:\n%s", w, b.String())
+		}
+	}
+}
+
 func TestAddTargets(t *testing.T) {
 	for _, tc := range []struct {
 		name, verdict string

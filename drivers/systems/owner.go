@@ -1,6 +1,7 @@
 package systems
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -295,7 +296,27 @@ func (e *Engramd) Pause() error {
 		return err
 	}
 	e.paused = true
+	waitStopped(e.srv.cmd.Process.Pid, time.Second)
 	return nil
+}
+
+// waitStopped waits up to limit until the process is stopped (state T in
+// /proc/PID/stat): SIGSTOP is delivered asynchronously, and a thread
+// running on another core may still answer a request meanwhile. Without
+// /proc (not Linux) it returns at once.
+func waitStopped(pid int, limit time.Duration) {
+	path := "/proc/" + strconv.Itoa(pid) + "/stat"
+	for deadline := time.Now().Add(limit); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return
+		}
+		// pid (comm) state ...: comm may hold spaces, so read after the last ')'.
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 || i+2 >= len(b) || b[i+2] == 'T' || b[i+2] == 't' {
+			return
+		}
+	}
 }
 
 // Resume continues a paused process with SIGCONT.
