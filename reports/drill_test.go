@@ -82,6 +82,16 @@ func TestDrillNotRecovered(t *testing.T) {
 	}
 }
 
+// TestDrillH2: in a drill the P99 target judges recovery windows, and H2
+// says so instead of claiming the scenario set none.
+func TestDrillH2(t *testing.T) {
+	r := drillResult(t)
+	r.Targets = nil
+	if h := evalH2(r); h.Status != HypothesisNotRun || !strings.Contains(h.Detail, "judges each recovery window") {
+		t.Errorf("H2 %s: %s", h.Status, h.Detail)
+	}
+}
+
 func TestAddTargets(t *testing.T) {
 	for _, tc := range []struct {
 		name, verdict string
