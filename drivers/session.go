@@ -48,6 +48,14 @@ type Plan struct {
 	// Opened, when set, is called with the driver once it is built and its
 	// target answered the probe (comparisons read its Describe).
 	Opened func(d Driver)
+	// Wrap, when set, wraps the driver after Opened (chaos records every
+	// write through it).
+	Wrap func(d Driver) (Driver, error)
+	// Started and Observe, when set, are passed to the runner: the run's
+	// clock before the first op, and every measured op (beside the
+	// breakdowns).
+	Started func(RunClock)
+	Observe Observer
 }
 
 // Source is an op stream that does not come from generating the scenario:
@@ -148,6 +156,13 @@ func Execute(ctx context.Context, p Plan) (*reports.Result, error) {
 	if p.Opened != nil {
 		p.Opened(d)
 	}
+	if p.Wrap != nil {
+		w, err := p.Wrap(d)
+		if err != nil {
+			return nil, err
+		}
+		d = w
+	}
 
 	res := &reports.Result{
 		Schema:         reports.Schema,
@@ -242,6 +257,14 @@ func Execute(ctx context.Context, p Plan) (*reports.Result, error) {
 	}
 	if fs, ok := d.(FillSkipper); ok && fs.SkipsFill() {
 		rc.Observe = nil // ops carry only their index: nothing to break down
+	}
+	rc.Started = p.Started
+	if extra := p.Observe; extra != nil {
+		if own := rc.Observe; own != nil {
+			rc.Observe = func(w int, op *workloads.Op, s *reports.Sample) { own(w, op, s); extra(w, op, s) }
+		} else {
+			rc.Observe = extra
+		}
 	}
 	stats, err := Run(ctx, rc, d)
 	if err != nil {

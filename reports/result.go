@@ -68,6 +68,10 @@ type Result struct {
 	Quality *QualityStats `json:"quality,omitempty"`
 	// Windows are stretches of the run to shade in charts (phases, faults).
 	Windows []Window `json:"windows,omitempty"`
+	// Marks are instants to mark on charts (a drill's disaster and recovery).
+	Marks []Mark `json:"marks,omitempty"`
+	// Drill is the account of a disaster-recovery drill; nil otherwise.
+	Drill *Drill `json:"drill,omitempty"`
 	// Hypotheses are Engram's H1–H4, evaluated by EvaluateHypotheses.
 	Hypotheses []Hypothesis `json:"hypotheses,omitempty"`
 	// Scaling is the data of a scaling run (throughput at several worker or
@@ -87,6 +91,9 @@ type Result struct {
 	// Merge describes the shard results a merged result was made from
 	// (engram-bench merge); nil for a result of one process.
 	Merge *MergeInfo `json:"merge,omitempty"`
+	// Chaos is what a chaos drill injected and proved (docs/chaos.md); nil
+	// for a run without faults.
+	Chaos *ChaosResult `json:"chaos,omitempty"`
 
 	// Path is the file the result was read from (set by ReadFile; not stored).
 	Path string `json:"-"`

@@ -95,6 +95,8 @@ func WriteText(w io.Writer, r *Result) error {
 		}
 	}
 	writeWorkloadSections(ew, r)
+	writeDrillText(ew, r)
+	writeChaosText(ew, r)
 	if len(r.Targets) > 0 {
 		fmt.Fprintln(ew, "\ntargets")
 		for _, t := range r.Targets {

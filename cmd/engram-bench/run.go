@@ -36,11 +36,13 @@ type runFlags struct {
 	preload     string
 	outputs     outputFlags
 	apiKey      string
+	drillDir    string
 	// sc, when set, is the scenario to run instead of --scenario (commands
 	// that build their own, like "http").
 	sc *workloads.Scenario
 	// opNames names the progress line's ops when the driver has its own.
 	opNames []string
+	chaos   chaosFlags
 }
 
 func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
@@ -77,7 +79,9 @@ error; 3 invalid run (harness-limited, interrupted, or target unreachable).`,
 	fl.StringVar(&f.startAt, "start-at", "", "start the schedule (warm-up included) at this wall time, RFC 3339 (2026-11-26T12:00:00Z) or Unix seconds: aligns shards on several machines")
 	fl.StringVar(&f.preload, "preload", "auto", "which shards store the initial memories: auto (every shard for in-process drivers, else shard 0), shard0, all, none")
 	addOutputFlags(fl, &f.outputs)
+	addChaosFlags(fl, &f.chaos)
 	fl.StringVar(&f.apiKey, "api-key", "", "API key for targets with authentication on (engram driver: sent as Authorization: Bearer KEY)")
+	fl.StringVar(&f.drillDir, "drill-dir", "", "disaster-recovery drills: keep the drill's data, backups, restored data, write spill and engramd log in this new directory (default: a temporary one, removed afterwards)")
 	return cmd
 }
 
@@ -113,6 +117,9 @@ func runRun(cmd *cobra.Command, f *runFlags, stdout, stderr io.Writer) error {
 	}
 	if driverName == "" {
 		driverName = "embedded"
+	}
+	if sc.Drill != nil {
+		return runDrill(cmd, f, sc, seed, conc, driverName, stdout, stderr)
 	}
 	opts := map[string]string{}
 	for _, o := range f.options {
@@ -207,10 +214,14 @@ func runRun(cmd *cobra.Command, f *runFlags, stdout, stderr io.Writer) error {
 				plan.StartAt.UTC().Format(time.RFC3339Nano), time.Until(plan.StartAt).Round(time.Millisecond))
 		}
 	}
-	res, err := drivers.Execute(ctx, plan)
+	res, err := execute(ctx, f, sc, plan, stderr)
 	prog.Done()
 	if err != nil {
 		outs.abort()
+		var ee *exitError
+		if errors.As(err, &ee) {
+			return err
+		}
 		if errors.Is(err, drivers.ErrUnreachable) || errors.Is(err, drivers.ErrLateStart) {
 			return &exitError{code: exitInvalid, err: err}
 		}

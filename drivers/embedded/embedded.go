@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/engram-bench/engram-bench/chaos/disk"
 	"github.com/engram-bench/engram-bench/drivers"
 	"github.com/engram-bench/engram-bench/engine"
 	"github.com/engram-bench/engram-bench/workloads"
@@ -18,6 +19,7 @@ import (
 // Driver runs ops against an engine.Store it owns.
 type Driver struct {
 	store *engine.Store
+	fs    *disk.FS
 }
 
 var (
@@ -45,7 +47,9 @@ func init() {
 			if err != nil {
 				return nil, fmt.Errorf("embedded driver: %w", err)
 			}
-			return New(st), nil
+			d := New(st)
+			d.fs, _ = opts.FS.(*disk.FS)
+			return d, nil
 		},
 	})
 }
@@ -101,8 +105,16 @@ func Options(cfg drivers.Config) (engine.Options, error) {
 				return opts, bad("a duration such as 10s")
 			}
 			opts.ConsolidationInterval = d
+		case "disk-faults":
+			switch v {
+			case "", "off":
+			case "on":
+				opts.FS = disk.New(nil)
+			default:
+				return opts, bad("on or off")
+			}
 		default:
-			return opts, fmt.Errorf("embedded driver option %q: unknown (have slowdown, autolink, hot_capacity, ef_search, consolidation_interval)", k)
+			return opts, fmt.Errorf("embedded driver option %q: unknown (have slowdown, autolink, hot_capacity, ef_search, consolidation_interval, disk-faults)", k)
 		}
 	}
 	return opts, nil
@@ -110,6 +122,10 @@ func Options(cfg drivers.Config) (engine.Options, error) {
 
 // New returns a driver over st. Close closes st.
 func New(st *engine.Store) *Driver { return &Driver{store: st} }
+
+// DiskFS returns the disk-fault wrapper under the engine (disk-faults=on),
+// or nil.
+func (d *Driver) DiskFS() *disk.FS { return d.fs }
 
 // Store returns the engine the driver runs against.
 func (d *Driver) Store() *engine.Store { return d.store }

@@ -13,6 +13,9 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -59,4 +62,27 @@ func Start(t testing.TB, name string, opts systems.Options) *systems.System {
 		}
 	})
 	return s
+}
+
+// EngramdBinary builds cmd/engramd of the module under test into the test's
+// temporary directory and returns its path (the Go build cache makes every
+// build after the first a link of a few seconds). It skips the test when the
+// module has no cmd/engramd.
+func EngramdBinary(t testing.TB) string {
+	t.Helper()
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		t.Fatalf("go env GOMOD: %v", err)
+	}
+	root := filepath.Dir(strings.TrimSpace(string(out)))
+	if _, err := os.Stat(filepath.Join(root, "cmd", "engramd")); err != nil {
+		t.Skip("cmd/engramd is not in this checkout: nothing to launch")
+	}
+	bin := filepath.Join(t.TempDir(), "engramd")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/engramd")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/engramd: %v\n%s", err, out)
+	}
+	return bin
 }
