@@ -39,6 +39,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
+	stopFilled()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -319,5 +320,63 @@ func TestProcessFaultNeedsOwnedTarget(t *testing.T) {
 	_, err := drill.Run(context.Background(), drill.Config{Plan: drivers.Plan{Scenario: sc, Driver: "embedded"}, Faults: faults, WorkDir: t.TempDir()})
 	if err == nil || !strings.Contains(err.Error(), "an engramd the harness owns") {
 		t.Errorf("err %v", err)
+	}
+}
+
+// processesMatching lists pids whose command line contains every needle.
+func processesMatching(needles ...string) []string {
+	var out []string
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		cmd := strings.ReplaceAll(string(b), "\x00", " ")
+		all := true
+		for _, n := range needles {
+			all = all && strings.Contains(cmd, n)
+		}
+		if all {
+			out = append(out, e.Name()+": "+cmd)
+		}
+	}
+	return out
+}
+
+// Ctrl-C in the middle of a drill — engramd paused by SIGSTOP, a ballast
+// holding memory — returns the partial result and leaves nothing running.
+func TestInterruptCleansUp(t *testing.T) {
+	if _, err := os.Stat("/proc/self/cmdline"); err != nil {
+		t.Skip("needs /proc")
+	}
+	sc := scenario(t, 8, fault("pause", "1s", "5s", "")+fault("memory", "1s", "5s", `bytes = "32MiB"`))
+	faults, err := chaos.FromScenario(sc, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	work := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(2500*time.Millisecond, cancel)
+	res, err := drill.Run(ctx, drill.Config{
+		Plan:   drivers.Plan{Scenario: sc, Seed: 1, Driver: "engram", Concurrency: 16},
+		Faults: faults, Managed: true, EngramdCommand: []string{engramdBin}, Helper: []string{os.Args[0]}, WorkDir: work,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Partial || res.Chaos == nil || res.Chaos.CheckSkipped != "the run was interrupted" {
+		t.Errorf("partial %v chaos %+v", res.Partial, res.Chaos)
+	}
+	for _, f := range res.Chaos.Faults {
+		if f.InjectError != "" || f.HealError != "" || f.EndS > 4 {
+			t.Errorf("%s: inject %q heal %q healed at %.1fs", f.Spec, f.InjectError, f.HealError, f.EndS)
+		}
+	}
+	if left := processesMatching(work); len(left) > 0 {
+		t.Errorf("engramd still running: %v", left)
+	}
+	if left := processesMatching(os.Args[0], "ballast"); len(left) > 0 {
+		t.Errorf("ballast still running: %v", left)
 	}
 }

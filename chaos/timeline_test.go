@@ -1,0 +1,109 @@
+package chaos
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/engram-bench/engram-bench/reports"
+)
+
+// fakeProcess counts what the timeline does to it.
+type fakeProcess struct{ kills, restarts, pauses, resumes atomic.Int32 }
+
+func (p *fakeProcess) Kill() error   { p.kills.Add(1); return nil }
+func (p *fakeProcess) Pause() error  { p.pauses.Add(1); return nil }
+func (p *fakeProcess) Resume() error { p.resumes.Add(1); return nil }
+func (p *fakeProcess) Restart(context.Context) (time.Duration, error) {
+	p.restarts.Add(1)
+	return time.Millisecond, nil
+}
+func (p *fakeProcess) Stop(context.Context, time.Duration) error { return nil }
+func (p *fakeProcess) Running() bool                             { return true }
+func (p *fakeProcess) DataDir() string                           { return "" }
+func (p *fakeProcess) URL() string                               { return "" }
+
+func TestTimelineWindows(t *testing.T) {
+	p := &fakeProcess{}
+	specs := []Spec{{Kind: "pause", At: 100 * time.Millisecond, Duration: 100 * time.Millisecond}, {Kind: "kill", At: 400 * time.Millisecond}}
+	tl, err := NewTimeline(specs, &Env{Process: p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	healthy := atomic.Bool{}
+	tl.Health = func(context.Context) error {
+		if healthy.Load() {
+			return nil
+		}
+		healthy.Store(true) // unhealthy at the first probe after each heal
+		return context.DeadlineExceeded
+	}
+	zero := time.Now()
+	tl.Run(context.Background(), zero)
+	if p.pauses.Load() != 1 || p.resumes.Load() != 1 || p.kills.Load() != 1 || p.restarts.Load() != 1 {
+		t.Fatalf("pauses %d resumes %d kills %d restarts %d", p.pauses.Load(), p.resumes.Load(), p.kills.Load(), p.restarts.Load())
+	}
+	ms := int64(time.Millisecond)
+	// Ops by intended start: 50 ms before the pause, 150 ms in it, 250 ms
+	// after it (and before the kill), 500 ms after the kill.
+	tl.Observe(50*ms, 2*ms, "")
+	tl.Observe(150*ms, 90*ms, "")
+	tl.Observe(160*ms, 90*ms, "timeout")
+	tl.Observe(250*ms, 3*ms, "")
+	tl.Observe(500*ms, 4*ms, "connection_refused")
+	out := tl.Results(nil, 0, 1)
+	pause, kill := out[0], out[1]
+	if pause.Before.Count != 1 || pause.During.Count != 2 || pause.During.Errors != 1 || pause.During.Availability != 0.5 || pause.After.Count != 1 {
+		t.Errorf("pause windows %+v / %+v / %+v", pause.Before, pause.During, pause.After)
+	}
+	if pause.During.ErrorsByClass["timeout"] != 1 || pause.During.Latency.P50 < 89*ms {
+		t.Errorf("pause during %+v", pause.During)
+	}
+	if kill.Before.Count != 1 || kill.After.Count != 1 || kill.After.Availability != 0 {
+		t.Errorf("kill windows %+v / %+v", kill.Before, kill.After)
+	}
+	if pause.StartS < 0.1 || pause.EndS < 0.2 || kill.StartS < 0.4 || kill.EndS < kill.StartS {
+		t.Errorf("times %v–%v, %v–%v", pause.StartS, pause.EndS, kill.StartS, kill.EndS)
+	}
+	if pause.RecoverHealthS == nil || kill.RecoverHealthS == nil {
+		t.Errorf("recovery %v %v", pause.RecoverHealthS, kill.RecoverHealthS)
+	}
+	// p99 recovery: the first interval after the heal with no errors and a
+	// p99 under the target.
+	ivs := []reports.Interval{
+		{StartS: 0, EndS: 1, Count: 5, Ops: map[string]reports.IntervalOpStat{"store": {P99Ns: 200 * ms}}},
+		{StartS: 1, EndS: 2, Count: 5, Errors: 1, Ops: map[string]reports.IntervalOpStat{"store": {P99Ns: 5 * ms}}},
+		{StartS: 2, EndS: 3, Count: 5, Ops: map[string]reports.IntervalOpStat{"store": {P99Ns: 5 * ms}}},
+	}
+	out = tl.Results(ivs, 10, 3)
+	if r := out[0].RecoverP99S; r == nil || *r < 2.7 || *r > 2.81 {
+		t.Errorf("p99 recovery %v, want about 3 − 0.2 s", r)
+	}
+}
+
+// A run that ends early heals what is injected and skips what is not due.
+func TestTimelineHealsOnCancel(t *testing.T) {
+	p := &fakeProcess{}
+	specs := []Spec{{Kind: "pause", At: 0, Duration: time.Hour}, {Kind: "kill", At: time.Hour}}
+	tl, err := NewTimeline(specs, &Env{Process: p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { time.Sleep(50 * time.Millisecond); cancel() }()
+	done := make(chan struct{})
+	go func() { tl.Run(ctx, time.Now()); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after cancel")
+	}
+	if p.pauses.Load() != 1 || p.resumes.Load() != 1 || p.kills.Load() != 0 {
+		t.Errorf("pauses %d resumes %d kills %d", p.pauses.Load(), p.resumes.Load(), p.kills.Load())
+	}
+	out := tl.Results(nil, 0, 0.05)
+	if len(out[1].Notes) == 0 || out[1].Notes[0] != "not injected: the run ended first" {
+		t.Errorf("notes %v", out[1].Notes)
+	}
+}
