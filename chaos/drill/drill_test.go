@@ -16,6 +16,7 @@ import (
 	"github.com/engram-bench/engram-bench/drivers"
 	_ "github.com/engram-bench/engram-bench/drivers/embedded"
 	_ "github.com/engram-bench/engram-bench/drivers/engram"
+	"github.com/engram-bench/engram-bench/drivers/systems"
 	"github.com/engram-bench/engram-bench/reports"
 	"github.com/engram-bench/engram-bench/workloads"
 )
@@ -379,4 +380,30 @@ func TestInterruptCleansUp(t *testing.T) {
 	if left := processesMatching(os.Args[0], "ballast"); len(left) > 0 {
 		t.Errorf("ballast still running: %v", left)
 	}
+}
+
+// A given target (an engramd someone else started, with --admin): network
+// and disk faults apply, the read-back does not count extra memories.
+func TestGivenTarget(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e, err := systems.OwnEngramd(ctx, systems.EngramdConfig{Command: []string{engramdBin}, DataDir: filepath.Join(t.TempDir(), "data"), Dim: 16, Args: []string{"--admin"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Stop(ctx, 10*time.Second)
+	sc := scenario(t, 4, fault("latency", "1s", "1s", `latency = "100ms"`)+fault("disk_slow", "2500ms", "1s", `latency = "20ms"`))
+	res := runDrill(t, sc, func(c *drill.Config) {
+		c.Managed = false
+		c.Plan.DriverConfig.Target = e.URL()
+	})
+	for _, f := range res.Chaos.Faults {
+		if f.InjectError != "" || f.HealError != "" || f.RecoverHealthS == nil {
+			t.Errorf("%s: %+v", f.Spec, f)
+		}
+	}
+	if !strings.Contains(res.Chaos.Target, "given") {
+		t.Errorf("target %q", res.Chaos.Target)
+	}
+	checkIntact(t, res)
 }
