@@ -113,6 +113,7 @@ type RunStats struct {
 	Sent         uint64    // measured ops started
 	WarmupOps    uint64    // warm-up ops started
 	Unsent       uint64    // ops due inside the window that never started
+	StartedLate  uint64    // measured ops due inside the window that started only after it ended
 	Abandoned    uint64    // ops still in flight when the run was cut short
 	Interrupted  bool      // the context was cancelled before the end
 	CPU          time.Duration
@@ -182,7 +183,8 @@ type runner struct {
 	sleeper sleeper // used by the leader only
 
 	sent, warm, abandoned atomic.Uint64
-	claimedDue            atomic.Int64 // due time of an op claimed by a leader stopped before it was due; -1 if none
+	startedLate           atomic.Uint64 // measured ops started after the window, though a worker was free
+	claimedDue            atomic.Int64  // due time of an op claimed by a leader stopped before it was due; -1 if none
 	lastEnd               atomic.Int64
 
 	failing FailingSource
@@ -323,6 +325,7 @@ loop:
 	stats.Sent = r.sent.Load()
 	stats.WarmupOps = r.warm.Load()
 	stats.Abandoned = r.abandoned.Load()
+	stats.StartedLate = r.startedLate.Load()
 	// Ops that fell due before the end (or before the interruption) but were never started.
 	limit := r.end
 	if stats.Interrupted && stopAt < limit {
@@ -443,6 +446,9 @@ func (r *runner) work(id int) {
 // record records one measured op and tells the observer.
 func (r *runner) record(w *worker, due, start, end int64, queued bool, err error) {
 	r.sent.Add(1)
+	if start >= r.end && due < r.end && !queued {
+		r.startedLate.Add(1)
+	}
 	s := reports.Sample{Op: int(w.op.Kind), Intended: due, Start: start, End: end, Queued: queued, Scored: w.op.Scored, Hit: w.op.Hit}
 	if err != nil {
 		s.Err = Classify(err)
@@ -553,10 +559,14 @@ func (r *runner) lead(w *worker) (i uint64, due int64, queued, ok bool) {
 		return 0, 0, false, false
 	}
 	now := r.now()
-	// It queued if it was overdue when claimed while no worker sat idle and
-	// this one had not been asleep either: it waited for a free worker (the
-	// target, or the concurrency, made it wait), not for the harness.
-	queued = claimed > due && !w.blocked && r.idle.Load() == 0
+	// It queued if it was overdue when claimed because the workers were busy
+	// with the target (the target, or the concurrency, made it wait), not
+	// because the harness was slow to claim it.
+	// With many workers some are always between two ops, so "every other
+	// worker in flight" is too strict: half of them in flight, none asleep,
+	// and this one awake counts too.
+	inflight := int(r.inflight.Load())
+	queued = claimed > due && (inflight >= r.cfg.Concurrency-1 || (!w.blocked && r.idle.Load() == 0 && 2*inflight >= r.cfg.Concurrency))
 	r.leader.Store(false)
 	// Hand leadership to a follower if we may not be back in time for the
 	// next op: when it is due within our expected service time, and always

@@ -140,7 +140,11 @@ type neighbour struct {
 // q's (q is unit length over the known dimensions), searching the index with
 // cue.
 func (sp *space) completeOnce(cue, q []float32, known []bool, k, ef int) []neighbour {
-	cs := sp.nearest(cue, max(4*k, 32), max(ef, 4*k))
+	// The index ranks by the dot product on the known part, which is the
+	// masked cosine times the norm of a memory's known part; norms vary by a
+	// few percent, so re-rank a generous candidate list.
+	n := max(20*k, 128)
+	cs := sp.nearest(cue, n, max(ef, n))
 	nb := make([]neighbour, 0, len(cs))
 	for _, c := range cs {
 		v := sp.vec(c.slot)

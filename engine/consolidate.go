@@ -413,14 +413,18 @@ func (s *Store) consolidate(ctx context.Context, sp *space, o ConsolidateOptions
 		st.Duration = time.Since(start)
 		return st, nil
 	}
-	err = s.commitConsolidation(sp, o, now, joins, formed, &st)
+	var slots []uint32
+	slots, err = s.commitConsolidation(sp, o, now, joins, formed, &st)
+	// Index after every lock is released: indexing may take graphMu.
+	sp.idx.enqueue(slots...)
 	st.Duration = time.Since(start)
 	return st, err
 }
 
 // commitConsolidation writes new and reinforced beliefs in one batch and
-// applies them to memory.
-func (s *Store) commitConsolidation(sp *space, o ConsolidateOptions, now time.Time, joins map[string][]uint32, formed []*cluster, st *ConsolidationStats) error {
+// applies them to memory. It returns the slots of the semantic memories
+// written, for the caller to index once the locks are released.
+func (s *Store) commitConsolidation(sp *space, o ConsolidateOptions, now time.Time, joins map[string][]uint32, formed []*cluster, st *ConsolidationStats) ([]uint32, error) {
 	// Collect every id involved and lock their stripes, then graphMu.
 	var ids []string
 	for id, members := range joins {
@@ -476,7 +480,7 @@ func (s *Store) commitConsolidation(sp *space, o ConsolidateOptions, now time.Ti
 		}
 		prev, err := s.read(sp, sp.id, id, true)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		// New centroid: the old one weighted by its support, plus the members.
 		sum := make([]float32, sp.dim)
@@ -522,7 +526,7 @@ func (s *Store) commitConsolidation(sp *space, o ConsolidateOptions, now time.Ti
 		unit(sum)
 		founder, err := s.read(sp, sp.id, founders[i], true)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		ns := &beliefState{created: now.UnixNano(), last: now.UnixNano(), minSize: o.MinClusterSize}
 		p := &plan{state: ns, members: members, isNew: true}
@@ -545,7 +549,7 @@ func (s *Store) commitConsolidation(sp *space, o ConsolidateOptions, now time.Ti
 		plans = append(plans, p)
 	}
 	if len(plans) == 0 {
-		return nil
+		return nil, nil
 	}
 	b := s.db.NewBatch()
 	defer b.Close()
@@ -561,8 +565,9 @@ func (s *Store) commitConsolidation(sp *space, o ConsolidateOptions, now time.Ti
 		}
 	}
 	if err := s.commit(b, true); err != nil {
-		return fmt.Errorf("consolidate %s: %w", sp.id, err)
+		return nil, fmt.Errorf("consolidate %s: %w", sp.id, err)
 	}
+	var slots []uint32
 	for _, p := range plans {
 		slot, _, _, ok := sp.put(&p.m, p.seq, flagSemantic, 0, 0)
 		if !ok {
@@ -581,7 +586,7 @@ func (s *Store) commitConsolidation(sp *space, o ConsolidateOptions, now time.Ti
 		}
 		sp.cons.beliefs[p.m.ID] = p.state
 		sp.cons.mu.Unlock()
-		sp.idx.enqueue(slot)
+		slots = append(slots, slot)
 		if p.isNew {
 			st.ClustersFormed++
 		} else {
@@ -590,7 +595,7 @@ func (s *Store) commitConsolidation(sp *space, o ConsolidateOptions, now time.Ti
 		st.EpisodesConsolidated += len(p.members)
 		st.Beliefs = append(st.Beliefs, p.m.ID)
 	}
-	return nil
+	return slots, nil
 }
 
 func beliefContent(support int, first string) string {

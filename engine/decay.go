@@ -23,6 +23,7 @@ const (
 	CurveNone                         // R(t) = 1: no forgetting
 )
 
+// String returns the curve's name: default, exponential, power_law or none.
 func (k CurveKind) String() string {
 	switch k {
 	case CurveDefault:

@@ -24,6 +24,7 @@ type ValidationError struct {
 	Reason string
 }
 
+// Error implements error: "invalid <field> <value>: <reason>".
 func (e *ValidationError) Error() string {
 	if e.Value == "" {
 		return fmt.Sprintf("invalid %s: %s", e.Field, e.Reason)

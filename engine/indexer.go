@@ -19,7 +19,7 @@ import (
 // slot itself before returning, so a write rate above the indexer's
 // throughput slows writers instead of growing the exact-scan tail of every
 // search.
-const helpThreshold = 256
+const helpThreshold = 1024
 
 // setFlags atomically sets and clears flags and returns the old value.
 func setFlags(nm *nodeMeta, set, clr uint32) uint32 {
@@ -33,6 +33,9 @@ func setFlags(nm *nodeMeta, set, clr uint32) uint32 {
 
 // enqueue queues published slots for the background indexer.
 func (h *hnsw) enqueue(slots ...uint32) {
+	if len(slots) == 0 {
+		return
+	}
 	h.qmu.Lock()
 	h.queue = append(h.queue, slots...)
 	start := h.startWorkerLocked()
@@ -66,7 +69,7 @@ func (h *hnsw) startWorkerLocked() bool {
 		return false
 	}
 	want := 1
-	if len(h.queue) > 4*chunkRows {
+	if len(h.queue) > 128 {
 		want = runtime.GOMAXPROCS(0)
 	}
 	if h.workers < want {
@@ -144,6 +147,7 @@ func (h *hnsw) index(r uint32) {
 	if nm.flags.Load()&flagDeleted == 0 {
 		base := h.insert(r)
 		old := setFlags(nm, flagIndexed, 0)
+		h.linkedIn(r)
 		if old&flagDeleted != 0 {
 			h.deleted.Add(1)
 			h.enqueueRepair(r)
@@ -177,26 +181,40 @@ func (h *hnsw) pendingSlots(dst []uint32) []uint32 {
 }
 
 // nearest returns the k live slots closest to q: the graph's answer merged
-// with an exact scan of the slots not yet in the graph. ef is the graph's
-// candidate list (at least k).
+// with a scan of the slots not yet in the graph (quantised distances, then
+// the best re-ranked exactly with the graph's). ef is the graph's candidate
+// list (at least k).
 func (sp *space) nearest(q []float32, k, ef int) []cand {
-	res := sp.idx.search(q, max(k, ef))
+	qq := newQuery(q)
+	res := sp.idx.search(qq, max(k, ef))
 	pend := sp.idx.pendingSlots(nil)
 	if len(pend) > 0 {
 		seen := make(map[uint32]struct{}, len(res))
 		for _, c := range res {
 			seen[c.slot] = struct{}{}
 		}
+		var top maxHeap = make([]cand, 0, k+1)
 		for i, r := range pend {
 			if _, dup := seen[r]; dup || !sp.isLive(r) {
 				continue
 			}
 			seen[r] = struct{}{}
-			res = append(res, cand{r, 1 - dot(q, sp.vec(r))})
+			if i+8 < len(pend) {
+				prefetch(sp.q8.row(pend[i+8]))
+			}
+			c := cand{r, sp.idx.dist(qq, r)}
+			if len(top) < k {
+				top.push(c)
+			} else if c.dist < top[0].dist {
+				top.pop()
+				top.push(c)
+			}
 			if i&1023 == 1023 {
 				runtime.Gosched()
 			}
 		}
+		sp.idx.rerank(q, top)
+		res = append(res, top...)
 		sort.Slice(res, func(a, b int) bool { return less(res[a], res[b]) })
 	}
 	if len(res) > k {

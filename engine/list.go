@@ -20,6 +20,7 @@ const (
 	TierWarm             // memories in pebble
 )
 
+// String returns the tier's name: all, hot or warm.
 func (t Tier) String() string {
 	switch t {
 	case TierAll:

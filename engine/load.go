@@ -116,6 +116,12 @@ func (s *Store) load() error {
 		return err
 	}
 
+	// Edges are collected per memory and each list sorted once.
+	type fromKey struct {
+		sp   *space
+		slot uint32
+	}
+	pending := map[fromKey][]edge{}
 	err = s.scan(pfxEdge, func(k, v []byte) error {
 		parts, ok := splitKey(k, 3)
 		if !ok {
@@ -134,7 +140,8 @@ func (s *Store) load() error {
 		if !ok1 || !ok2 || from == to {
 			return nil // an edge whose memory is gone: ignored
 		}
-		sp.setEdge(from, to, w, kind)
+		fk := fromKey{sp, from}
+		pending[fk] = append(pending[fk], edge{to: to, w: w, kind: kind})
 		if kind == EdgeAuto {
 			setFlags(sp.m(from), 0, flagAutoLink) // its links were derived
 		}
@@ -146,6 +153,14 @@ func (s *Store) load() error {
 	if err != nil {
 		return err
 	}
+
+	for fk, es := range pending {
+		sp := fk.sp
+		sort.Slice(es, func(a, b int) bool { return sp.edgeBefore(es[a], es[b]) })
+		sp.adj.at(fk.slot).Store(&es)
+		sp.edges.Add(int64(len(es)))
+	}
+	pending = nil
 
 	err = s.scan(pfxBelief, func(k, v []byte) error {
 		parts, ok := splitKey(k, 2)
@@ -205,11 +220,3 @@ func (s *Store) load() error {
 	}
 	return nil
 }
-
-// loadIndex loads the HNSW snapshot of a space. Not written yet: the graph
-// is rebuilt by the background indexer after every Open.
-func (s *Store) loadIndex(sp *space) (bool, error) { return false, nil }
-
-// saveIndexes snapshots the HNSW graphs at Close. Not written yet: see
-// loadIndex.
-func (s *Store) saveIndexes() error { return nil }

@@ -26,6 +26,7 @@ const (
 
 var recallModeNames = [...]string{"similarity", "spreading", "hybrid"}
 
+// String returns the mode's name: similarity, spreading or hybrid.
 func (m RecallMode) String() string {
 	if int(m) < len(recallModeNames) {
 		return recallModeNames[m]
@@ -161,13 +162,11 @@ func (s *Store) Recall(ctx context.Context, spaceID string, req RecallRequest) (
 		}
 	}
 	type hit struct {
-		slot       uint32
-		sim, act   float32
-		direct     bool
-		path       []string
-		hops       int
-		score      float32
-		similarity float32
+		slot      uint32
+		sim, act  float32
+		direct    bool
+		score     float32
+		spreadIdx int // index in the spread's activations (associated only)
 	}
 	hits := map[uint32]*hit{}
 	var seeds []seed
@@ -181,31 +180,30 @@ func (s *Store) Recall(ctx context.Context, spaceID string, req RecallRequest) (
 	}
 
 	// Spreading activation from the direct matches.
+	var spread spreadOut
+	associated := 0
 	if req.Mode != ModeSimilarity && len(seeds) > 0 {
-		spreadReq.MaxResults = 0
-		sr, err := sp.spread(ctx, seeds, spreadReq)
-		if err != nil {
+		var err error
+		if spread, err = sp.spread(ctx, seeds, spreadReq); err != nil {
 			return RecallResult{}, err
 		}
-		for _, a := range sr.Activated {
-			if a.Hops == 0 {
-				continue
-			}
-			r, ok := sp.lookup(a.ID)
-			if !ok {
-				continue
-			}
+		for k := range spread.activated {
+			a := spread.activation(k)
+			r := spread.slot(k)
 			if h, ok := hits[r]; ok {
-				h.act = a.Activation
-				if req.Mode == ModeHybrid {
-					h.score = 1 - (1-h.sim)*(1-a.Activation)
+				if spread.hops(k) > 0 {
+					h.act = a
+					if req.Mode == ModeHybrid {
+						h.score = 1 - (1-h.sim)*(1-a)
+					}
 				}
 				continue
 			}
-			if a.Activation < req.Threshold {
-				continue
+			if a < req.Threshold || associated == req.MaxResults {
+				continue // sorted: only direct matches can still change
 			}
-			hits[r] = &hit{slot: r, act: a.Activation, path: a.Path, hops: a.Hops, score: a.Activation}
+			hits[r] = &hit{slot: r, act: a, score: a, spreadIdx: k}
+			associated++
 		}
 	}
 	list := make([]*hit, 0, len(hits))
@@ -238,12 +236,14 @@ func (s *Store) Recall(ctx context.Context, spaceID string, req RecallRequest) (
 		if q != nil && !h.direct {
 			sim = max(0, dot(q, sp.vec(h.slot)))
 		}
-		rc := Recalled{Memory: m, Score: h.score, Similarity: sim, Activation: h.act, Hops: h.hops, Path: h.path}
+		rc := Recalled{Memory: m, Score: h.score, Similarity: sim, Activation: h.act}
 		if h.direct {
 			res.Vivid = append(res.Vivid, rc)
 		} else {
+			rc.Path = spread.path(sp, h.spreadIdx)
+			rc.Hops = len(rc.Path) - 1
 			res.Associated = append(res.Associated, rc)
-			res.Hops = max(res.Hops, h.hops)
+			res.Hops = max(res.Hops, rc.Hops)
 		}
 		reinforce = append(reinforce, h.slot)
 	}

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 )
 
 // Node flags (nodeMeta.flags).
@@ -59,6 +60,8 @@ type space struct {
 	edges   atomic.Int64 // directed edges
 
 	vecs *chunks[float32]                // width dim, unit vectors, off-heap
+	q8   *chunks[int8]                   // width dim+4: quantised vector, inverse scale (quant.go); off-heap
+	dead *chunks[atomic.Uint64]          // bit per slot: deleted or replaced (for graph walks)
 	meta *chunks[nodeMeta]               // width 1
 	ids  *chunks[string]                 // width 1
 	adj  *chunks[atomic.Pointer[[]edge]] // width 1, copy-on-write lists
@@ -78,6 +81,8 @@ func newSpace(st *Store, id string, created time.Time) *space {
 		created: created,
 		byID:    map[string]uint32{},
 		vecs:    newChunks[float32](st.dim, true),
+		q8:      newChunks[int8](st.dim+4, true),
+		dead:    newChunks[atomic.Uint64](1, true),
 		meta:    newChunks[nodeMeta](1, false),
 		ids:     newChunks[string](1, false),
 		adj:     newChunks[atomic.Pointer[[]edge]](1, false),
@@ -87,8 +92,17 @@ func newSpace(st *Store, id string, created time.Time) *space {
 }
 
 func (sp *space) vec(r uint32) []float32 { return sp.vecs.row(r) }
-func (sp *space) m(r uint32) *nodeMeta   { return sp.meta.at(r) }
-func (sp *space) idOf(r uint32) string   { return *sp.ids.at(r) }
+func (sp *space) vq(r uint32) []int8     { return sp.q8.row(r)[:sp.dim] }
+func (sp *space) vinv(r uint32) float32  { return *(*float32)(unsafe.Pointer(&sp.q8.row(r)[sp.dim])) }
+
+// isDead reports whether slot r was deleted or replaced: one bit per slot in
+// a small array, so graph walks check it without touching the slot's
+// metadata.
+func (sp *space) isDead(r uint32) bool {
+	return sp.dead.at(r>>6).Load()&(1<<(r&63)) != 0
+}
+func (sp *space) m(r uint32) *nodeMeta { return sp.meta.at(r) }
+func (sp *space) idOf(r uint32) string { return *sp.ids.at(r) }
 
 func (sp *space) isLive(r uint32) bool { return sp.m(r).flags.Load()&flagLive != 0 }
 
@@ -110,6 +124,8 @@ func (sp *space) lookup(id string) (uint32, bool) {
 // grow makes slot n-1 addressable in every per-slot array. Under mu.
 func (sp *space) grow(n uint32) {
 	sp.vecs.ensure(n)
+	sp.q8.ensure(n)
+	sp.dead.ensure((n + 63) >> 6)
 	sp.meta.ensure(n)
 	sp.ids.ensure(n)
 	sp.adj.ensure(n)
@@ -132,6 +148,7 @@ func (sp *space) put(m *Memory, seq uint64, flags uint32, lastAccess int64, reca
 	sp.grow(slot + 1)
 	sp.next++
 	copy(sp.vec(slot), m.Embedding)
+	*(*float32)(unsafe.Pointer(&sp.q8.row(slot)[sp.dim])) = quantize(m.Embedding, sp.vq(slot))
 	nm := sp.m(slot)
 	nm.seq = seq
 	nm.created = m.CreatedAt.UnixNano()
@@ -165,6 +182,7 @@ func (sp *space) put(m *Memory, seq uint64, flags uint32, lastAccess int64, reca
 
 // retire marks a live slot deleted and tells the index. Under mu.
 func (sp *space) retire(r uint32) {
+	sp.dead.at(r >> 6).Or(1 << (r & 63))
 	f := setFlags(sp.m(r), flagDeleted, flagLive)
 	sp.live--
 	if f&flagSemantic != 0 {
@@ -204,26 +222,38 @@ func (sp *space) edgesOf(r uint32) []edge {
 }
 
 // setEdge adds or updates the edge from → to. Under graphMu. It reports
-// whether the edge is new.
+// whether the edge is new. Edge lists are kept sorted, strongest first and
+// ties by memory id, so spreading activation walks them in a deterministic
+// order without sorting.
 func (sp *space) setEdge(from, to uint32, w float32, kind EdgeKind) bool {
 	old := sp.edgesOf(from)
-	for i, e := range old {
+	nl := make([]edge, 0, len(old)+1)
+	isNew := true
+	for _, e := range old {
 		if e.to == to {
-			if e.w == w && e.kind == kind {
-				return false
-			}
-			nl := append([]edge(nil), old...)
-			nl[i] = edge{to: to, w: w, kind: kind}
-			sp.adj.at(from).Store(&nl)
-			return false
+			isNew = false
+			continue
 		}
+		nl = append(nl, e)
 	}
-	nl := make([]edge, len(old), len(old)+1)
-	copy(nl, old)
-	nl = append(nl, edge{to: to, w: w, kind: kind})
+	e := edge{to: to, w: w, kind: kind}
+	i := sort.Search(len(nl), func(i int) bool { return !sp.edgeBefore(nl[i], e) })
+	nl = append(nl, edge{})
+	copy(nl[i+1:], nl[i:])
+	nl[i] = e
 	sp.adj.at(from).Store(&nl)
-	sp.edges.Add(1)
-	return true
+	if isNew {
+		sp.edges.Add(1)
+	}
+	return isNew
+}
+
+// edgeBefore orders edges strongest first, ties by the target's id.
+func (sp *space) edgeBefore(a, b edge) bool {
+	if a.w != b.w {
+		return a.w > b.w
+	}
+	return sp.idOf(a.to) < sp.idOf(b.to)
 }
 
 // hasEdge reports whether from → to exists.

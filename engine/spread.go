@@ -119,10 +119,11 @@ func (s *Store) Spread(ctx context.Context, spaceID string, req SpreadRequest) (
 		}
 		seeds = append(seeds, seed{r, 1})
 	}
-	res, err := sp.spread(ctx, seeds, req)
+	out, err := sp.spread(ctx, seeds, req)
 	if err != nil {
 		return SpreadResult{}, err
 	}
+	res := out.result(sp, req.MaxResults)
 	res.Duration = time.Since(start)
 	return res, nil
 }
@@ -132,71 +133,121 @@ type seed struct {
 	act  float32
 }
 
-type activation struct {
-	act  float32
-	path []uint32 // seed first
+// actTable is the scratch state of one spreading activation: an
+// open-addressing hash table from slot to activation, sized by MaxVisited
+// rather than by the space, so a spread touches a few cache-resident
+// kilobytes however large the space is. Paths live in an arena of
+// (slot, previous) nodes; every update makes a new node, so a memory's path
+// always matches its activation.
+type actTable struct {
+	mask  uint32
+	keys  []uint32 // slot+1; 0 = empty
+	act   []float32
+	path  []int32 // arena index of the memory's path
+	upGen []uint32
+	upAct []float32
+	upPar []int32 // arena index of the updating parent's path
+	gen   uint32
+	arena []pathNode
+}
+
+type pathNode struct {
+	slot uint32
+	prev int32
+}
+
+func newActTable(maxVisited int) *actTable {
+	n := uint32(64)
+	for int(n) < 4*maxVisited {
+		n <<= 1
+	}
+	return &actTable{
+		mask: n - 1, keys: make([]uint32, n), act: make([]float32, n), path: make([]int32, n),
+		upGen: make([]uint32, n), upAct: make([]float32, n), upPar: make([]int32, n),
+	}
+}
+
+// find returns the index of slot's entry, or of the empty entry where it
+// would go, and whether it is present.
+func (t *actTable) find(slot uint32) (uint32, bool) {
+	i := (slot * 0x9e3779b1) & t.mask
+	for {
+		switch t.keys[i] {
+		case slot + 1:
+			return i, true
+		case 0:
+			return i, false
+		}
+		i = (i + 1) & t.mask
+	}
+}
+
+func (t *actTable) node(slot uint32, prev int32) int32 {
+	t.arena = append(t.arena, pathNode{slot, prev})
+	return int32(len(t.arena) - 1)
 }
 
 // spread is the spreading activation over slots; req is filled.
-func (sp *space) spread(ctx context.Context, seeds []seed, req SpreadRequest) (SpreadResult, error) {
-	acts := make(map[uint32]*activation, 64)
-	var frontier []uint32
+func (sp *space) spread(ctx context.Context, seeds []seed, req SpreadRequest) (spreadOut, error) {
+	t := newActTable(req.MaxVisited)
+	var activated []uint32 // table indexes, in activation order
+	var frontier []uint32  // table indexes
 	for _, sd := range seeds {
-		if a, ok := acts[sd.slot]; ok {
-			a.act = max(a.act, sd.act)
+		i, ok := t.find(sd.slot)
+		if ok {
+			t.act[i] = max(t.act[i], sd.act)
 			continue
 		}
-		if len(acts) >= req.MaxVisited {
+		if len(activated) >= req.MaxVisited {
 			break
 		}
-		acts[sd.slot] = &activation{act: sd.act, path: []uint32{sd.slot}}
-		frontier = append(frontier, sd.slot)
+		t.keys[i], t.act[i], t.path[i] = sd.slot+1, sd.act, t.node(sd.slot, -1)
+		activated = append(activated, i)
+		frontier = append(frontier, i)
 	}
 	truncated := false
-	sp.sortByActivation(frontier, acts)
-	type update struct {
-		act    float32
-		parent uint32
-	}
-	var es []edge
+	sp.sortEntries(t, frontier)
+	var order []uint32
 	work := 0
 	for hop := 1; hop <= req.MaxHops && len(frontier) > 0; hop++ {
 		if err := ctx.Err(); err != nil {
-			return SpreadResult{}, err
+			return spreadOut{}, err
 		}
-		updates := map[uint32]update{}
-		var order []uint32
+		t.gen++
+		order = order[:0]
 		fresh := 0 // updates of memories not yet activated
-		for _, u := range frontier {
-			au := acts[u].act
-			es = sp.sortedEdges(u, es)
+		for _, fi := range frontier {
+			au, pu := t.act[fi], t.path[fi]
+			es := sp.edgesOf(t.keys[fi] - 1) // sorted, strongest first
 			for _, e := range es {
 				a := au * e.w * req.Decay
 				if a < req.Threshold {
-					break // edges are sorted strongest first
+					break
 				}
-				if cur, ok := acts[e.to]; ok && a <= cur.act {
-					continue
-				}
-				if up, ok := updates[e.to]; ok {
-					if a > up.act {
-						updates[e.to] = update{a, u}
+				i, seen := t.find(e.to)
+				if seen && t.upGen[i] == t.gen {
+					if a > t.upAct[i] {
+						t.upAct[i], t.upPar[i] = a, pu
 					}
 					continue
 				}
-				_, seen := acts[e.to]
-				if !seen && len(acts)+fresh >= req.MaxVisited {
+				if seen && a <= t.act[i] {
+					continue
+				}
+				if !seen && len(activated)+fresh >= req.MaxVisited {
 					truncated = true
 					continue
 				}
-				if !sp.isLive(e.to) {
+				if sp.isDead(e.to) {
 					continue
 				}
 				if !seen {
+					// Reserve the entry; it becomes an activation below.
+					t.keys[i], t.act[i] = e.to+1, -1
 					fresh++
 				}
-				updates[e.to] = update{a, u}
-				order = append(order, e.to)
+				t.upGen[i], t.upAct[i], t.upPar[i] = t.gen, a, pu
+				order = append(order, i)
 			}
 			if work += len(es); work > 4096 {
 				work = 0
@@ -204,60 +255,75 @@ func (sp *space) spread(ctx context.Context, seeds []seed, req SpreadRequest) (S
 			}
 		}
 		frontier = frontier[:0]
-		for _, v := range order {
-			up := updates[v]
-			pp := acts[up.parent].path
-			path := make([]uint32, len(pp)+1)
-			copy(path, pp)
-			path[len(pp)] = v
-			if a, ok := acts[v]; ok {
-				a.act, a.path = up.act, path
-			} else {
-				acts[v] = &activation{act: up.act, path: path}
+		for _, i := range order {
+			if t.act[i] < 0 {
+				activated = append(activated, i)
 			}
-			frontier = append(frontier, v)
+			t.act[i] = t.upAct[i]
+			t.path[i] = t.node(t.keys[i]-1, t.upPar[i])
+			frontier = append(frontier, i)
 		}
-		sp.sortByActivation(frontier, acts)
+		sp.sortEntries(t, frontier)
 	}
-	all := make([]uint32, 0, len(acts))
-	for r := range acts {
-		all = append(all, r)
-	}
-	sp.sortByActivation(all, acts)
-	res := SpreadResult{Visited: len(all), Truncated: truncated}
-	if req.MaxResults > 0 && len(all) > req.MaxResults {
-		all = all[:req.MaxResults]
-	}
-	res.Activated = make([]Activated, len(all))
-	for i, r := range all {
-		a := acts[r]
-		path := make([]string, len(a.path))
-		for j, p := range a.path {
-			path[j] = sp.idOf(p)
-		}
-		res.Activated[i] = Activated{ID: path[len(path)-1], Activation: a.act, Hops: len(path) - 1, Path: path}
-	}
-	return res, nil
+	sp.sortEntries(t, activated)
+	return spreadOut{t: t, activated: activated, truncated: truncated}, nil
 }
 
-// sortedEdges returns the edges of u, strongest first, ties by id.
-func (sp *space) sortedEdges(u uint32, buf []edge) []edge {
-	buf = append(buf[:0], sp.edgesOf(u)...)
-	sort.Slice(buf, func(a, b int) bool {
-		if buf[a].w != buf[b].w {
-			return buf[a].w > buf[b].w
-		}
-		return sp.idOf(buf[a].to) < sp.idOf(buf[b].to)
-	})
-	return buf
+// spreadOut is the raw outcome of a spread: table entries, most activated
+// first.
+type spreadOut struct {
+	t         *actTable
+	activated []uint32
+	truncated bool
 }
 
-func (sp *space) sortByActivation(rs []uint32, acts map[uint32]*activation) {
-	sort.Slice(rs, func(a, b int) bool {
-		x, y := acts[rs[a]].act, acts[rs[b]].act
+func (o spreadOut) slot(k int) uint32        { return o.t.keys[o.activated[k]] - 1 }
+func (o spreadOut) activation(k int) float32 { return o.t.act[o.activated[k]] }
+
+// hops is the path length of the k-th activated memory.
+func (o spreadOut) hops(k int) int {
+	n := -1
+	for p := o.t.path[o.activated[k]]; p >= 0; p = o.t.arena[p].prev {
+		n++
+	}
+	return n
+}
+
+// path returns the ids from the seed to the k-th activated memory.
+func (o spreadOut) path(sp *space, k int) []string {
+	var path []string
+	for p := o.t.path[o.activated[k]]; p >= 0; p = o.t.arena[p].prev {
+		path = append(path, sp.idOf(o.t.arena[p].slot))
+	}
+	for a, b := 0, len(path)-1; a < b; a, b = a+1, b-1 {
+		path[a], path[b] = path[b], path[a]
+	}
+	return path
+}
+
+// result converts the first max (0 = all) activations to a SpreadResult.
+func (o spreadOut) result(sp *space, max int) SpreadResult {
+	res := SpreadResult{Visited: len(o.activated), Truncated: o.truncated}
+	n := len(o.activated)
+	if max > 0 && n > max {
+		n = max
+	}
+	res.Activated = make([]Activated, n)
+	for k := 0; k < n; k++ {
+		path := o.path(sp, k)
+		res.Activated[k] = Activated{ID: path[len(path)-1], Activation: o.activation(k), Hops: len(path) - 1, Path: path}
+	}
+	return res
+}
+
+// sortEntries orders table entries by activation, strongest first, ties by
+// memory id.
+func (sp *space) sortEntries(t *actTable, is []uint32) {
+	sort.Slice(is, func(a, b int) bool {
+		x, y := t.act[is[a]], t.act[is[b]]
 		if x != y {
 			return x > y
 		}
-		return sp.idOf(rs[a]) < sp.idOf(rs[b])
+		return sp.idOf(t.keys[is[a]]-1) < sp.idOf(t.keys[is[b]]-1)
 	})
 }

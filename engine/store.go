@@ -34,6 +34,7 @@ type Store struct {
 	spaces map[string]*space
 
 	seq     atomic.Uint64 // last sequence number issued
+	writes  atomic.Uint64 // commits, for the NoSync sync loop
 	stripes [idStripes]sync.Mutex
 	hot     *hotTier
 
@@ -74,6 +75,8 @@ type RecoveryInfo struct {
 	// the background (exact scans find them meanwhile).
 	IndexLoaded bool
 	Reindexed   int
+	// IndexNotes explains snapshots that were ignored (the graph is rebuilt).
+	IndexNotes []string
 }
 
 // Open opens (or creates) the store in dir and rebuilds its in-memory state.
@@ -130,7 +133,8 @@ func Open(dir string, opts Options) (*Store, error) {
 	s.recovery.Duration = time.Since(start)
 	s.opened = time.Now()
 	if opts.NoSync && opts.SyncInterval > 0 {
-		s.goBackground(s.syncLoop)
+		synced := s.writes.Load() // the session write above synced everything so far
+		s.goBackground(func(ctx context.Context) { s.syncLoop(ctx, synced) })
 	}
 	if opts.ConsolidationInterval > 0 {
 		s.goBackground(s.consolidationLoop)
@@ -205,16 +209,15 @@ func (s *Store) writeSession(clean bool) error {
 
 // syncLoop bounds the loss window of NoSync: every SyncInterval in which
 // something was written, one synced write makes all earlier writes durable.
-func (s *Store) syncLoop(ctx context.Context) {
+func (s *Store) syncLoop(ctx context.Context, last uint64) {
 	t := time.NewTicker(s.opts.SyncInterval)
 	defer t.Stop()
-	last := s.seq.Load()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if cur := s.seq.Load(); cur != last && !s.failed.Load() {
+			if cur := s.writes.Load(); cur != last && !s.failed.Load() {
 				if s.writeSession(false) == nil {
 					last = cur
 				}
@@ -277,6 +280,7 @@ func (s *Store) commit(b *pebble.Batch, sync bool) error {
 	if !sync {
 		wo = pebble.NoSync
 	}
+	s.writes.Add(1)
 	return s.guard(func() error { return b.Commit(wo) })
 }
 
@@ -461,13 +465,24 @@ func (s *Store) remember(ctx context.Context, spaceID string, m Memory, o Rememb
 	sp := s.spaceFor(spaceID)
 	stripe := s.stripe(spaceID, m.ID)
 	stripe.Lock()
-	defer stripe.Unlock()
 	if o.AutoLink {
 		// Links are chosen and written under graphMu, so no target can be
 		// deleted between the choice and the write.
 		sp.graphMu.Lock()
-		defer sp.graphMu.Unlock()
 	}
+	locked := true
+	unlock := func() {
+		if locked {
+			if o.AutoLink {
+				sp.graphMu.Unlock()
+			}
+			stripe.Unlock()
+			locked = false
+		}
+	}
+	// Unlock before indexing: a writer may help the indexer, which takes
+	// graphMu.
+	defer unlock()
 	seq := s.seq.Add(1)
 	var recFlags byte
 	var nodeFlags uint32
@@ -525,6 +540,9 @@ func (s *Store) remember(ctx context.Context, spaceID string, m Memory, o Rememb
 	s.hot.invalidate(spaceID, m.ID)
 	if ok {
 		sp.queueEpisode(slot)
+	}
+	unlock()
+	if ok {
 		sp.idx.enqueue(slot)
 	}
 	return res, nil
@@ -870,6 +888,9 @@ func (s *Store) autoLinkIndexed(sp *space, r uint32, base []cand) {
 		return
 	}
 	id := sp.idOf(r)
+	// base carries quantised distances: re-rank the closest few exactly.
+	base = append([]cand(nil), base[:min(len(base), 2*s.opts.LinkK+2)]...)
+	sp.idx.rerank(sp.vec(r), base)
 	var links []cand
 	for _, c := range base {
 		if len(links) == s.opts.LinkK {
@@ -1009,6 +1030,8 @@ func (s *Store) releaseMemory() {
 	defer s.mu.Unlock()
 	for _, sp := range s.spaces {
 		sp.vecs.release()
+		sp.q8.release()
+		sp.dead.release()
 		sp.idx.release()
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+	"time"
 )
 
 var ctx = context.Background()
@@ -202,5 +203,62 @@ func TestFormatVersionChecked(t *testing.T) {
 	_, err := Open(dir, Options{Dim: 4})
 	if err == nil || !strings.Contains(err.Error(), "format version 99") {
 		t.Fatalf("opening a store of an unknown format version: %v", err)
+	}
+}
+
+// Every kind of stored record is verified: a flipped byte anywhere in it is
+// an error wrapping ErrCorrupt, never data.
+func TestSmallRecordsDetectCorruption(t *testing.T) {
+	cases := []struct {
+		name   string
+		rec    []byte
+		decode func([]byte) error
+	}{
+		{"access", encodeAccess(1234567, 5), func(b []byte) error { _, _, err := decodeAccess(b); return err }},
+		{"edge", encodeEdge(0.75, EdgeExplicit), func(b []byte) error { _, _, err := decodeEdge(b); return err }},
+		{"space", encodeSpace(time.Unix(100, 0)), func(b []byte) error { _, err := decodeSpace(b); return err }},
+		{"belief", encodeBelief(&beliefState{support: 4, cohesion: 3.5, confSum: 2, created: 1, last: 2, minSize: 3, citations: []string{"e1", "e2"}}),
+			func(b []byte) error { _, err := decodeBelief(b); return err }},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if err := c.decode(c.rec); err != nil {
+				t.Fatalf("intact record rejected: %v", err)
+			}
+			for i := range c.rec {
+				for bit := 0; bit < 8; bit++ {
+					bad := append([]byte(nil), c.rec...)
+					bad[i] ^= 1 << bit
+					if err := c.decode(bad); !errors.Is(err, ErrCorrupt) {
+						t.Fatalf("byte %d bit %d flipped: %v", i, bit, err)
+					}
+				}
+			}
+		})
+	}
+}
+
+// A corrupt edge record fails Open, naming the edge.
+func TestCorruptEdgeFailsOpen(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir, Options{Dim: 4, NoAutoLink: true})
+	mustRemember(t, s, "default", "a", []float32{1, 0, 0, 0})
+	mustRemember(t, s, "default", "b", []float32{0, 1, 0, 0})
+	if err := s.Associate(ctx, "default", "a", "b", 0.5); err != nil {
+		t.Fatal(err)
+	}
+	k := edgeKey(nil, "default", "a", "b")
+	v, closer, err := s.db.Get(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := append([]byte(nil), v...)
+	closer.Close()
+	bad[5] ^= 0x01
+	s.db.Set(k, bad, nil)
+	s.Close()
+	_, err = Open(dir, Options{Dim: 4})
+	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "edge default/a→b") {
+		t.Fatalf("Open over a corrupt edge: %v", err)
 	}
 }

@@ -15,6 +15,7 @@ const (
 	Semantic
 )
 
+// String returns "episodic" or "semantic".
 func (t MemoryType) String() string {
 	switch t {
 	case Episodic:
@@ -65,6 +66,7 @@ const (
 	EdgeMember                   // consolidation: an episode and the semantic memory it supports
 )
 
+// String returns "auto", "explicit" or "member".
 func (k EdgeKind) String() string {
 	switch k {
 	case EdgeAuto:

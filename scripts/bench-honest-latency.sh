@@ -27,7 +27,7 @@ start_stub eb --freeze "${F}ms" --freeze-every "${E}s"
 "$eb" http --target "$stub_url" --rate "$RATE" -c "$C" --duration "${D}s" --max-lag 1s -q --out "$work/eb.json" >"$work/eb.out" 2>&1 || true
 stop_stub eb >/dev/null
 "$eb" report --format quantiles "$work/eb.json" >"$work/eb.q"
-read -r p50 p90 p95 p99 p999 p9999 pmax < <(awk '$1=="http" {print $3, $4, $5, $6, $7, $8, $9}' "$work/eb.q")
+read -r p50 _ p95 p99 p999 _ pmax < <(awk '$1=="http" {print $3, $4, $5, $6, $7, $8, $9}' "$work/eb.q")
 ebrate=$(json "$work/eb.json" "round(r['achieved_rate'])")
 printf '%-26s %9.1f %9.1f %9.1f %9.1f %9.1f %9s\n' "engram-bench (ms)" "$p50" "$p95" "$p99" "$p999" "$pmax" "$ebrate"
 printf '%-26s %9s %9s %9s %9s %9s\n' "  ÷ truth" "-" \

@@ -7,7 +7,9 @@ export PATH="$gobin:$PATH"
 work="$(mktemp -d -t engram-bench-XXXXXX)"
 pids=()
 cleanup() {
-	for p in "${pids[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
+	for p in "${pids[@]:-}"; do
+		if [ -n "$p" ]; then kill "$p" 2>/dev/null || true; fi
+	done
 	wait 2>/dev/null || true
 	[ -n "${KEEP:-}" ] || rm -rf "$work"
 }
@@ -17,7 +19,7 @@ build() {
 	mkdir -p "$repo/bin"
 	(cd "$repo" && go build -o bin/engram-bench ./cmd/engram-bench && go build -o bin/engramd ./cmd/engramd)
 	eb="$repo/bin/engram-bench"
-	engramd="$repo/bin/engramd"
+	export engramd="$repo/bin/engramd"
 }
 
 have() { command -v "$1" >/dev/null 2>&1; }

@@ -13,7 +13,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 	apt-get install -y -qq "${need_apt[@]}"
 fi
 gobin="$(go env GOPATH)/bin"
-[ -x "$gobin/hey" ] || GOFLAGS= go install github.com/rakyll/hey@v0.1.5
-[ -x "$gobin/vegeta" ] || GOFLAGS= go install github.com/tsenart/vegeta/v12@v12.13.0
-[ -x "$gobin/fortio" ] || GOFLAGS= go install fortio.org/fortio@v1.66.0 || echo "install-peers: fortio did not install; the comparison leaves it out" >&2
+[ -x "$gobin/hey" ] || GOFLAGS='' go install github.com/rakyll/hey@v0.1.5
+[ -x "$gobin/vegeta" ] || GOFLAGS='' go install github.com/tsenart/vegeta/v12@v12.13.0
+[ -x "$gobin/fortio" ] || GOFLAGS='' go install fortio.org/fortio@v1.66.0 || echo "install-peers: fortio did not install; the comparison leaves it out" >&2
 echo "install-peers: wrk $(command -v wrk), hey/vegeta/fortio in $gobin"

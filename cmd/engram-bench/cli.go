@@ -86,6 +86,10 @@ func newRoot(ctx context.Context, stdout, stderr io.Writer) *cobra.Command {
 	root.AddCommand(newStubServerCmd(stdout))
 	root.AddCommand(newEngramdCmd(stdout, stderr))
 	root.AddCommand(newChaosCmd(stdout, stderr))
+	root.AddCommand(newCompareCmd(stdout, stderr))
+	root.AddCommand(newGateCmd(stdout, stderr))
+	root.AddCommand(newABCmd(stdout, stderr))
+	root.AddCommand(newBaselineCmd(stdout, stderr))
 	return root
 }
 

@@ -50,6 +50,27 @@ func TestScripts(t *testing.T) {
 			"startat":    startAt,
 			"mergecheck": mergeCheck,
 			"k8sscript":  k8sScript,
+			// exits CODES PROG ARGS... runs PROG and accepts only the exit
+			// codes in the comma-separated list CODES (e.g. 0,4).
+			"exits": func(ts *testscript.TestScript, neg bool, args []string) {
+				if len(args) < 2 {
+					ts.Fatalf("usage: exits CODES PROG ARGS...")
+				}
+				err := ts.Exec(args[1], args[2:]...)
+				code := 0
+				var ee *exec.ExitError
+				if errors.As(err, &ee) {
+					code = ee.ExitCode()
+				} else if err != nil {
+					ts.Fatalf("%s: %v", args[1], err)
+				}
+				for _, c := range strings.Split(args[0], ",") {
+					if c == fmt.Sprint(code) {
+						return
+					}
+				}
+				ts.Fatalf("%s exited %d, want one of %s", args[1], code, args[0])
+			},
 			// jsonhas FILE PATH... checks that each dotted path exists in the JSON file.
 			"jsonhas": func(ts *testscript.TestScript, neg bool, args []string) {
 				if len(args) < 2 {

@@ -1,11 +1,3 @@
-// Package embedded drives the engine in-process: no network, no
-// serialisation, so what it measures is the engine itself.
-//
-// Options (--driver-opt): slowdown=F plants a regression of F (0.25 = every
-// op about 25% slower) to validate regression gates; disk-faults=on opens
-// the engine on chaos's switchable disk wrapper (DiskFS), so chaos drills
-// can make its disk slow or failing while it runs. The engine's data lives
-// in Config.DataDir; NoSync switches it to acknowledging before fsync.
 package embedded
 
 import (
@@ -13,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sort"
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/engram-bench/engram-bench/chaos/disk"
 	"github.com/engram-bench/engram-bench/drivers"
@@ -41,35 +36,89 @@ func init() {
 			if cfg.DataDir == "" {
 				return nil, errors.New("embedded driver: a data directory is required")
 			}
+			opts, err := Options(cfg)
+			if err != nil {
+				return nil, err
+			}
 			if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 				return nil, fmt.Errorf("embedded driver: %w", err)
-			}
-			opts := engine.Options{Dim: cfg.Dim, NoSync: cfg.NoSync}
-			if v, ok := cfg.Options["slowdown"]; ok {
-				f, err := strconv.ParseFloat(v, 64)
-				if err != nil || f < 0 || f > 100 {
-					return nil, fmt.Errorf("embedded driver option slowdown=%q: want a fraction >= 0 (0.25 = 25%% slower)", v)
-				}
-				opts.Slowdown = f
-			}
-			var fs *disk.FS
-			switch v := cfg.Options["disk-faults"]; v {
-			case "", "off":
-			case "on":
-				fs = disk.New(nil)
-				opts.FS = fs
-			default:
-				return nil, fmt.Errorf("embedded driver option disk-faults=%q: want on or off", v)
 			}
 			st, err := engine.Open(cfg.DataDir, opts)
 			if err != nil {
 				return nil, fmt.Errorf("embedded driver: %w", err)
 			}
 			d := New(st)
-			d.fs = fs
+			d.fs, _ = opts.FS.(*disk.FS)
 			return d, nil
 		},
 	})
+}
+
+// Options turns a driver configuration into engine options. Unknown option
+// keys and bad values are errors naming the key and value.
+func Options(cfg drivers.Config) (engine.Options, error) {
+	opts := engine.Options{Dim: cfg.Dim, NoSync: cfg.NoSync}
+	keys := make([]string, 0, len(cfg.Options))
+	for k := range cfg.Options {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		v := cfg.Options[k]
+		bad := func(want string) error {
+			return fmt.Errorf("embedded driver option %s=%q: want %s", k, v, want)
+		}
+		switch k {
+		case "slowdown":
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil || !(f >= 0 && f <= 100) {
+				return opts, bad("a fraction >= 0 (0.25 = 25% slower)")
+			}
+			opts.Slowdown = f
+		case "autolink":
+			switch strings.ToLower(v) {
+			case "on", "true", "1":
+				opts.NoAutoLink = false
+			case "off", "false", "0":
+				opts.NoAutoLink = true
+			default:
+				return opts, bad("on or off")
+			}
+		case "hot_capacity":
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 || n > 100_000_000 {
+				return opts, bad("a number of memories >= 0 (0 disables the hot tier)")
+			}
+			opts.HotCapacity = n
+			if n == 0 {
+				opts.HotCapacity = -1
+			}
+		case "ef_search":
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > 10_000 {
+				return opts, bad("an integer in [1, 10000]")
+			}
+			opts.Index.EfSearch = n
+		case "disk-faults":
+			switch strings.ToLower(v) {
+			case "on", "true", "1":
+				opts.FS = disk.New(nil)
+			case "off", "false", "0":
+				opts.FS = nil
+			default:
+				return opts, bad("on or off")
+			}
+		case "consolidation_interval":
+			d, err := time.ParseDuration(v)
+			if err != nil || d < 0 {
+				return opts, bad("a duration such as 10s")
+			}
+			opts.ConsolidationInterval = d
+		default:
+			return opts, fmt.Errorf("embedded driver option %q: unknown (have slowdown, autolink, hot_capacity, ef_search, consolidation_interval, disk-faults)", k)
+		}
+	}
+	return opts, nil
 }
 
 // New returns a driver over st. Close closes st.
@@ -87,6 +136,13 @@ func (d *Driver) Close() error { return d.store.Close() }
 
 func memoryOf(op *workloads.Op, k workloads.Key, vec []float32) engine.Memory {
 	return engine.Memory{ID: k.ID(), Content: workloads.Content(k), Embedding: vec, Confidence: op.Confidence}
+}
+
+// modes maps the workload's recall modes onto the engine's.
+var modes = [...]engine.RecallMode{
+	workloads.ModeSimilarity: engine.ModeSimilarity,
+	workloads.ModeSpreading:  engine.ModeSpreading,
+	workloads.ModeHybrid:     engine.ModeHybrid,
 }
 
 // Do implements drivers.Driver.
@@ -110,21 +166,64 @@ func (d *Driver) Do(ctx context.Context, op *workloads.Op) error {
 			return drivers.WithClass("wrong_content", fmt.Errorf("memory %s: content differs from what was stored", op.Key.ID()))
 		}
 		return nil
-	case workloads.KindRecall, workloads.KindSearch:
-		res, err := d.store.Search(ctx, op.Space, op.Embedding, op.K)
+	case workloads.KindRecall:
+		if int(op.Mode) >= len(modes) {
+			return drivers.WithClass("invalid", fmt.Errorf("recall mode %s", op.Mode))
+		}
+		res, err := d.store.Recall(ctx, op.Space, engine.RecallRequest{
+			Embedding: op.Embedding, Mode: modes[op.Mode], Threshold: op.Threshold, MaxResults: op.K,
+		})
+		if err != nil {
+			return classify(err)
+		}
+		if op.HasTarget {
+			op.BeginScore()
+			rank := 0
+			// The engine has already cut results below the threshold.
+			for _, rs := range [2][]engine.Recalled{res.Vivid, res.Associated} {
+				for _, r := range rs {
+					op.ScoreResult(rank, r.ID)
+					rank++
+				}
+			}
+		}
+		return nil
+	case workloads.KindSearch:
+		res, err := d.store.Nearest(ctx, op.Space, op.Embedding, op.K)
 		if err != nil {
 			return classify(err)
 		}
 		if op.HasTarget {
 			op.BeginScore()
 			for rank, m := range res {
-				if op.Kind == workloads.KindRecall && m.Score < op.Threshold {
-					break
-				}
 				op.ScoreResult(rank, m.ID)
 			}
 		}
 		return nil
+	case workloads.KindComplete:
+		c, err := d.store.Complete(ctx, op.Space, engine.CompleteRequest{Partial: op.Embedding})
+		if err != nil {
+			return classify(err)
+		}
+		if op.HasTarget {
+			op.Scored = true
+			op.Hit = len(c.Matches) > 0 && c.Matches[0].ID == op.Target.ID()
+		}
+		return nil
+	case workloads.KindSpread:
+		threshold := op.Threshold
+		if threshold <= 0 {
+			threshold = engine.DefaultSpreadThreshold
+		}
+		_, err := d.store.Spread(ctx, op.Space, engine.SpreadRequest{
+			Seeds: []string{op.Key.ID()}, MaxHops: max(op.Depth, 1), Threshold: min(threshold, 1), MaxResults: op.K,
+		})
+		return classify(err)
+	case workloads.KindConsolidate:
+		_, err := d.store.Consolidate(ctx, op.Space, engine.ConsolidateOptions{})
+		return classify(err)
+	case workloads.KindForget:
+		return classify(d.store.Delete(ctx, op.Space, op.Key.ID()))
 	case workloads.KindUpdate:
 		return classify(d.store.Remember(ctx, op.Space, memoryOf(op, op.Key, op.Embedding)))
 	case workloads.KindReadModify:
@@ -139,7 +238,8 @@ func (d *Driver) Do(ctx context.Context, op *workloads.Op) error {
 	}
 }
 
-// Preload implements drivers.Preloader: one atomic batch per call.
+// Preload implements drivers.Preloader: one atomic batch per call, indexed
+// before it returns.
 func (d *Driver) Preload(ctx context.Context, ops []workloads.Op) error {
 	if len(ops) == 0 {
 		return nil
@@ -162,6 +262,8 @@ func classify(err error) error {
 		return drivers.WithClass("invalid", err)
 	case errors.Is(err, engine.ErrCorrupt):
 		return drivers.WithClass("corrupt", err)
+	case errors.Is(err, engine.ErrFailed):
+		return drivers.WithClass("storage_failed", err)
 	}
 	return err
 }

@@ -1,0 +1,5 @@
+package baselines
+
+import "sort"
+
+func sortStrings(s []string) { sort.Strings(s) }

@@ -1,0 +1,493 @@
+package engine
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	hdr "github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/engram-bench/engram-bench/workloads"
+)
+
+// The benchmark suite. Sizes come from the environment so that `go test
+// ./...` stays fast while the documented runs use Engram's scale:
+//
+//	ENGRAM_BENCH_N     memories preloaded (default 2000; the targets are for 100000)
+//	ENGRAM_BENCH_DIR   keep the preloaded store here and reuse it across runs
+//	                   (default: a fresh temporary directory per run)
+//
+// Every sub-benchmark reports the p50 and p99 of its per-op latency
+// (p50-ns/op, p99-ns/op) besides ns/op, measured per op with
+// time.Now around the call. Data is the "embeddings_search" built-in
+// scenario's clustered distribution (20 clusters, σ = 0.15, 768-d), and cues
+// are the ops its generator makes, so the benchmark sees what the harness
+// sends. See docs/reference/benchmark-results.md for results and commands.
+func BenchmarkEngine(b *testing.B) {
+	n := envInt(b, "ENGRAM_BENCH_N", 2000)
+	env := newBenchEnv(b, n)
+	defer env.close()
+	s := env.s
+
+	b.Run("store_single", func(b *testing.B) {
+		lat := newLatencies(1)
+		i := 0
+		for b.Loop() {
+			m := env.fresh(i)
+			t0 := time.Now()
+			if err := s.Remember(ctx, "bench_w", m); err != nil {
+				b.Fatal(err)
+			}
+			lat.record(0, time.Since(t0))
+			i++
+		}
+		lat.report(b)
+		env.settle(b)
+	})
+	// The cost of the fsync under store_single: one synced pebble write of
+	// a memory-sized value, nothing else.
+	b.Run("pebble_sync_write", func(b *testing.B) {
+		lat := newLatencies(1)
+		val := make([]byte, 3200)
+		i := 0
+		for b.Loop() {
+			key := fmt.Sprintf("!bench_fsync_%d", i%1024)
+			t0 := time.Now()
+			if err := s.db.Set([]byte(key), val, pebble.Sync); err != nil {
+				b.Fatal(err)
+			}
+			lat.record(0, time.Since(t0))
+			i++
+		}
+		lat.report(b)
+	})
+	// store_single on a store that acknowledges before the fsync
+	// (Options.NoSync): what Engram's own store latency compares with.
+	b.Run("store_single_nosync", func(b *testing.B) {
+		ns, err := Open(b.TempDir(), Options{NoSync: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer ns.Close()
+		lat := newLatencies(1)
+		i := 0
+		for b.Loop() {
+			m := env.fresh(i)
+			t0 := time.Now()
+			if err := ns.Remember(ctx, "bench_w", m); err != nil {
+				b.Fatal(err)
+			}
+			lat.record(0, time.Since(t0))
+			i++
+		}
+		lat.report(b)
+		b.StopTimer()
+		ns.waitIndexed("bench_w")
+	})
+	b.Run("store_batch/size=1000", func(b *testing.B) {
+		lat := newLatencies(1)
+		i := 0
+		for b.Loop() {
+			ms := make([]Memory, 1000)
+			for j := range ms {
+				ms[j] = env.fresh(i*1000 + j)
+				ms[j].ID = fmt.Sprintf("batch%d_%d", env.runID, i*1000+j)
+			}
+			t0 := time.Now()
+			if err := s.RememberBatch(ctx, "bench_w", ms); err != nil {
+				b.Fatal(err)
+			}
+			lat.record(0, time.Since(t0))
+			i++
+		}
+		lat.report(b)
+		env.settle(b)
+	})
+	b.Run("recall_by_id", func(b *testing.B) {
+		lat := newLatencies(1)
+		r := rand.New(rand.NewPCG(1, 2))
+		for b.Loop() {
+			id := env.ids[r.IntN(len(env.ids))]
+			t0 := time.Now()
+			if _, err := s.Get(ctx, "bench", id); err != nil {
+				b.Fatal(err)
+			}
+			lat.record(0, time.Since(t0))
+		}
+		lat.report(b)
+	})
+	for _, mode := range []RecallMode{ModeSimilarity, ModeSpreading, ModeHybrid} {
+		b.Run("recall_by_cue/mode="+mode.String(), func(b *testing.B) {
+			lat := newLatencies(1)
+			i := 0
+			for b.Loop() {
+				cue := env.cue(i)
+				t0 := time.Now()
+				if _, err := s.Recall(ctx, "bench", RecallRequest{Embedding: cue, Mode: mode, Threshold: 0.5, MaxResults: 10}); err != nil {
+					b.Fatal(err)
+				}
+				lat.record(0, time.Since(t0))
+				i++
+			}
+			lat.report(b)
+		})
+	}
+	for _, k := range []int{10, 100} {
+		b.Run(fmt.Sprintf("embedding_search/k=%d", k), func(b *testing.B) {
+			lat := newLatencies(1)
+			i := 0
+			for b.Loop() {
+				cue := env.cue(i)
+				t0 := time.Now()
+				if _, err := s.Nearest(ctx, "bench", cue, k); err != nil {
+					b.Fatal(err)
+				}
+				lat.record(0, time.Since(t0))
+				i++
+			}
+			lat.report(b)
+		})
+	}
+	for _, depth := range []int{3, 5} {
+		b.Run(fmt.Sprintf("spreading_activation/depth=%d", depth), func(b *testing.B) {
+			lat := newLatencies(1)
+			r := rand.New(rand.NewPCG(3, 4))
+			visited := 0
+			for b.Loop() {
+				seed := env.ids[r.IntN(len(env.ids))]
+				t0 := time.Now()
+				res, err := s.Spread(ctx, "bench", SpreadRequest{Seeds: []string{seed}, MaxHops: depth, MaxResults: 10})
+				if err != nil {
+					b.Fatal(err)
+				}
+				lat.record(0, time.Since(t0))
+				visited += res.Visited
+			}
+			lat.report(b)
+			b.ReportMetric(float64(visited)/float64(b.N), "visited/op")
+		})
+	}
+	b.Run("pattern_completion", func(b *testing.B) {
+		lat := newLatencies(1)
+		i := 0
+		for b.Loop() {
+			p := env.partial(i)
+			t0 := time.Now()
+			if _, err := s.Complete(ctx, "bench", CompleteRequest{Partial: p}); err != nil {
+				b.Fatal(err)
+			}
+			lat.record(0, time.Since(t0))
+			i++
+		}
+		lat.report(b)
+	})
+	b.Run("consolidation_cycle", func(b *testing.B) {
+		// Each cycle consolidates 200 new episodes (stored untimed) into a
+		// space that keeps the semantic memories of earlier cycles.
+		lat := newLatencies(1)
+		i := 0
+		scanned := 0
+		for b.Loop() {
+			b.StopTimer()
+			ms := make([]Memory, 200)
+			for j := range ms {
+				ms[j] = env.fresh(i*200 + j)
+				ms[j].ID = fmt.Sprintf("ep%d_%d", env.runID, i*200+j)
+			}
+			if err := s.RememberBatch(ctx, "bench_c", ms); err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+			t0 := time.Now()
+			st, err := s.Consolidate(ctx, "bench_c", ConsolidateOptions{MaxEpisodes: 200})
+			if err != nil {
+				b.Fatal(err)
+			}
+			lat.record(0, time.Since(t0))
+			scanned += st.EpisodesScanned
+			i++
+		}
+		lat.report(b)
+		b.ReportMetric(float64(scanned)/float64(b.N), "episodes/op")
+	})
+	for _, g := range []int{1, 2, 4} {
+		b.Run(fmt.Sprintf("concurrent_writes/goroutines=%d", g), func(b *testing.B) {
+			env.parallel(b, g, func(w, i int) error {
+				return s.Remember(ctx, "bench_w", env.fresh(i))
+			})
+			env.settle(b)
+		})
+	}
+	for _, g := range []int{1, 2, 4} {
+		// Reads: half recall_by_id, half embedding_search k=10.
+		b.Run(fmt.Sprintf("concurrent_reads/goroutines=%d", g), func(b *testing.B) {
+			env.parallel(b, g, func(w, i int) error {
+				if i%2 == 0 {
+					_, err := s.Get(ctx, "bench", env.ids[int(splitmix(uint64(i))%uint64(len(env.ids)))])
+					return err
+				}
+				_, err := s.Nearest(ctx, "bench", env.cue(i), 10)
+				return err
+			})
+		})
+	}
+	for _, g := range []int{1, 2, 4} {
+		// Engram's mixed load: 40% recall_by_cue (hybrid), 30% store, 20%
+		// embedding_search k=10, 10% recall_by_id.
+		b.Run(fmt.Sprintf("mixed_concurrent/goroutines=%d", g), func(b *testing.B) {
+			env.parallel(b, g, func(w, i int) error {
+				switch x := splitmix(uint64(i)) % 10; {
+				case x < 4:
+					_, err := s.Recall(ctx, "bench", RecallRequest{Embedding: env.cue(i), Mode: ModeHybrid, Threshold: 0.5})
+					return err
+				case x < 7:
+					return s.Remember(ctx, "bench_w", env.fresh(i))
+				case x < 9:
+					_, err := s.Nearest(ctx, "bench", env.cue(i), 10)
+					return err
+				default:
+					_, err := s.Get(ctx, "bench", env.ids[int(splitmix(uint64(i)+1)%uint64(len(env.ids)))])
+					return err
+				}
+			})
+			env.settle(b)
+		})
+	}
+	b.Run("hot_tier_lookup", func(b *testing.B) {
+		hot := env.ids[:min(len(env.ids), DefaultHotCapacity/2)]
+		for _, id := range hot { // promote
+			if _, err := s.Get(ctx, "bench", id); err != nil {
+				b.Fatal(err)
+			}
+		}
+		before, _ := s.Stats()
+		lat := newLatencies(1)
+		i := 0
+		for b.Loop() {
+			t0 := time.Now()
+			if _, err := s.Get(ctx, "bench", hot[i%len(hot)]); err != nil {
+				b.Fatal(err)
+			}
+			lat.record(0, time.Since(t0))
+			i++
+		}
+		lat.report(b)
+		after, _ := s.Stats()
+		if hits := after.Hot.Hits - before.Hot.Hits; hits < int64(b.N) {
+			b.Fatalf("hot_tier_lookup: %d hits of %d lookups", hits, b.N)
+		}
+	})
+	b.Run("warm_tier_scan", func(b *testing.B) {
+		// One op reads and verifies a page of 100 memories from pebble.
+		lat := newLatencies(1)
+		r := rand.New(rand.NewPCG(5, 6))
+		for b.Loop() {
+			after := env.ids[r.IntN(len(env.ids))]
+			t0 := time.Now()
+			res, err := s.List(ctx, "bench", ListRequest{Tier: TierWarm, After: after, Limit: 100})
+			if err != nil {
+				b.Fatal(err)
+			}
+			lat.record(0, time.Since(t0))
+			_ = res
+		}
+		lat.report(b)
+	})
+}
+
+// benchEnv is the preloaded store and the generator's cues.
+type benchEnv struct {
+	s     *Store
+	gen   *workloads.Generator
+	ids   []string
+	cues  [][]float32 // embedding_search cues
+	parts [][]float32 // pattern_completion partial embeddings
+	vecs  [][]float32 // fresh clustered vectors for writes
+	dir   string
+	temp  bool
+	runID int64
+	next  atomic.Int64
+}
+
+const benchScenario = "embeddings_search"
+
+func newBenchEnv(b *testing.B, n int) *benchEnv {
+	b.Helper()
+	env := &benchEnv{dir: os.Getenv("ENGRAM_BENCH_DIR"), runID: time.Now().UnixNano()}
+	if env.dir == "" {
+		env.dir, env.temp = b.TempDir(), true
+	}
+	sc, err := workloads.LoadBuiltin(benchScenario)
+	if err != nil {
+		b.Fatal(err)
+	}
+	np := int64(n)
+	sc.Data.Preload, sc.Data.NumNodes, sc.Data.MemorySpaces = &np, np, 1
+	sc.Operations.PatternCompletionWeight = 10
+	env.gen, err = workloads.NewGenerator(sc, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, err := Open(env.dir, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	env.s = s
+	var op workloads.Op
+	env.ids = make([]string, n)
+	for j := range env.ids {
+		env.ids[j] = workloads.PreloadKey(uint64(j)).ID()
+	}
+	if have := s.Count("bench"); have != n {
+		if have != 0 {
+			b.Fatalf("ENGRAM_BENCH_DIR %s holds %d memories in space bench, want %d: use another directory", env.dir, have, n)
+		}
+		t0 := time.Now()
+		const batch = 500
+		var wg sync.WaitGroup
+		var next atomic.Int64
+		errs := make(chan error, runtime.GOMAXPROCS(0))
+		for w := 0; w < runtime.GOMAXPROCS(0); w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				var op workloads.Op
+				for {
+					lo := int(next.Add(batch) - batch)
+					if lo >= n {
+						return
+					}
+					ms := make([]Memory, 0, batch)
+					for j := lo; j < min(lo+batch, n); j++ {
+						env.gen.FillPreload(uint64(j), &op)
+						ms = append(ms, Memory{ID: op.Key.ID(), Content: workloads.Content(op.Key), Embedding: append([]float32(nil), op.Embedding...), Confidence: op.Confidence})
+					}
+					if err := s.RememberBatch(ctx, "bench", ms); err != nil {
+						errs <- err
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			b.Fatal(err)
+		}
+		s.waitIndexed("bench")
+		b.Logf("preloaded %d memories in %s", n, time.Since(t0).Round(time.Millisecond))
+	} else {
+		b.Logf("reusing %d memories in %s (opened in %s)", n, env.dir, s.Recovery().Duration.Round(time.Millisecond))
+		s.waitIndexed("bench")
+	}
+	for i := uint64(0); len(env.cues) < 1024 || len(env.parts) < 256; i++ {
+		env.gen.Fill(i, &op)
+		switch op.Kind {
+		case workloads.KindSearch, workloads.KindRecall:
+			if len(env.cues) < 1024 {
+				env.cues = append(env.cues, append([]float32(nil), op.Embedding...))
+			}
+		case workloads.KindComplete:
+			if len(env.parts) < 256 {
+				env.parts = append(env.parts, append([]float32(nil), op.Embedding...))
+			}
+		}
+	}
+	for j := 0; j < 1024; j++ {
+		env.vecs = append(env.vecs, env.gen.Embedding(workloads.OpKey(uint64(j)), nil))
+	}
+	return env
+}
+
+func (e *benchEnv) close() {
+	e.s.Close()
+}
+
+func (e *benchEnv) cue(i int) []float32     { return e.cues[i%len(e.cues)] }
+func (e *benchEnv) partial(i int) []float32 { return e.parts[i%len(e.parts)] }
+
+// fresh returns a new memory (a unique id) with a clustered embedding.
+func (e *benchEnv) fresh(i int) Memory {
+	k := e.next.Add(1)
+	return Memory{ID: fmt.Sprintf("w%d_%d", e.runID, k), Content: "benchmark write", Embedding: e.vecs[i%len(e.vecs)], Confidence: 0.8}
+}
+
+// settle waits, untimed, until background indexing of writes is done, so
+// that it does not leak into the next sub-benchmark.
+func (e *benchEnv) settle(b *testing.B) {
+	b.StopTimer()
+	e.s.waitIndexed("bench_w")
+	b.StartTimer()
+}
+
+// parallel runs b.N ops on g goroutines (op i on goroutine i mod g) and
+// reports the latency percentiles and the throughput.
+func (e *benchEnv) parallel(b *testing.B, g int, op func(w, i int) error) {
+	lat := newLatencies(g)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	var failed atomic.Value
+	b.ResetTimer()
+	t0 := time.Now()
+	for w := 0; w < g; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= b.N {
+					return
+				}
+				s := time.Now()
+				if err := op(w, i); err != nil {
+					failed.Store(err)
+					return
+				}
+				lat.record(w, time.Since(s))
+			}
+		}()
+	}
+	wg.Wait()
+	el := time.Since(t0)
+	b.StopTimer()
+	if err, ok := failed.Load().(error); ok {
+		b.Fatal(err)
+	}
+	lat.report(b)
+	b.ReportMetric(float64(b.N)/el.Seconds(), "ops/s")
+	b.StartTimer()
+}
+
+// latencies records per-op latency in one HDR histogram per goroutine.
+type latencies struct {
+	hs []*hdr.Histogram
+}
+
+func newLatencies(g int) *latencies {
+	l := &latencies{}
+	for i := 0; i < g; i++ {
+		l.hs = append(l.hs, hdr.New(1, 60_000_000_000, 3))
+	}
+	return l
+}
+
+func (l *latencies) record(w int, d time.Duration) {
+	_ = l.hs[w].RecordValue(max(int64(d), 1))
+}
+
+func (l *latencies) report(b *testing.B) {
+	all := hdr.New(1, 60_000_000_000, 3)
+	for _, h := range l.hs {
+		all.Merge(h)
+	}
+	if all.TotalCount() == 0 {
+		return
+	}
+	b.ReportMetric(float64(all.ValueAtQuantile(50)), "p50-ns/op")
+	b.ReportMetric(float64(all.ValueAtQuantile(99)), "p99-ns/op")
+}

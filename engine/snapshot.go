@@ -1,0 +1,479 @@
+package engine
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"sort"
+
+	"github.com/cockroachdb/pebble/v2"
+)
+
+// HNSW snapshots. Close writes each space's graph to pebble so that Open
+// does not rebuild it (a rebuild costs an index insert per memory: minutes at
+// a million). Pebble's memory records stay the truth; the snapshot is a
+// cache validated against them: a node is reused only if a live memory with
+// its id and sequence number exists, links to memories deleted since the
+// snapshot are repaired from those memories' own links, and memories
+// written after it are indexed in the background. A snapshot that fails its
+// checksums or does not fit the options is ignored (the graph is rebuilt).
+//
+// Keys:
+//
+//	'H' 0 <space>                     → manifest: generation, parts, bytes (framed, CRC)
+//	'h' 0 <space> 0 <gen u64 BE> <part u32 BE> → part of the stream (framed, CRC)
+//
+// Stream (little endian): magic "HNSW", version 2, m u16, nodes u32, entry
+// u32 (index), then per node: uvarint id length, id, seq u64, level u8;
+// then per node and layer 0..level: count u8, count × (u32 node index,
+// float32 distance). Storing the distances saves recomputing one per link
+// on Open (random memory accesses: seconds at a million memories).
+const (
+	pfxIndexManifest = 'H'
+	snapshotVersion  = 2
+	snapshotPart     = 1 << 20 // bytes per part
+	snapshotMagic    = "HNSW"
+)
+
+func manifestKey(space string) []byte { return append([]byte{pfxIndexManifest, 0}, space...) }
+
+func partKey(space string, gen uint64, part uint32) []byte {
+	k := idKey(nil, pfxIndex, space, "")
+	k = binary.BigEndian.AppendUint64(k, gen)
+	return binary.BigEndian.AppendUint32(k, part)
+}
+
+// partWriter cuts a stream into framed parts, committed in batches without
+// sync; the synced manifest write that follows makes them durable.
+type partWriter struct {
+	s     *Store
+	space string
+	gen   uint64
+	buf   []byte
+	part  uint32
+	total int64
+	b     *pebble.Batch
+	err   error
+}
+
+// Write implements io.Writer.
+func (w *partWriter) Write(p []byte) (int, error) {
+	if w.err != nil {
+		return 0, w.err
+	}
+	w.buf = append(w.buf, p...)
+	for len(w.buf) >= snapshotPart {
+		w.flushPart(w.buf[:snapshotPart])
+		w.buf = append(w.buf[:0], w.buf[snapshotPart:]...)
+	}
+	return len(p), w.err
+}
+
+func (w *partWriter) flushPart(p []byte) {
+	if w.err != nil {
+		return
+	}
+	if w.b == nil {
+		w.b = w.s.db.NewBatch()
+	}
+	w.err = w.b.Set(partKey(w.space, w.gen, w.part), frame(p), nil)
+	w.part++
+	w.total += int64(len(p))
+	if w.b.Len() > 16<<20 {
+		w.err = errors.Join(w.err, w.s.commit(w.b, false))
+		w.b.Close()
+		w.b = nil
+	}
+}
+
+func (w *partWriter) close() error {
+	if len(w.buf) > 0 {
+		w.flushPart(w.buf)
+		w.buf = nil
+	}
+	if w.b != nil {
+		w.err = errors.Join(w.err, w.s.commit(w.b, false))
+		w.b.Close()
+		w.b = nil
+	}
+	return w.err
+}
+
+// saveIndexes snapshots every space's graph. Called by Close with all
+// background work stopped.
+func (s *Store) saveIndexes() error {
+	for _, id := range s.Spaces() {
+		if err := s.saveIndex(s.space(id)); err != nil {
+			return fmt.Errorf("space %s: %w", id, err)
+		}
+	}
+	return nil
+}
+
+func (s *Store) saveIndex(sp *space) error {
+	h := sp.idx
+	// Finish pending repairs: a repaired graph has no list that depends on
+	// a deleted node.
+	for _, r := range h.dels {
+		h.repair(r)
+	}
+	h.dels = nil
+	n := sp.slotCount()
+	keep := make([]uint32, 0, n) // snapshot index → slot
+	index := make(map[uint32]uint32, n)
+	for r := uint32(0); r < n; r++ {
+		if f := sp.m(r).flags.Load(); f&flagLive != 0 && f&flagIndexed != 0 {
+			index[r] = uint32(len(keep))
+			keep = append(keep, r)
+		}
+	}
+	var old uint64
+	if v, closer, err := s.db.Get(manifestKey(sp.id)); err == nil {
+		if p, err := unframe(v, "index manifest"); err == nil && len(p) >= 8 {
+			old = binary.LittleEndian.Uint64(p)
+		}
+		closer.Close()
+	}
+	gen := old + 1
+	w := &partWriter{s: s, space: sp.id, gen: gen}
+	entry := uint32(0)
+	if ep, _, ok := h.entry(); ok {
+		if i, kept := index[ep]; kept {
+			entry = i
+		} else {
+			best := -1
+			for i, r := range keep {
+				if l := int(sp.m(r).level); l > best {
+					best, entry = l, uint32(i)
+				}
+			}
+		}
+	}
+	hdr := []byte(snapshotMagic)
+	hdr = append(hdr, snapshotVersion)
+	hdr = binary.LittleEndian.AppendUint16(hdr, uint16(h.m))
+	hdr = binary.LittleEndian.AppendUint32(hdr, uint32(len(keep)))
+	hdr = binary.LittleEndian.AppendUint32(hdr, entry)
+	w.Write(hdr)
+	var rec []byte
+	for _, r := range keep {
+		id := sp.idOf(r)
+		rec = binary.AppendUvarint(rec[:0], uint64(len(id)))
+		rec = append(rec, id...)
+		rec = binary.LittleEndian.AppendUint64(rec, sp.m(r).seq)
+		rec = append(rec, sp.m(r).level)
+		w.Write(rec)
+	}
+	for _, r := range keep {
+		for l := 0; l <= int(sp.m(r).level); l++ {
+			lst := h.list(r, l)
+			rec = rec[:1]
+			cnt := 0
+			for j, x := range lst[1 : 1+lst[0]] {
+				if i, ok := index[x]; ok {
+					rec = binary.LittleEndian.AppendUint32(rec, i)
+					rec = binary.LittleEndian.AppendUint32(rec, math.Float32bits(h.getDist(r, l, j)))
+					cnt++
+				}
+			}
+			rec[0] = byte(cnt)
+			w.Write(rec)
+		}
+	}
+	if err := w.close(); err != nil {
+		return err
+	}
+	var man []byte
+	man = binary.LittleEndian.AppendUint64(man, gen)
+	man = binary.LittleEndian.AppendUint32(man, w.part)
+	man = binary.LittleEndian.AppendUint64(man, uint64(w.total))
+	b := s.db.NewBatch()
+	defer b.Close()
+	b.Set(manifestKey(sp.id), frame(man), nil)
+	if old > 0 {
+		b.DeleteRange(partKey(sp.id, old, 0), partKey(sp.id, old+1, 0), nil)
+	}
+	return s.commit(b, true)
+}
+
+// partReader reads the parts of a snapshot stream in order, verifying each.
+type partReader struct {
+	s     *Store
+	space string
+	gen   uint64
+	parts uint32
+	next  uint32
+	cur   []byte
+	err   error
+}
+
+func (r *partReader) fill() bool {
+	for len(r.cur) == 0 {
+		if r.err != nil || r.next >= r.parts {
+			return false
+		}
+		v, closer, err := r.s.db.Get(partKey(r.space, r.gen, r.next))
+		if err != nil {
+			r.err = fmt.Errorf("index part %d: %w", r.next, err)
+			return false
+		}
+		p, err := unframe(v, "index part")
+		if err != nil {
+			closer.Close()
+			r.err = err
+			return false
+		}
+		r.cur = append([]byte(nil), p...)
+		closer.Close()
+		r.next++
+	}
+	return true
+}
+
+// ReadByte implements io.ByteReader.
+func (r *partReader) ReadByte() (byte, error) {
+	if !r.fill() {
+		return 0, r.eof()
+	}
+	b := r.cur[0]
+	r.cur = r.cur[1:]
+	return b, nil
+}
+
+// Read implements io.Reader.
+func (r *partReader) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		if !r.fill() {
+			return n, r.eof()
+		}
+		k := copy(p[n:], r.cur)
+		r.cur = r.cur[k:]
+		n += k
+	}
+	return n, nil
+}
+
+func (r *partReader) eof() error {
+	if r.err != nil {
+		return r.err
+	}
+	return io.ErrUnexpectedEOF
+}
+
+// errSnapshot marks a snapshot that cannot be used (the graph is rebuilt).
+var errSnapshot = errors.New("unusable index snapshot")
+
+// loadIndex loads a space's snapshot after its memories are loaded. It
+// reports whether a snapshot was used; an unusable one is not an error.
+func (s *Store) loadIndex(sp *space) (bool, error) {
+	v, closer, err := s.db.Get(manifestKey(sp.id))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	p, err := unframe(v, "index manifest")
+	if err != nil || len(p) != 20 {
+		closer.Close()
+		s.noteIndex(sp, "manifest: %v", err)
+		return false, nil
+	}
+	r := &partReader{s: s, space: sp.id, gen: binary.LittleEndian.Uint64(p), parts: binary.LittleEndian.Uint32(p[8:])}
+	closer.Close()
+	if err := s.readSnapshot(sp, r); err != nil {
+		s.noteIndex(sp, "%v", err)
+		s.resetIndex(sp)
+		return false, nil
+	}
+	return true, nil
+}
+
+func (s *Store) noteIndex(sp *space, format string, args ...any) {
+	s.recovery.IndexNotes = append(s.recovery.IndexNotes, fmt.Sprintf("space %s: index snapshot ignored, rebuilding: ", sp.id)+fmt.Sprintf(format, args...))
+}
+
+// resetIndex forgets a partly loaded graph.
+func (s *Store) resetIndex(sp *space) {
+	h := sp.idx
+	n := sp.slotCount()
+	for r := uint32(0); r < n; r++ {
+		setFlags(sp.m(r), 0, flagIndexed)
+		h.inDeg.at(r).Store(0)
+		h.links0.row(r)[0] = 0
+		if u := *h.upper.at(r); u != nil {
+			clear(u)
+		}
+	}
+	h.ep.Store(0)
+	h.nodes.Store(0)
+}
+
+func (s *Store) readSnapshot(sp *space, r *partReader) error {
+	h := sp.idx
+	var hdr [15]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return err
+	}
+	if string(hdr[:4]) != snapshotMagic || hdr[4] != snapshotVersion {
+		return fmt.Errorf("%w: bad magic or version", errSnapshot)
+	}
+	if m := int(binary.LittleEndian.Uint16(hdr[5:])); m != h.m {
+		return fmt.Errorf("%w: built with M=%d, store uses M=%d", errSnapshot, m, h.m)
+	}
+	count := binary.LittleEndian.Uint32(hdr[7:])
+	entry := binary.LittleEndian.Uint32(hdr[11:])
+	if count > 0 && entry >= count {
+		return fmt.Errorf("%w: entry point %d of %d nodes", errSnapshot, entry, count)
+	}
+	const unmapped = ^uint32(0)
+	slots := make([]uint32, count) // snapshot index → slot or unmapped
+	levels := make([]uint8, count)
+	var idb []byte
+	var seqb [8]byte
+	for i := range slots {
+		n, err := binary.ReadUvarint(r)
+		if err != nil || n > 256 {
+			return fmt.Errorf("%w: node %d id", errSnapshot, i)
+		}
+		idb = append(idb[:0], make([]byte, n)...)
+		if _, err := io.ReadFull(r, idb); err != nil {
+			return err
+		}
+		if _, err := io.ReadFull(r, seqb[:]); err != nil {
+			return err
+		}
+		lv, err := r.ReadByte()
+		if err != nil {
+			return err
+		}
+		levels[i] = lv
+		slots[i] = unmapped
+		if slot, ok := sp.byID[string(idb)]; ok && sp.m(slot).seq == binary.LittleEndian.Uint64(seqb[:]) {
+			if sp.m(slot).level != lv {
+				return fmt.Errorf("%w: node %s level %d, expected %d", errSnapshot, idb, lv, sp.m(slot).level)
+			}
+			slots[i] = slot
+		}
+	}
+	// Links. Links to unmapped nodes (deleted since the snapshot) are
+	// replaced by those nodes' own links, then the list is re-selected.
+	type gap struct {
+		slot  uint32
+		layer int
+		lost  []uint32 // snapshot indexes of unmapped targets
+	}
+	var gaps []gap
+	lostLinks := map[[2]uint32][]uint32{} // (unmapped index, layer) → its links (snapshot indexes)
+	var raw [256 * 8]byte
+	for i := uint32(0); i < count; i++ {
+		for l := 0; l <= int(levels[i]); l++ {
+			c, err := r.ReadByte()
+			if err != nil {
+				return err
+			}
+			capacity := h.m
+			if l == 0 {
+				capacity = h.m0
+			}
+			if int(c) > capacity {
+				return fmt.Errorf("%w: node %d layer %d has %d links, capacity %d", errSnapshot, i, l, c, capacity)
+			}
+			b := raw[:8*int(c)]
+			if _, err := io.ReadFull(r, b); err != nil {
+				return err
+			}
+			links := make([]uint32, c)
+			dists := make([]float32, c)
+			for k := range links {
+				links[k] = binary.LittleEndian.Uint32(b[8*k:])
+				dists[k] = math.Float32frombits(binary.LittleEndian.Uint32(b[8*k+4:]))
+				if links[k] >= count {
+					return fmt.Errorf("%w: link to node %d of %d", errSnapshot, links[k], count)
+				}
+				if !(dists[k] >= -1 && dists[k] <= 3) {
+					return fmt.Errorf("%w: link distance %v", errSnapshot, dists[k])
+				}
+			}
+			if slots[i] == unmapped {
+				lostLinks[[2]uint32{i, uint32(l)}] = links
+				continue
+			}
+			lst := h.list(slots[i], l)
+			n := 0
+			var lost []uint32
+			for j, x := range links {
+				if slots[x] == unmapped {
+					lost = append(lost, x)
+					continue
+				}
+				lst[1+n] = slots[x]
+				h.setDist(slots[i], l, n, dists[j])
+				n++
+			}
+			lst[0] = uint32(n)
+			if len(lost) > 0 {
+				gaps = append(gaps, gap{slots[i], l, lost})
+			}
+		}
+	}
+	if r.next != r.parts || len(r.cur) != 0 {
+		return fmt.Errorf("%w: %d trailing bytes", errSnapshot, len(r.cur))
+	}
+	for _, g := range gaps {
+		capacity := h.m
+		if g.layer == 0 {
+			capacity = h.m0
+		}
+		lst := h.list(g.slot, g.layer)
+		seen := map[uint32]bool{g.slot: true}
+		var cs []cand
+		add := func(x uint32) {
+			if !seen[x] {
+				seen[x] = true
+				cs = append(cs, cand{x, h.distSlots(g.slot, x)})
+			}
+		}
+		for _, x := range lst[1 : 1+lst[0]] {
+			add(x)
+		}
+		for _, u := range g.lost {
+			for _, x := range lostLinks[[2]uint32{u, uint32(g.layer)}] {
+				if slots[x] != unmapped {
+					add(slots[x])
+				}
+			}
+		}
+		sort.Slice(cs, func(a, b int) bool { return less(cs[a], cs[b]) })
+		h.writeList(g.slot, g.layer, h.selectNeighbours(cs, capacity)) // in-degrees are counted below
+	}
+	// Entry point: the snapshot's, or the highest mapped node.
+	var ep uint32
+	found := false
+	if count > 0 && slots[entry] != unmapped {
+		ep, found = slots[entry], true
+	} else {
+		best := -1
+		for i, slot := range slots {
+			if slot != unmapped && int(levels[i]) > best {
+				best, ep, found = int(levels[i]), slot, true
+			}
+		}
+	}
+	nodes := int64(0)
+	for _, slot := range slots {
+		if slot != unmapped {
+			setFlags(sp.m(slot), flagIndexed, flagAutoLink)
+			nodes++
+		}
+	}
+	if found {
+		h.ep.Store(encEntry(ep, int(sp.m(ep).level)))
+	}
+	h.nodes.Store(nodes)
+	h.countInDegrees(sp.next)
+	return nil
+}
