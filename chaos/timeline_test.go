@@ -2,6 +2,8 @@ package chaos
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -105,5 +107,36 @@ func TestTimelineHealsOnCancel(t *testing.T) {
 	out := tl.Results(nil, 0, 0.05)
 	if len(out[1].Notes) == 0 || out[1].Notes[0] != "not injected: the run ended first" {
 		t.Errorf("notes %v", out[1].Notes)
+	}
+}
+
+// A probe that says the target is gone ends the wait for its recovery at
+// once, however long RecoverTimeout is.
+func TestTimelineTargetGone(t *testing.T) {
+	p := &fakeProcess{}
+	tl, err := NewTimeline([]Spec{{Kind: "pause", At: 0, Duration: 10 * time.Millisecond}}, &Env{Process: p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	probes := atomic.Int32{}
+	tl.Health = func(context.Context) error {
+		probes.Add(1)
+		return fmt.Errorf("%w: store closed", ErrGone)
+	}
+	tl.RecoverTimeout = time.Hour
+	tl.RestartUnhealthyAfter = -1
+	done := make(chan struct{})
+	go func() { tl.Run(context.Background(), time.Now()); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run waited for a target that is gone")
+	}
+	out := tl.Results(nil, 0, 0.05)
+	if out[0].RecoverHealthS != nil || probes.Load() != 1 || p.restarts.Load() != 0 {
+		t.Errorf("recovery %v after %d probes, %d restarts", out[0].RecoverHealthS, probes.Load(), p.restarts.Load())
+	}
+	if len(out[0].Notes) != 1 || !strings.Contains(out[0].Notes[0], "target gone: store closed") {
+		t.Errorf("notes %q", out[0].Notes)
 	}
 }

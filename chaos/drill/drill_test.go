@@ -298,8 +298,8 @@ func TestUnsafeTargetFailsTheDrill(t *testing.T) {
 	}
 }
 
-// The embedded engine: disk faults through the driver's wrapper, and the
-// read-back from the reopened store.
+// The embedded engine: disk faults through the driver's wrapper, health
+// from the engine itself, and the read-back from the reopened store.
 func TestEmbeddedDiskSlow(t *testing.T) {
 	t.Parallel()
 	sc := scenario(t, 3, fault("disk_slow", "1s", "1s", `latency = "20ms", ops = "sync"`))
@@ -311,7 +311,38 @@ func TestEmbeddedDiskSlow(t *testing.T) {
 	if f.InjectError != "" || f.During.Latency.P99 < int64(20*time.Millisecond) {
 		t.Errorf("inject %q p99 during %s", f.InjectError, reports.FormatNs(f.During.Latency.P99))
 	}
+	if f.RecoverHealthS == nil {
+		t.Errorf("the engine never answered its health check after the heal: %v", f.Notes)
+	}
 	checkIntact(t, res)
+}
+
+// A failing disk kills the embedded engine for the rest of the run (no
+// supervisor restarts it in-process): the drill fails on health, without
+// waiting out RecoverTimeout once the engine is closed, and the read-back
+// from the reopened store still finds every acknowledged write.
+func TestEmbeddedDiskErrorFails(t *testing.T) {
+	t.Parallel()
+	sc := scenario(t, 3, fault("disk_error", "1s", "500ms", `ops = "sync,write", files = "wal"`))
+	res := runDrill(t, sc, func(c *drill.Config) {
+		c.Managed = false
+		c.Plan.Driver = "embedded"
+		c.RecoverTimeout = time.Hour
+	})
+	f := res.Chaos.Faults[0]
+	if f.RecoverHealthS != nil || !strings.Contains(strings.Join(f.Notes, ";"), "target gone") {
+		t.Errorf("recovery %v, notes %v", f.RecoverHealthS, f.Notes)
+	}
+	if f.During.ErrorsByClass["storage_failed"] == 0 {
+		t.Errorf("during %+v", f.During)
+	}
+	if res.Chaos.Verdict != reports.VerdictFail || !strings.Contains(strings.Join(res.Chaos.Reasons, ";"), "health not OK") {
+		t.Errorf("verdict %s %v", res.Chaos.Verdict, res.Chaos.Reasons)
+	}
+	c := res.Chaos.Check
+	if c == nil || c.Lost != 0 || c.Corrupted != 0 || c.Acknowledged == 0 || c.Intact != c.Acknowledged {
+		t.Errorf("check %+v", c)
+	}
 }
 
 // Process faults need the harness's own engramd.

@@ -128,6 +128,14 @@ func New(st *engine.Store) *Driver { return &Driver{store: st} }
 // or nil.
 func (d *Driver) DiskFS() *disk.FS { return d.fs }
 
+// Health returns nil while the engine answers, else why it does not (its
+// storage failed, it was closed): the in-process counterpart of engramd's
+// GET /health, which chaos drills poll after each fault.
+func (d *Driver) Health() error {
+	_, err := d.store.Stats()
+	return err
+}
+
 // Store returns the engine the driver runs against.
 func (d *Driver) Store() *engine.Store { return d.store }
 
