@@ -2,6 +2,7 @@ package drill_test
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -28,6 +29,14 @@ var engramdBin string
 func TestMain(m *testing.M) {
 	if resource.IsHelper() {
 		os.Exit(resource.Main(os.Args[1:], os.Stdout, os.Stderr))
+	}
+	// A drill mostly waits on its schedule: run 4 at a time by default
+	// (-parallel still overrides it).
+	flag.Parse()
+	parallelSet := false
+	flag.Visit(func(f *flag.Flag) { parallelSet = parallelSet || f.Name == "test.parallel" })
+	if !parallelSet {
+		flag.Set("test.parallel", "4")
 	}
 	dir, err := os.MkdirTemp("", "drill-test-")
 	if err != nil {
@@ -148,8 +157,10 @@ func TestFaultKinds(t *testing.T) {
 			}},
 		{name: "bandwidth of 20 KB/s slows answers", faults: fault("bandwidth", "1s", "1500ms", "rate_kbps = 20"), total: 3.5,
 			check: func(t *testing.T, f reports.FaultResult) {
-				if f.During.Latency.P99 < 2*f.Before.Latency.P99 {
-					t.Errorf("p99 before %s during %s", reports.FormatNs(f.Before.Latency.P99), reports.FormatNs(f.During.Latency.P99))
+				// The median answer takes ~33 ms at 20 KB/s (measured): a floor the
+				// median meets however loaded the machine (a p99 is noise).
+				if f.During.Latency.P50 < int64(20*time.Millisecond) || f.During.Latency.P50 < 2*f.Before.Latency.P50 {
+					t.Errorf("p50 before %s during %s", reports.FormatNs(f.Before.Latency.P50), reports.FormatNs(f.During.Latency.P50))
 				}
 			}},
 		{name: "a partition refuses connections", faults: fault("partition", "1s", "1s", ""), total: 3.5,
