@@ -2,6 +2,7 @@ package chaos
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -16,6 +17,11 @@ import (
 // ErrInjected is the error of injected I/O failures (see disk.ErrInjected):
 // errors.Is tells them from real ones.
 var ErrInjected = disk.ErrInjected
+
+// ErrGone, wrapped by a Timeline's health probe, says the target will not
+// answer again (an in-process engine closed at the end of the run): the wait
+// for its recovery ends at once instead of at the timeout.
+var ErrGone = errors.New("target gone")
 
 // Fault is one injected fault: Inject starts it, Heal ends it. Both may
 // block while they work (a restart waits for the server to answer) and

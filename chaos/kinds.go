@@ -408,7 +408,14 @@ func corruptFault(s Spec, env *Env, i int, sst bool, n int, tail int64) Fault {
 		}
 		off := size / 2
 		if !sst {
-			off = max(size-tail, 0)
+			// pebble preallocates WAL files: the tail of the file may be
+			// zeros nothing was written to. Aim at the last bytes written.
+			end, err := lastNonZero(path, size)
+			if err != nil {
+				return err
+			}
+			off = max(end-tail, 0)
+			n = int(min(int64(n), end-off))
 		}
 		flipped, err := flipBytes(path, off, n, env.Seed+uint64(i))
 		if err != nil {
@@ -483,6 +490,30 @@ func flipBytes(path string, off int64, n int, seed uint64) (int, error) {
 		return 0, err
 	}
 	return got, fh.Sync()
+}
+
+// lastNonZero returns the offset just past the last non-zero byte of path.
+func lastNonZero(path string, size int64) (int64, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer fh.Close()
+	buf := make([]byte, 64<<10)
+	for end := size; end > 0; {
+		start := max(end-int64(len(buf)), 0)
+		b := buf[:end-start]
+		if _, err := fh.ReadAt(b, start); err != nil {
+			return 0, err
+		}
+		for j := len(b) - 1; j >= 0; j-- {
+			if b[j] != 0 {
+				return start + int64(j) + 1, nil
+			}
+		}
+		end = start
+	}
+	return 0, fmt.Errorf("%s holds only zeros", path)
 }
 
 // memAvailable is MemAvailable from /proc/meminfo, in bytes (0 if unknown).

@@ -26,7 +26,8 @@ type Timeline struct {
 	faults []Fault
 	env    *Env
 	// Health probes the target (nil: no health check). After each heal
-	// the timeline polls it until it answers.
+	// the timeline polls it until it answers, or until it returns an error
+	// wrapping ErrGone.
 	Health func(ctx context.Context) error
 	// RecoverTimeout bounds that wait. Default 30 s.
 	RecoverTimeout time.Duration
@@ -219,6 +220,10 @@ func (t *Timeline) recover(ctx context.Context, i int, zero time.Time, healAt in
 			t.mu.Lock()
 			t.results[i].RecoverHealthS = &r
 			t.mu.Unlock()
+			return
+		}
+		if errors.Is(err, ErrGone) {
+			t.note(i, "health not OK after the heal: %v", err)
 			return
 		}
 		if time.Now().After(deadline) {

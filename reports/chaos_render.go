@@ -59,6 +59,9 @@ func chaosRows(c *ChaosResult) []chaosRow {
 		}
 		r.Notes = strings.Join(notes, "; ")
 		r.Errors = classList(f.During.ErrorsByClass)
+		if r.Notes == "" {
+			r.Errors = strings.TrimPrefix(r.Errors, ", ")
+		}
 		out = append(out, r)
 	}
 	return out
@@ -77,7 +80,7 @@ func classList(m map[string]int64) string {
 	for _, k := range ks {
 		parts = append(parts, fmt.Sprintf("%s × %d", k, m[k]))
 	}
-	return ", errors: " + strings.Join(parts, ", ")
+	return ", errors during: " + strings.Join(parts, ", ")
 }
 
 func checkLine(c *ChaosResult) string {

@@ -127,3 +127,38 @@ func TestReadBackRefusesRemoteTargets(t *testing.T) {
 		t.Fatal("a non-loopback target was accepted")
 	}
 }
+
+// A memory nobody sent — written behind the spill's back — is unexpected.
+func TestReadBackCountsExtras(t *testing.T) {
+	bin := systemstest.EngramdBinary(t)
+	ctx := context.Background()
+	e, err := systems.OwnEngramd(ctx, systems.EngramdConfig{Command: []string{bin}, DataDir: filepath.Join(t.TempDir(), "data"), Dim: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Stop(ctx, 5*time.Second)
+	spill, _ := check.CreateSpill(filepath.Join(t.TempDir(), "s"))
+	d, _ := engram.New(engram.Options{Target: e.URL(), Concurrency: 2})
+	defer d.Close()
+	r, _ := check.Record(d, spill)
+	vec := func(x float32) []float32 { return []float32{x, 1, 0, 0, 0, 0, 0, 1} }
+	for i := uint64(0); i < 3; i++ {
+		op := workloads.Op{Index: i, Kind: workloads.KindStore, Space: "default", Key: workloads.OpKey(i), Embedding: vec(float32(i)), Dim: 8, Confidence: 0.9}
+		if err := r.Do(ctx, &op); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Stored without the recorder: the target holds one memory more than was sent.
+	op := workloads.Op{Index: 9, Kind: workloads.KindStore, Space: "default", Key: workloads.OpKey(9), Embedding: vec(9), Dim: 8, Confidence: 0.9}
+	if err := d.Do(ctx, &op); err != nil {
+		t.Fatal(err)
+	}
+	spill.Close()
+	st, err := check.ReadBack(ctx, spill.Path(), check.Config{Target: e.URL(), CountExtras: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Intact != 3 || st.Extra != 1 || st.Unexpected != 1 || st.OK() {
+		t.Errorf("check %+v", *st)
+	}
+}

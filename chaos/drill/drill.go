@@ -185,11 +185,15 @@ func Run(ctx context.Context, cfg Config) (res *reports.Result, err error) {
 			if x, ok := d.(interface{ DiskFS() *disk.FS }); ok {
 				ld.set(x.DiskFS())
 			}
+			if x, ok := d.(interface{ Health() error }); ok {
+				ld.setHealth(x.Health)
+			}
 			if prevOpened != nil {
 				prevOpened(d)
 			}
 		}
 		targetDesc = "the engine in-process (embedded), data " + p.DriverConfig.DataDir
+		health = func(context.Context) error { return ld.health() }
 	default:
 		return nil, fmt.Errorf("chaos drill: driver %q: chaos needs the engram driver (engramd) or the embedded engine", p.Driver)
 	}
@@ -277,7 +281,7 @@ func Run(ctx context.Context, cfg Config) (res *reports.Result, err error) {
 		case f.HealError != "":
 			cr.Reasons = append(cr.Reasons, fmt.Sprintf("fault %d (%s): heal failed: %s", i+1, f.Kind, f.HealError))
 		case health != nil && f.RecoverHealthS == nil && !res.Partial:
-			cr.Reasons = append(cr.Reasons, fmt.Sprintf("fault %d (%s): health not OK within %s of the heal", i+1, f.Kind, cfg.RecoverTimeout))
+			cr.Reasons = append(cr.Reasons, fmt.Sprintf("fault %d (%s): health not OK after the heal (waited up to %s)", i+1, f.Kind, cfg.RecoverTimeout))
 		}
 	}
 	if b := cfg.ErrorBudget; b != nil {
@@ -380,13 +384,32 @@ func (r storeReader) Read(ctx context.Context, space, id string) ([]byte, bool, 
 	return []byte(m.Content), true, nil
 }
 
-// lazyDisk is the embedded driver's disk switch, known once it is opened.
+// lazyDisk is the embedded driver's disk switch and health probe, known
+// once it is opened.
 type lazyDisk struct {
-	mu sync.Mutex
-	fs *disk.FS
+	mu    sync.Mutex
+	fs    *disk.FS
+	probe func() error
 }
 
 func (l *lazyDisk) set(fs *disk.FS) { l.mu.Lock(); l.fs = fs; l.mu.Unlock() }
+
+func (l *lazyDisk) setHealth(probe func() error) { l.mu.Lock(); l.probe = probe; l.mu.Unlock() }
+
+// health is the embedded engine's health check: nil while it answers.
+func (l *lazyDisk) health() error {
+	l.mu.Lock()
+	probe := l.probe
+	l.mu.Unlock()
+	if probe == nil {
+		return errors.New("the embedded engine is not open")
+	}
+	err := probe()
+	if errors.Is(err, engine.ErrClosed) {
+		return fmt.Errorf("%w: %w (the run ended before it recovered)", chaos.ErrGone, err)
+	}
+	return err
+}
 
 func (l *lazyDisk) get() (*disk.FS, error) {
 	l.mu.Lock()

@@ -27,6 +27,8 @@ import (
 	"github.com/rs/zerolog"
 )
 
+var quietOnce sync.Once
+
 // Proxy forwards connections from its own loopback address to an upstream.
 type Proxy struct {
 	mu       sync.Mutex
@@ -47,6 +49,9 @@ func New(upstream string) (*Proxy, error) {
 	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
 		return nil, fmt.Errorf("proxy: upstream %q: network faults act only on loopback", upstream)
 	}
+	// toxiproxy's bandwidth toxic logs through zerolog's global logger, at
+	// trace level, to stderr: silence everything below errors.
+	quietOnce.Do(func() { zerolog.SetGlobalLevel(zerolog.ErrorLevel) })
 	srv := toxiproxy.NewServer(toxiproxy.NewMetricsContainer(prometheus.NewRegistry()), zerolog.Nop())
 	p := toxiproxy.NewProxy(srv, "target", "127.0.0.1:0", upstream)
 	if err := srv.Collection.Add(p, true); err != nil {

@@ -99,20 +99,21 @@ func Options(cfg drivers.Config) (engine.Options, error) {
 				return opts, bad("an integer in [1, 10000]")
 			}
 			opts.Index.EfSearch = n
+		case "disk-faults":
+			switch strings.ToLower(v) {
+			case "on", "true", "1":
+				opts.FS = disk.New(nil)
+			case "off", "false", "0":
+				opts.FS = nil
+			default:
+				return opts, bad("on or off")
+			}
 		case "consolidation_interval":
 			d, err := time.ParseDuration(v)
 			if err != nil || d < 0 {
 				return opts, bad("a duration such as 10s")
 			}
 			opts.ConsolidationInterval = d
-		case "disk-faults":
-			switch v {
-			case "", "off":
-			case "on":
-				opts.FS = disk.New(nil)
-			default:
-				return opts, bad("on or off")
-			}
 		default:
 			return opts, fmt.Errorf("embedded driver option %q: unknown (have slowdown, autolink, hot_capacity, ef_search, consolidation_interval, disk-faults)", k)
 		}
@@ -126,6 +127,14 @@ func New(st *engine.Store) *Driver { return &Driver{store: st} }
 // DiskFS returns the disk-fault wrapper under the engine (disk-faults=on),
 // or nil.
 func (d *Driver) DiskFS() *disk.FS { return d.fs }
+
+// Health returns nil while the engine answers, else why it does not (its
+// storage failed, it was closed): the in-process counterpart of engramd's
+// GET /health, which chaos drills poll after each fault.
+func (d *Driver) Health() error {
+	_, err := d.store.Stats()
+	return err
+}
 
 // Store returns the engine the driver runs against.
 func (d *Driver) Store() *engine.Store { return d.store }

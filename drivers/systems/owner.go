@@ -1,7 +1,6 @@
 package systems
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -289,6 +289,8 @@ func (e *Engramd) Kill() error {
 
 // Pause stops the process with SIGSTOP: it holds its connections and
 // answers nothing, like a process stuck in a long GC pause or a frozen VM.
+// It returns once the kernel reports the process stopped (on Linux; up to
+// 2 s on a loaded machine).
 func (e *Engramd) Pause() error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -296,27 +298,26 @@ func (e *Engramd) Pause() error {
 		return err
 	}
 	e.paused = true
-	waitStopped(e.srv.cmd.Process.Pid, time.Second)
+	pid := e.srv.cmd.Process.Pid
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		if st, ok := procState(pid); !ok || st == 'T' || st == 't' {
+			break
+		}
+	}
 	return nil
 }
 
-// waitStopped waits up to limit until the process is stopped (state T in
-// /proc/PID/stat): SIGSTOP is delivered asynchronously, and a thread
-// running on another core may still answer a request meanwhile. Without
-// /proc (not Linux) it returns at once.
-func waitStopped(pid int, limit time.Duration) {
-	path := "/proc/" + strconv.Itoa(pid) + "/stat"
-	for deadline := time.Now().Add(limit); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return
-		}
-		// pid (comm) state ...: comm may hold spaces, so read after the last ')'.
-		i := bytes.LastIndexByte(b, ')')
-		if i < 0 || i+2 >= len(b) || b[i+2] == 'T' || b[i+2] == 't' {
-			return
-		}
+// procState is the state letter of /proc/<pid>/stat (R, S, T, ...).
+func procState(pid int) (byte, bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, false
 	}
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 || i+2 >= len(b) {
+		return 0, false
+	}
+	return b[i+2], true
 }
 
 // Resume continues a paused process with SIGCONT.
