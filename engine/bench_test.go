@@ -151,6 +151,8 @@ func BenchmarkEngine(b *testing.B) {
 				i++
 			}
 			lat.report(b)
+			b.StopTimer()
+			b.ReportMetric(env.recallAtK(b, k, 200), fmt.Sprintf("recall@%d", k))
 		})
 	}
 	for _, depth := range []int{3, 5} {
@@ -402,6 +404,37 @@ func newBenchEnv(b *testing.B, n int) *benchEnv {
 		env.vecs = append(env.vecs, env.gen.Embedding(workloads.OpKey(uint64(j)), nil))
 	}
 	return env
+}
+
+// recallAtK measures, untimed, the fraction of the exact top k (a full
+// scan) that Nearest returns, over the first q cues: the quality the
+// embedding_search latency was bought at.
+func (e *benchEnv) recallAtK(b *testing.B, k, q int) float64 {
+	hits, total := 0, 0
+	for i := 0; i < min(q, len(e.cues)); i++ {
+		got, err := e.s.Nearest(ctx, "bench", e.cues[i], k)
+		if err != nil {
+			b.Fatal(err)
+		}
+		want, err := e.s.Search(ctx, "bench", e.cues[i], k)
+		if err != nil {
+			b.Fatal(err)
+		}
+		in := make(map[string]bool, len(got))
+		for _, m := range got {
+			in[m.ID] = true
+		}
+		for _, m := range want {
+			if in[m.ID] {
+				hits++
+			}
+		}
+		total += len(want)
+	}
+	if total == 0 {
+		return 0
+	}
+	return float64(hits) / float64(total)
 }
 
 func (e *benchEnv) close() {
