@@ -466,17 +466,9 @@ func (s *Store) remember(ctx context.Context, spaceID string, m Memory, o Rememb
 	sp := s.spaceFor(spaceID)
 	stripe := s.stripe(spaceID, m.ID)
 	stripe.Lock()
-	if o.AutoLink {
-		// Links are chosen and written under graphMu, so no target can be
-		// deleted between the choice and the write.
-		sp.graphMu.Lock()
-	}
 	locked := true
 	unlock := func() {
 		if locked {
-			if o.AutoLink {
-				sp.graphMu.Unlock()
-			}
 			stripe.Unlock()
 			locked = false
 		}
@@ -491,6 +483,9 @@ func (s *Store) remember(ctx context.Context, spaceID string, m Memory, o Rememb
 		recFlags |= recAutoLink
 		nodeFlags |= flagAutoLink
 	}
+	// Links are chosen and written without graphMu, so the synced commit
+	// does not hold up every other writer of the space; a target deleted or
+	// replaced meanwhile is reconciled under graphMu below.
 	var links []cand
 	if o.AutoLink {
 		for _, c := range sp.nearest(m.Embedding, o.LinkK+1, s.opts.Index.EfSearch) {
@@ -519,25 +514,43 @@ func (s *Store) remember(ctx context.Context, spaceID string, m Memory, o Rememb
 		return Remembered{}, fmt.Errorf("remember %s/%s: %w", spaceID, m.ID, err)
 	}
 	sp.persisted.Store(true)
-	if !o.AutoLink {
-		sp.graphMu.Lock()
-	}
+	sp.graphMu.Lock()
 	slot, _, replaced, ok := sp.put(&m, seq, nodeFlags, 0, 0)
 	var res Remembered
 	res.Replaced = replaced
+	var gone []string
 	if ok {
 		for _, c := range links {
 			w := clampWeight(1 - c.dist)
-			if sp.isLive(c.slot) {
-				sp.setEdge(slot, c.slot, w, EdgeAuto)
-				sp.setEdge(c.slot, slot, w, EdgeAuto)
+			to, t := sp.idOf(c.slot), c.slot
+			if !sp.isLive(t) {
+				// Replaced since the choice: the stored edge names the id,
+				// so it belongs to the new version. Deleted: the stored edge
+				// dangles and is removed.
+				r, live := sp.lookup(to)
+				if !live {
+					gone = append(gone, to)
+					continue
+				}
+				t = r
 			}
-			res.Links = append(res.Links, Match{ID: sp.idOf(c.slot), Score: 1 - c.dist})
+			sp.setEdge(slot, t, w, EdgeAuto)
+			sp.setEdge(t, slot, w, EdgeAuto)
+			res.Links = append(res.Links, Match{ID: to, Score: 1 - c.dist})
 		}
 	}
-	if !o.AutoLink {
-		sp.graphMu.Unlock()
+	if len(gone) > 0 {
+		d := s.db.NewBatch()
+		for _, to := range gone {
+			d.Delete(edgeKey(nil, spaceID, m.ID, to), nil)
+			d.Delete(edgeKey(nil, spaceID, to, m.ID), nil)
+		}
+		if err = s.commit(d, true); err != nil {
+			err = fmt.Errorf("remember %s/%s: drop links to deleted memories: %w", spaceID, m.ID, err)
+		}
+		d.Close()
 	}
+	sp.graphMu.Unlock()
 	s.hot.invalidate(spaceID, m.ID)
 	if ok {
 		sp.queueEpisode(slot)
@@ -546,7 +559,7 @@ func (s *Store) remember(ctx context.Context, spaceID string, m Memory, o Rememb
 	if ok {
 		sp.idx.enqueue(slot)
 	}
-	return res, nil
+	return res, err
 }
 
 func clampWeight(w float32) float32 {
