@@ -14,3 +14,6 @@ func threadCPU() time.Duration {
 	}
 	return time.Duration(ts.Nano())
 }
+
+// haveThreadCPU reports whether threadCPU reads a per-thread CPU clock.
+const haveThreadCPU = true
