@@ -39,8 +39,9 @@
 // real Engram), http (any HTTP service, from vegeta-style targets), redis and
 // postgres (the same workload on systems people already run); internal/h1 is
 // the HTTP/1.1 client the engram and http drivers send with; systems starts fresh local servers and
-// measures their memory and disk, compare runs one workload against several
-// systems, and drivertest checks any driver against its real target.
+// measures their memory and disk (and owns an engramd process), compare runs one workload
+// against several systems, recovery runs a disaster-recovery drill (backups under load, the data
+// destroyed, restore, RTO and RPO), and drivertest checks any driver against its real target.
 //
 // Concurrency: Run owns every goroutine it starts and waits for them; a
 // Driver must be safe for concurrent use.

@@ -88,6 +88,17 @@ type RunConfig struct {
 	// captures aligned to the measured window (profiles) time themselves
 	// from it.
 	OnStart func(measureStart time.Time)
+	// Started, when set, is told the run's clock before the first op is due
+	// (chaos schedules faults on it).
+	Started func(RunClock)
+}
+
+// RunClock places a run in time: Zero is the wall time of run-clock 0, and
+// MeasureStart the run-clock time (ns) where measuring begins; samples'
+// times are on the run clock.
+type RunClock struct {
+	Zero         time.Time
+	MeasureStart int64
 }
 
 // Defaults for RunConfig.
@@ -252,6 +263,9 @@ func Run(ctx context.Context, cfg RunConfig, d Driver) (RunStats, error) {
 	cfg.Recorder.SetStart(r.measure)
 	if cfg.OnStart != nil {
 		cfg.OnStart(r.base.Add(time.Duration(r.measure)))
+	}
+	if cfg.Started != nil {
+		cfg.Started(RunClock{Zero: r.base, MeasureStart: r.measure})
 	}
 	stats := RunStats{Start: r.base.Add(time.Duration(r.origin)), MeasureStart: r.measure}
 

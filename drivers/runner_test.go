@@ -198,8 +198,8 @@ func TestTicks(t *testing.T) {
 		t.Fatal(err)
 	}
 	// 5 full intervals and a partial one; a loaded machine may delay the
-	// ticker (late ticks merge into the final one) or drain into one more.
-	if len(ticks) < 2 || len(ticks) > 7 {
+	// ticker (late ticks merge into the final one) or drain for a few more.
+	if len(ticks) < 2 || len(ticks) > 12 {
 		t.Fatalf("%d ticks, want about 6 (5 full + 1 partial)", len(ticks))
 	}
 	var sum int64

@@ -53,6 +53,14 @@ type Plan struct {
 	// OnStart, when set, is told the instant measuring will begin, before
 	// the run sends its first op (see RunConfig.OnStart).
 	OnStart func(measureStart time.Time)
+	// Wrap, when set, wraps the driver after Opened (chaos records every
+	// write through it).
+	Wrap func(d Driver) (Driver, error)
+	// Started and Observe, when set, are passed to the runner: the run's
+	// clock before the first op, and every measured op (beside the
+	// breakdowns).
+	Started func(RunClock)
+	Observe Observer
 }
 
 // Source is an op stream that does not come from generating the scenario:
@@ -153,6 +161,13 @@ func Execute(ctx context.Context, p Plan) (*reports.Result, error) {
 	if p.Opened != nil {
 		p.Opened(d)
 	}
+	if p.Wrap != nil {
+		w, err := p.Wrap(d)
+		if err != nil {
+			return nil, err
+		}
+		d = w
+	}
 
 	res := &reports.Result{
 		Schema:         reports.Schema,
@@ -248,6 +263,14 @@ func Execute(ctx context.Context, p Plan) (*reports.Result, error) {
 	}
 	if fs, ok := d.(FillSkipper); ok && fs.SkipsFill() {
 		rc.Observe = nil // ops carry only their index: nothing to break down
+	}
+	rc.Started = p.Started
+	if extra := p.Observe; extra != nil {
+		if own := rc.Observe; own != nil {
+			rc.Observe = func(w int, op *workloads.Op, s *reports.Sample) { own(w, op, s); extra(w, op, s) }
+		} else {
+			rc.Observe = extra
+		}
 	}
 	stats, err := Run(ctx, rc, d)
 	if err != nil {

@@ -35,15 +35,15 @@ func BenchmarkEngine(b *testing.B) {
 	s := env.s
 
 	b.Run("store_single", func(b *testing.B) {
-		lat := newLatencies(1)
+		lat := newOpLatencies()
 		i := 0
 		for b.Loop() {
 			m := env.fresh(i)
-			t0 := time.Now()
+			t0, c0 := time.Now(), threadCPU()
 			if err := s.Remember(ctx, "bench_w", m); err != nil {
 				b.Fatal(err)
 			}
-			lat.record(0, time.Since(t0))
+			lat.done(t0, c0)
 			i++
 		}
 		lat.report(b)
@@ -52,16 +52,16 @@ func BenchmarkEngine(b *testing.B) {
 	// The cost of the fsync under store_single: one synced pebble write of
 	// a memory-sized value, nothing else.
 	b.Run("pebble_sync_write", func(b *testing.B) {
-		lat := newLatencies(1)
+		lat := newOpLatencies()
 		val := make([]byte, 3200)
 		i := 0
 		for b.Loop() {
 			key := fmt.Sprintf("!bench_fsync_%d", i%1024)
-			t0 := time.Now()
+			t0, c0 := time.Now(), threadCPU()
 			if err := s.db.Set([]byte(key), val, pebble.Sync); err != nil {
 				b.Fatal(err)
 			}
-			lat.record(0, time.Since(t0))
+			lat.done(t0, c0)
 			i++
 		}
 		lat.report(b)
@@ -74,15 +74,15 @@ func BenchmarkEngine(b *testing.B) {
 			b.Fatal(err)
 		}
 		defer ns.Close()
-		lat := newLatencies(1)
+		lat := newOpLatencies()
 		i := 0
 		for b.Loop() {
 			m := env.fresh(i)
-			t0 := time.Now()
+			t0, c0 := time.Now(), threadCPU()
 			if err := ns.Remember(ctx, "bench_w", m); err != nil {
 				b.Fatal(err)
 			}
-			lat.record(0, time.Since(t0))
+			lat.done(t0, c0)
 			i++
 		}
 		lat.report(b)
@@ -90,7 +90,7 @@ func BenchmarkEngine(b *testing.B) {
 		ns.waitIndexed("bench_w")
 	})
 	b.Run("store_batch/size=1000", func(b *testing.B) {
-		lat := newLatencies(1)
+		lat := newOpLatencies()
 		i := 0
 		for b.Loop() {
 			ms := make([]Memory, 1000)
@@ -98,40 +98,40 @@ func BenchmarkEngine(b *testing.B) {
 				ms[j] = env.fresh(i*1000 + j)
 				ms[j].ID = fmt.Sprintf("batch%d_%d", env.runID, i*1000+j)
 			}
-			t0 := time.Now()
+			t0, c0 := time.Now(), threadCPU()
 			if err := s.RememberBatch(ctx, "bench_w", ms); err != nil {
 				b.Fatal(err)
 			}
-			lat.record(0, time.Since(t0))
+			lat.done(t0, c0)
 			i++
 		}
 		lat.report(b)
 		env.settle(b)
 	})
 	b.Run("recall_by_id", func(b *testing.B) {
-		lat := newLatencies(1)
+		lat := newOpLatencies()
 		r := rand.New(rand.NewPCG(1, 2))
 		for b.Loop() {
 			id := env.ids[r.IntN(len(env.ids))]
-			t0 := time.Now()
+			t0, c0 := time.Now(), threadCPU()
 			if _, err := s.Get(ctx, "bench", id); err != nil {
 				b.Fatal(err)
 			}
-			lat.record(0, time.Since(t0))
+			lat.done(t0, c0)
 		}
 		lat.report(b)
 	})
 	for _, mode := range []RecallMode{ModeSimilarity, ModeSpreading, ModeHybrid} {
 		b.Run("recall_by_cue/mode="+mode.String(), func(b *testing.B) {
-			lat := newLatencies(1)
+			lat := newOpLatencies()
 			i := 0
 			for b.Loop() {
 				cue := env.cue(i)
-				t0 := time.Now()
+				t0, c0 := time.Now(), threadCPU()
 				if _, err := s.Recall(ctx, "bench", RecallRequest{Embedding: cue, Mode: mode, Threshold: 0.5, MaxResults: 10}); err != nil {
 					b.Fatal(err)
 				}
-				lat.record(0, time.Since(t0))
+				lat.done(t0, c0)
 				i++
 			}
 			lat.report(b)
@@ -139,33 +139,35 @@ func BenchmarkEngine(b *testing.B) {
 	}
 	for _, k := range []int{10, 100} {
 		b.Run(fmt.Sprintf("embedding_search/k=%d", k), func(b *testing.B) {
-			lat := newLatencies(1)
+			lat := newOpLatencies()
 			i := 0
 			for b.Loop() {
 				cue := env.cue(i)
-				t0 := time.Now()
+				t0, c0 := time.Now(), threadCPU()
 				if _, err := s.Nearest(ctx, "bench", cue, k); err != nil {
 					b.Fatal(err)
 				}
-				lat.record(0, time.Since(t0))
+				lat.done(t0, c0)
 				i++
 			}
 			lat.report(b)
+			b.StopTimer()
+			b.ReportMetric(env.recallAtK(b, k, 200), fmt.Sprintf("recall@%d", k))
 		})
 	}
 	for _, depth := range []int{3, 5} {
 		b.Run(fmt.Sprintf("spreading_activation/depth=%d", depth), func(b *testing.B) {
-			lat := newLatencies(1)
+			lat := newOpLatencies()
 			r := rand.New(rand.NewPCG(3, 4))
 			visited := 0
 			for b.Loop() {
 				seed := env.ids[r.IntN(len(env.ids))]
-				t0 := time.Now()
+				t0, c0 := time.Now(), threadCPU()
 				res, err := s.Spread(ctx, "bench", SpreadRequest{Seeds: []string{seed}, MaxHops: depth, MaxResults: 10})
 				if err != nil {
 					b.Fatal(err)
 				}
-				lat.record(0, time.Since(t0))
+				lat.done(t0, c0)
 				visited += res.Visited
 			}
 			lat.report(b)
@@ -173,15 +175,15 @@ func BenchmarkEngine(b *testing.B) {
 		})
 	}
 	b.Run("pattern_completion", func(b *testing.B) {
-		lat := newLatencies(1)
+		lat := newOpLatencies()
 		i := 0
 		for b.Loop() {
 			p := env.partial(i)
-			t0 := time.Now()
+			t0, c0 := time.Now(), threadCPU()
 			if _, err := s.Complete(ctx, "bench", CompleteRequest{Partial: p}); err != nil {
 				b.Fatal(err)
 			}
-			lat.record(0, time.Since(t0))
+			lat.done(t0, c0)
 			i++
 		}
 		lat.report(b)
@@ -189,7 +191,7 @@ func BenchmarkEngine(b *testing.B) {
 	b.Run("consolidation_cycle", func(b *testing.B) {
 		// Each cycle consolidates 200 new episodes (stored untimed) into a
 		// space that keeps the semantic memories of earlier cycles.
-		lat := newLatencies(1)
+		lat := newOpLatencies()
 		i := 0
 		scanned := 0
 		for b.Loop() {
@@ -203,12 +205,12 @@ func BenchmarkEngine(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.StartTimer()
-			t0 := time.Now()
+			t0, c0 := time.Now(), threadCPU()
 			st, err := s.Consolidate(ctx, "bench_c", ConsolidateOptions{MaxEpisodes: 200})
 			if err != nil {
 				b.Fatal(err)
 			}
-			lat.record(0, time.Since(t0))
+			lat.done(t0, c0)
 			scanned += st.EpisodesScanned
 			i++
 		}
@@ -266,14 +268,14 @@ func BenchmarkEngine(b *testing.B) {
 			}
 		}
 		before, _ := s.Stats()
-		lat := newLatencies(1)
+		lat := newOpLatencies()
 		i := 0
 		for b.Loop() {
-			t0 := time.Now()
+			t0, c0 := time.Now(), threadCPU()
 			if _, err := s.Get(ctx, "bench", hot[i%len(hot)]); err != nil {
 				b.Fatal(err)
 			}
-			lat.record(0, time.Since(t0))
+			lat.done(t0, c0)
 			i++
 		}
 		lat.report(b)
@@ -284,16 +286,16 @@ func BenchmarkEngine(b *testing.B) {
 	})
 	b.Run("warm_tier_scan", func(b *testing.B) {
 		// One op reads and verifies a page of 100 memories from pebble.
-		lat := newLatencies(1)
+		lat := newOpLatencies()
 		r := rand.New(rand.NewPCG(5, 6))
 		for b.Loop() {
 			after := env.ids[r.IntN(len(env.ids))]
-			t0 := time.Now()
+			t0, c0 := time.Now(), threadCPU()
 			res, err := s.List(ctx, "bench", ListRequest{Tier: TierWarm, After: after, Limit: 100})
 			if err != nil {
 				b.Fatal(err)
 			}
-			lat.record(0, time.Since(t0))
+			lat.done(t0, c0)
 			_ = res
 		}
 		lat.report(b)
@@ -404,6 +406,37 @@ func newBenchEnv(b *testing.B, n int) *benchEnv {
 	return env
 }
 
+// recallAtK measures, untimed, the fraction of the exact top k (a full
+// scan) that Nearest returns, over the first q cues: the quality the
+// embedding_search latency was bought at.
+func (e *benchEnv) recallAtK(b *testing.B, k, q int) float64 {
+	hits, total := 0, 0
+	for i := 0; i < min(q, len(e.cues)); i++ {
+		got, err := e.s.Nearest(ctx, "bench", e.cues[i], k)
+		if err != nil {
+			b.Fatal(err)
+		}
+		want, err := e.s.Search(ctx, "bench", e.cues[i], k)
+		if err != nil {
+			b.Fatal(err)
+		}
+		in := make(map[string]bool, len(got))
+		for _, m := range got {
+			in[m.ID] = true
+		}
+		for _, m := range want {
+			if in[m.ID] {
+				hits++
+			}
+		}
+		total += len(want)
+	}
+	if total == 0 {
+		return 0
+	}
+	return float64(hits) / float64(total)
+}
+
 func (e *benchEnv) close() {
 	e.s.Close()
 }
@@ -464,8 +497,32 @@ func (e *benchEnv) parallel(b *testing.B, g int, op func(w, i int) error) {
 }
 
 // latencies records per-op latency in one HDR histogram per goroutine.
+// Single-goroutine benchmarks (newOpLatencies) also record each op's CPU
+// time on its (locked) OS thread: on a shared machine the wall-clock
+// percentiles include waits for a processor, the CPU ones do not.
 type latencies struct {
-	hs []*hdr.Histogram
+	hs     []*hdr.Histogram
+	cpu    *hdr.Histogram
+	pinned bool
+}
+
+// newOpLatencies is latencies for ops run on the calling goroutine, which
+// it locks to its OS thread until report.
+func newOpLatencies() *latencies {
+	l := newLatencies(1)
+	if haveThreadCPU {
+		runtime.LockOSThread()
+		l.cpu, l.pinned = hdr.New(1, 60_000_000_000, 3), true
+	}
+	return l
+}
+
+// done records an op that started at wall time t0 and thread CPU time c0.
+func (l *latencies) done(t0 time.Time, c0 time.Duration) {
+	l.record(0, time.Since(t0))
+	if l.cpu != nil {
+		_ = l.cpu.RecordValue(max(int64(threadCPU()-c0), 1))
+	}
 }
 
 func newLatencies(g int) *latencies {
@@ -490,4 +547,12 @@ func (l *latencies) report(b *testing.B) {
 	}
 	b.ReportMetric(float64(all.ValueAtQuantile(50)), "p50-ns/op")
 	b.ReportMetric(float64(all.ValueAtQuantile(99)), "p99-ns/op")
+	if l.cpu != nil && l.cpu.TotalCount() > 0 {
+		b.ReportMetric(float64(l.cpu.ValueAtQuantile(50)), "cpu-p50-ns/op")
+		b.ReportMetric(float64(l.cpu.ValueAtQuantile(99)), "cpu-p99-ns/op")
+	}
+	if l.pinned {
+		runtime.UnlockOSThread()
+		l.pinned = false
+	}
 }

@@ -52,7 +52,7 @@ type Completion struct {
 // missing dimensions set to 0, which scores exactly the known part) and are
 // re-ranked by the masked cosine.
 func (s *Store) Complete(ctx context.Context, spaceID string, req CompleteRequest) (Completion, error) {
-	defer s.slow(time.Now())
+	defer s.slow(s.slowStart())
 	if err := s.enter(); err != nil {
 		return Completion{}, err
 	}

@@ -45,6 +45,13 @@ func TestConcurrentEverything(t *testing.T) {
 			return s.Remember(ctx, "busy", Memory{ID: id(r), Content: "c", Embedding: vec(r), Confidence: 0.5})
 		})
 	}
+	// Synchronous auto links race with deletes and replacements of their
+	// targets: what is stored must match what is in memory (checked across
+	// the reopen below).
+	run(9, func(r *rand.Rand, i int) error {
+		_, err := s.RememberWith(ctx, "busy", Memory{ID: id(r), Content: "linked", Embedding: vec(r), Confidence: 0.5}, RememberOptions{AutoLink: true, LinkThreshold: 0.1})
+		return err
+	})
 	run(10, func(r *rand.Rand, i int) error {
 		ms := make([]Memory, 8)
 		for j := range ms {
@@ -102,6 +109,32 @@ func TestConcurrentEverything(t *testing.T) {
 	s.waitIndexed("busy")
 	check := func(s *Store, when string) {
 		t.Helper()
+		// Every stored edge between live memories is in memory too (a
+		// stored edge the in-memory graph lacks would appear at the next
+		// Open).
+		err := s.scan(pfxEdge, func(k, v []byte) error {
+			parts, _ := splitKey(k, 3)
+			if parts[0] != "busy" || s.Count("busy") == 0 {
+				return nil
+			}
+			if _, ok := s.space("busy").lookup(parts[2]); !ok {
+				return nil
+			}
+			es, err := s.Edges(ctx, "busy", parts[1])
+			if err != nil {
+				return nil // from is gone: ignored at Open
+			}
+			w, kind, _ := decodeEdge(v)
+			for _, e := range es {
+				if e.To == parts[2] && e.Weight == w && e.Kind == kind {
+					return nil
+				}
+			}
+			return fmt.Errorf("%s: stored edge %s→%s (%v %v) not in memory: %v", when, parts[1], parts[2], w, kind, es)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
 		live := s.space("busy").liveIDs()
 		if len(live) != s.Count("busy") {
 			t.Fatalf("%s: %d ids, count %d", when, len(live), s.Count("busy"))

@@ -233,7 +233,7 @@ func decodeBelief(v []byte) (*beliefState, error) {
 // o's zero fields mean Options.Consolidation. Runs of one space are
 // serialised; runs of different spaces proceed in parallel.
 func (s *Store) Consolidate(ctx context.Context, spaceID string, o ConsolidateOptions) (ConsolidationStats, error) {
-	defer s.slow(time.Now())
+	defer s.slow(s.slowStart())
 	if err := s.enter(); err != nil {
 		return ConsolidationStats{}, err
 	}

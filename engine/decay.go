@@ -158,7 +158,7 @@ type DecayStats struct {
 // floor (in (0, 1]): it deletes them as Delete does. It reads only memory
 // state, never pebble, and yields between slices of the scan.
 func (s *Store) Decay(ctx context.Context, spaceID string, floor float32) (DecayStats, error) {
-	defer s.slow(time.Now())
+	defer s.slow(s.slowStart())
 	if err := s.enter(); err != nil {
 		return DecayStats{}, err
 	}

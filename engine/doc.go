@@ -48,11 +48,18 @@
 //     front of pebble, the warm tier; [Store.Stats] reports its hits,
 //     misses, promotions and demotions, with per-space counts, index sizes,
 //     consolidation runs and pebble metrics.
+//   - Backups: [Store.Backup] takes a consistent full or incremental backup
+//     while the store serves (a pebble checkpoint, every file copied with
+//     its SHA-256 into a directory with a manifest); [Restore] verifies a
+//     chain of backups completely before it writes anything
+//     ([VerifyChain]) and refuses a corrupt, incomplete or foreign one with
+//     an error wrapping [ErrBackup].
 //
 // # Pebble key layout (format version 2)
 //
 //	"!format"                             → format version (uvarint)
 //	"!session"                            → clean-shutdown flag, NoSync durability mark
+//	"!store"                              → store id, written by the first backup (backup.go)
 //	's' 0 <space>                         → space record (created at)
 //	'm' 0 <space> 0 <memory id>           → memory record (record.go): content, embedding,
 //	                                        confidence, created at, sequence number, type

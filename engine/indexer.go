@@ -182,11 +182,12 @@ func (h *hnsw) pendingSlots(dst []uint32) []uint32 {
 
 // nearest returns the k live slots closest to q: the graph's answer merged
 // with a scan of the slots not yet in the graph (quantised distances, then
-// the best re-ranked exactly with the graph's). ef is the graph's candidate
-// list (at least k).
+// the best re-ranked exactly with the graph's). ef is the graph's minimum
+// candidate list; a large k gets 2k, since a list barely longer than k
+// misses about one in seven of the exact top 100 at 100,000 memories.
 func (sp *space) nearest(q []float32, k, ef int) []cand {
 	qq := newQuery(q)
-	res := sp.idx.search(qq, max(k, ef))
+	res := sp.idx.search(qq, max(2*k, ef))
 	pend := sp.idx.pendingSlots(nil)
 	if len(pend) > 0 {
 		seen := make(map[uint32]struct{}, len(res))

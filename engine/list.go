@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"sort"
-	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 )
@@ -59,7 +58,7 @@ type ListResult struct {
 // verifying each record (the warm tier scan; TierHot lists only memories the
 // hot tier holds, without touching pebble).
 func (s *Store) List(ctx context.Context, spaceID string, req ListRequest) (ListResult, error) {
-	defer s.slow(time.Now())
+	defer s.slow(s.slowStart())
 	if err := s.enter(); err != nil {
 		return ListResult{}, err
 	}

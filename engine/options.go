@@ -102,7 +102,7 @@ type IndexOptions struct {
 	// EfConstruction is the candidate list size while inserting.
 	EfConstruction int
 	// EfSearch is the minimum candidate list size while searching (a search
-	// for k results uses max(k, EfSearch)).
+	// for k results uses max(2k, EfSearch)).
 	EfSearch int
 }
 

@@ -109,7 +109,7 @@ type RecallResult struct {
 // slows their forgetting. Reinforcement is written without waiting for a
 // sync.
 func (s *Store) Recall(ctx context.Context, spaceID string, req RecallRequest) (RecallResult, error) {
-	defer s.slow(time.Now())
+	defer s.slow(s.slowStart())
 	if err := s.enter(); err != nil {
 		return RecallResult{}, err
 	}

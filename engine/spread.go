@@ -92,7 +92,7 @@ type SpreadResult struct {
 // visited strongest edge first (ties by id), so the result is a function of
 // the graph alone. A missing seed is ErrNotFound.
 func (s *Store) Spread(ctx context.Context, spaceID string, req SpreadRequest) (SpreadResult, error) {
-	defer s.slow(time.Now())
+	defer s.slow(s.slowStart())
 	if err := s.enter(); err != nil {
 		return SpreadResult{}, err
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -438,7 +439,7 @@ func (s *Store) RememberWith(ctx context.Context, spaceID string, m Memory, o Re
 }
 
 func (s *Store) remember(ctx context.Context, spaceID string, m Memory, o RememberOptions, asyncLink bool) (Remembered, error) {
-	defer s.slow(time.Now())
+	defer s.slow(s.slowStart())
 	if err := s.enter(); err != nil {
 		return Remembered{}, err
 	}
@@ -465,17 +466,9 @@ func (s *Store) remember(ctx context.Context, spaceID string, m Memory, o Rememb
 	sp := s.spaceFor(spaceID)
 	stripe := s.stripe(spaceID, m.ID)
 	stripe.Lock()
-	if o.AutoLink {
-		// Links are chosen and written under graphMu, so no target can be
-		// deleted between the choice and the write.
-		sp.graphMu.Lock()
-	}
 	locked := true
 	unlock := func() {
 		if locked {
-			if o.AutoLink {
-				sp.graphMu.Unlock()
-			}
 			stripe.Unlock()
 			locked = false
 		}
@@ -490,6 +483,9 @@ func (s *Store) remember(ctx context.Context, spaceID string, m Memory, o Rememb
 		recFlags |= recAutoLink
 		nodeFlags |= flagAutoLink
 	}
+	// Links are chosen and written without graphMu, so the synced commit
+	// does not hold up every other writer of the space; a target deleted or
+	// replaced meanwhile is reconciled under graphMu below.
 	var links []cand
 	if o.AutoLink {
 		for _, c := range sp.nearest(m.Embedding, o.LinkK+1, s.opts.Index.EfSearch) {
@@ -518,25 +514,43 @@ func (s *Store) remember(ctx context.Context, spaceID string, m Memory, o Rememb
 		return Remembered{}, fmt.Errorf("remember %s/%s: %w", spaceID, m.ID, err)
 	}
 	sp.persisted.Store(true)
-	if !o.AutoLink {
-		sp.graphMu.Lock()
-	}
+	sp.graphMu.Lock()
 	slot, _, replaced, ok := sp.put(&m, seq, nodeFlags, 0, 0)
 	var res Remembered
 	res.Replaced = replaced
+	var gone []string
 	if ok {
 		for _, c := range links {
 			w := clampWeight(1 - c.dist)
-			if sp.isLive(c.slot) {
-				sp.setEdge(slot, c.slot, w, EdgeAuto)
-				sp.setEdge(c.slot, slot, w, EdgeAuto)
+			to, t := sp.idOf(c.slot), c.slot
+			if !sp.isLive(t) {
+				// Replaced since the choice: the stored edge names the id,
+				// so it belongs to the new version. Deleted: the stored edge
+				// dangles and is removed.
+				r, live := sp.lookup(to)
+				if !live {
+					gone = append(gone, to)
+					continue
+				}
+				t = r
 			}
-			res.Links = append(res.Links, Match{ID: sp.idOf(c.slot), Score: 1 - c.dist})
+			sp.setEdge(slot, t, w, EdgeAuto)
+			sp.setEdge(t, slot, w, EdgeAuto)
+			res.Links = append(res.Links, Match{ID: to, Score: 1 - c.dist})
 		}
 	}
-	if !o.AutoLink {
-		sp.graphMu.Unlock()
+	if len(gone) > 0 {
+		d := s.db.NewBatch()
+		for _, to := range gone {
+			d.Delete(edgeKey(nil, spaceID, m.ID, to), nil)
+			d.Delete(edgeKey(nil, spaceID, to, m.ID), nil)
+		}
+		if err = s.commit(d, true); err != nil {
+			err = fmt.Errorf("remember %s/%s: drop links to deleted memories: %w", spaceID, m.ID, err)
+		}
+		d.Close()
 	}
+	sp.graphMu.Unlock()
 	s.hot.invalidate(spaceID, m.ID)
 	if ok {
 		sp.queueEpisode(slot)
@@ -545,7 +559,7 @@ func (s *Store) remember(ctx context.Context, spaceID string, m Memory, o Rememb
 	if ok {
 		sp.idx.enqueue(slot)
 	}
-	return res, nil
+	return res, err
 }
 
 func clampWeight(w float32) float32 {
@@ -563,7 +577,7 @@ func clampWeight(w float32) float32 {
 // searchable through the index when it completes, and a batch with an id
 // twice keeps the last.
 func (s *Store) RememberBatch(ctx context.Context, spaceID string, ms []Memory) (err error) {
-	defer s.slow(time.Now())
+	defer s.slow(s.slowStart())
 	if err := s.enter(); err != nil {
 		return err
 	}
@@ -631,7 +645,7 @@ func (s *Store) RememberBatch(ctx context.Context, spaceID string, ms []Memory) 
 // stored record that fails its checksum is an error wrapping ErrCorrupt.
 // Get serves the hot tier first and promotes what it reads from pebble.
 func (s *Store) Get(ctx context.Context, spaceID, id string) (Memory, error) {
-	defer s.slow(time.Now())
+	defer s.slow(s.slowStart())
 	if err := s.enter(); err != nil {
 		return Memory{}, err
 	}
@@ -708,7 +722,7 @@ func (s *Store) Nearest(ctx context.Context, spaceID string, query []float32, k 
 }
 
 func (s *Store) search(ctx context.Context, spaceID string, query []float32, k int, exact bool) ([]Match, error) {
-	defer s.slow(time.Now())
+	defer s.slow(s.slowStart())
 	if err := s.enter(); err != nil {
 		return nil, err
 	}
@@ -748,7 +762,7 @@ func (sp *space) matches(cs []cand) []Match {
 // directions) and, for a semantic memory, its belief. It is durable when it
 // returns (unless NoSync). A missing memory is ErrNotFound.
 func (s *Store) Delete(ctx context.Context, spaceID, id string) error {
-	defer s.slow(time.Now())
+	defer s.slow(s.slowStart())
 	if err := s.enter(); err != nil {
 		return err
 	}
@@ -805,7 +819,7 @@ func (s *Store) deleteLocked(sp *space, id string, sync bool) error {
 // directions, replacing an existing edge between them. It is durable when it
 // returns.
 func (s *Store) Associate(ctx context.Context, spaceID, a, b string, w float32) error {
-	defer s.slow(time.Now())
+	defer s.slow(s.slowStart())
 	if err := s.enter(); err != nil {
 		return err
 	}
@@ -1075,15 +1089,37 @@ func unit(v []float32) bool {
 	return true
 }
 
-// slow burns Options.Slowdown × the time since start in CPU work.
-func (s *Store) slow(start time.Time) {
+// slowMark is where an op started, for Options.Slowdown.
+type slowMark struct {
+	cpu time.Duration // the thread's CPU time at the op's start
+	on  bool
+}
+
+// slowStart begins an op for Options.Slowdown: it pins the goroutine to its
+// OS thread, so that the thread's CPU clock measures this op's own work, and
+// reads that clock. With no slowdown it does nothing.
+func (s *Store) slowStart() slowMark {
 	if s.opts.Slowdown <= 0 {
+		return slowMark{}
+	}
+	runtime.LockOSThread()
+	return slowMark{cpu: threadCPU(), on: true}
+}
+
+// slow burns Options.Slowdown × the CPU time the op has used since m in more
+// CPU work, then unpins the goroutine. Time the op spent waiting (for a
+// lock, an fsync, a CPU) is not amplified, so the planted regression is the
+// same fraction of the op's work on a quiet machine and a loaded one.
+func (s *Store) slow(m slowMark) {
+	if !m.on {
 		return
 	}
-	until := time.Now().Add(time.Duration(float64(time.Since(start)) * s.opts.Slowdown))
+	defer runtime.UnlockOSThread()
+	now := threadCPU()
+	until := now + time.Duration(float64(now-m.cpu)*s.opts.Slowdown)
 	x := uint64(1)
-	for time.Now().Before(until) {
-		for i := 0; i < 64; i++ {
+	for threadCPU() < until {
+		for i := 0; i < 256; i++ {
 			x = x*6364136223846793005 + 1442695040888963407
 		}
 	}

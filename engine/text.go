@@ -6,7 +6,6 @@ import (
 	"runtime"
 	"sort"
 	"strings"
-	"time"
 	"unicode"
 )
 
@@ -50,7 +49,7 @@ func TextScore(query, content string) float32 {
 // text query (TextScore > 0), best first, at most limit. It reads every
 // memory of the space from the warm tier: O(memories).
 func (s *Store) SearchText(ctx context.Context, spaceID, query string, limit int) ([]Match, error) {
-	defer s.slow(time.Now())
+	defer s.slow(s.slowStart())
 	if err := s.enter(); err != nil {
 		return nil, err
 	}

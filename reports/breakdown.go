@@ -157,9 +157,7 @@ func (t *bdTotals) stats(seconds float64) GroupStats {
 	if len(t.classes) > 0 {
 		s.ErrorsByClass = t.classes
 	}
-	if t.count > 0 {
-		s.ErrorRate = float64(t.errors) / float64(t.count)
-	}
+	s.ErrorRate = errorRate(t.count, t.errors, t.classes)
 	if seconds > 0 {
 		s.Throughput = float64(t.count) / seconds
 	}

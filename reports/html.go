@@ -41,6 +41,8 @@ var pageTmpl = template.Must(template.New("report").Funcs(template.FuncMap{
 	"pv":      FormatProfileValue,
 	"fn":      ShortFunc,
 	"share":   func(v, total int64) string { return fmt.Sprintf("%.2f%%", pctOf(v, total)) },
+	"optsecs": optSecs,
+	"since":   optSecsSince,
 }).Parse(htmlTemplate))
 
 func hitRate(p *float64) string {
@@ -71,6 +73,7 @@ type htmlPage struct {
 	DrainNote    string
 	Windows      []Window
 	ErrorClasses []string
+	Chaos        *htmlChaos
 }
 
 type htmlCard struct {
@@ -99,7 +102,7 @@ func WriteHTML(w io.Writer, r *Result) error {
 }
 
 func buildPage(r *Result) (*htmlPage, error) {
-	p := &htmlPage{R: r, Generated: time.Now().UTC().Format("2006-01-02 15:04 UTC"), Windows: r.Windows}
+	p := &htmlPage{R: r, Generated: time.Now().UTC().Format("2006-01-02 15:04 UTC"), Windows: r.Windows, Chaos: buildChaosHTML(r)}
 	switch r.Verdict {
 	case VerdictPass:
 		p.VerdictClass = "pass"
@@ -158,7 +161,7 @@ func buildPage(r *Result) (*htmlPage, error) {
 	}
 	timeChart := func(id, title, unit string, w, h int) *chart {
 		c := newChart(id, title, w, h)
-		c.XUnit, c.YUnit, c.Bands = "s", unit, bands
+		c.XUnit, c.YUnit, c.Bands, c.Marks = "s", unit, bands, r.Marks
 		c.XMin, c.XMax = 0, math.Max(xmax, 1)
 		return c
 	}

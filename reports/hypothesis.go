@@ -144,6 +144,9 @@ func evalH2(r *Result) Hypothesis {
 	if !ok {
 		h.Claim = "P99 latency < target with 95% confidence"
 		h.Detail = "no P99 target: the scenario sets no expected_p99_latency_ms"
+		if r.Drill != nil {
+			h.Detail = "a disaster-recovery drill: expected_p99_latency_ms judges each recovery window (the rto target), not the whole run"
+		}
 		return h
 	}
 	h.Threshold = t.Target

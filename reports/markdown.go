@@ -106,6 +106,8 @@ func WriteMarkdown(w io.Writer, r *Result) error {
 	}
 	fmt.Fprint(ew, ".\n\n")
 
+	writeDrillMarkdown(ew, r)
+	writeChaosMarkdown(ew, r)
 	if len(r.Hypotheses) > 0 {
 		fmt.Fprintln(ew, "| hypothesis | claim | result | detail |")
 		fmt.Fprintln(ew, "|---|---|:---|---|")

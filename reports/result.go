@@ -68,6 +68,10 @@ type Result struct {
 	Quality *QualityStats `json:"quality,omitempty"`
 	// Windows are stretches of the run to shade in charts (phases, faults).
 	Windows []Window `json:"windows,omitempty"`
+	// Marks are instants to mark on charts (a drill's disaster and recovery).
+	Marks []Mark `json:"marks,omitempty"`
+	// Drill is the account of a disaster-recovery drill; nil otherwise.
+	Drill *Drill `json:"drill,omitempty"`
 	// Hypotheses are Engram's H1–H4, evaluated by EvaluateHypotheses.
 	Hypotheses []Hypothesis `json:"hypotheses,omitempty"`
 	// Scaling is the data of a scaling run (throughput at several worker or
@@ -91,6 +95,9 @@ type Result struct {
 	// --profile, --self-profile), their files and top functions. Merge
 	// drops them: each shard's profiles stay with its own result.
 	Profiles []ProfileSummary `json:"profiles,omitempty"`
+	// Chaos is what a chaos drill injected and proved (docs/chaos.md); nil
+	// for a run without faults.
+	Chaos *ChaosResult `json:"chaos,omitempty"`
 
 	// Path is the file the result was read from (set by ReadFile; not stored).
 	Path string `json:"-"`
@@ -320,9 +327,7 @@ func Summarize(t *OpTotals, seconds float64) OpStats {
 			}
 		}
 	}
-	if s.Count > 0 {
-		s.ErrorRate = float64(s.Errors) / float64(s.Count)
-	}
+	s.ErrorRate = errorRate(s.Count, s.Errors, s.ErrorsByClass)
 	if seconds > 0 {
 		s.Throughput = float64(s.Count) / seconds
 	}
@@ -534,4 +539,15 @@ func fmtNum(v float64) string {
 		return fmt.Sprintf("%.0f", v)
 	}
 	return fmt.Sprintf("%.4g", v)
+}
+
+// errorRate is failed ops / ops, leaving out ops of kinds the target does
+// not support (class "unsupported"): a capability gap is reported on its
+// own, not as a load error.
+func errorRate(count, errors int64, byClass map[string]int64) float64 {
+	u := byClass["unsupported"]
+	if count-u <= 0 {
+		return 0
+	}
+	return float64(errors-u) / float64(count-u)
 }

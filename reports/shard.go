@@ -805,9 +805,7 @@ func mergeGroupStats(ss []GroupStats, seconds float64) (GroupStats, error) {
 	}
 	out.Latency = PercentilesOf(lat)
 	out.LatencyHDR = EncodeHistogram(lat)
-	if out.Count > 0 {
-		out.ErrorRate = float64(out.Errors) / float64(out.Count)
-	}
+	out.ErrorRate = errorRate(out.Count, out.Errors, out.ErrorsByClass)
 	if seconds > 0 {
 		out.Throughput = float64(out.Count) / seconds
 	}

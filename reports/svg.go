@@ -45,6 +45,8 @@ type chart struct {
 	YUnit  string // "ms", "ops/s", "ops", "" ...
 	Series []chartSeries
 	Bands  []Window
+	// Marks are instants drawn as vertical lines (time charts only).
+	Marks []Mark
 	// XMin/XMax fix the x domain (NaN: from the data).
 	XMin, XMax float64
 	YZero      bool // linear y axis starts at 0
@@ -302,6 +304,8 @@ func (c *chart) SVG() template.HTML {
 			cls = "band band-phase"
 		case WindowFault:
 			cls = "band band-fault"
+		case WindowBackup, WindowOutage, WindowRecovery:
+			cls = "band band-" + w.Kind
 		}
 		from, to := fmtSecondsAxis(w.StartS), fmtSecondsAxis(w.EndS)
 		if c.XUnit != "s" {
@@ -310,6 +314,16 @@ func (c *chart) SVG() template.HTML {
 		fmt.Fprintf(&b, `<g class="%s"><rect x="%.1f" y="%d" width="%.1f" height="%d"><title>%s %s: %s–%s</title></rect>`,
 			cls, fx(a), pt, math.Max(fx(z)-fx(a), 1), ph, html.EscapeString(w.Kind), html.EscapeString(w.Name), from, to)
 		fmt.Fprintf(&b, `<text x="%.1f" y="%d">%s</text></g>`, fx(a)+3, pt+11, html.EscapeString(w.Name))
+	}
+
+	// Marks: a vertical line at each instant, labelled at the top.
+	for _, m := range c.Marks {
+		if m.AtS < x0 || m.AtS > x1 {
+			continue
+		}
+		x := fx(m.AtS)
+		fmt.Fprintf(&b, `<g class="mark mark-%s"><line x1="%.1f" x2="%.1f" y1="%d" y2="%d"><title>%s at %s</title></line><text x="%.1f" y="%d">%s</text></g>`,
+			html.EscapeString(m.Kind), x, x, pt, pt+ph, html.EscapeString(m.Name), fmtSecondsAxis(m.AtS), x+3, pt+ph-4, html.EscapeString(m.Name))
 	}
 
 	// Grid and y ticks.

@@ -96,6 +96,8 @@ func WriteText(w io.Writer, r *Result) error {
 	}
 	writeWorkloadSections(ew, r)
 	writeProfiles(ew, r)
+	writeDrillText(ew, r)
+	writeChaosText(ew, r)
 	if len(r.Targets) > 0 {
 		fmt.Fprintln(ew, "\ntargets")
 		for _, t := range r.Targets {

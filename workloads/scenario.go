@@ -30,6 +30,9 @@ type Scenario struct {
 	// Phases (extension) split the run into consecutive phases, each with its
 	// own duration, arrival and op mix (docs/scenarios.md, "Phases").
 	Phases []PhaseSpec `toml:"phases" json:"phases,omitempty"`
+	// Drill (extension) makes the run a disaster-recovery drill
+	// (docs/disaster-recovery.md); nil for an ordinary run.
+	Drill *DrillSpec `toml:"drill" json:"drill,omitempty"`
 
 	// ID is the scenario's short name: the built-in name or the file name
 	// without its extension. Results and benchmark names use it.
@@ -200,12 +203,13 @@ type ValidationSpec struct {
 	// ExpectedRecallAt10 (extension): the least recall@10 of cues (recall by
 	// cue, embedding search, pattern completion) against their expected memories.
 	ExpectedRecallAt10 *float64 `toml:"expected_recall_at_10" json:"expected_recall_at_10,omitempty"`
-}
-
-// ChaosSpec is the [chaos] table. Engram's tool never reads it; later work
-// schedules faults here.
-type ChaosSpec struct {
-	Enabled bool `toml:"enabled" json:"enabled"`
+	// ExpectedRTOS (extension, drills): the longest recovery time, from the
+	// disaster until the restored server serves the workload within its
+	// targets again, in seconds.
+	ExpectedRTOS *float64 `toml:"expected_rto_s" json:"expected_rto_s,omitempty"`
+	// ExpectedRPOS (extension, drills): the longest data-loss window, from
+	// the newest acknowledged memory that survived to the disaster, in seconds.
+	ExpectedRPOS *float64 `toml:"expected_rpo_s" json:"expected_rpo_s,omitempty"`
 }
 
 // RunSpec is the [run] table (extension): run defaults that flags override.
@@ -417,6 +421,12 @@ func (s *Scenario) applyDefaults(md toml.MetaData) {
 		s.Data.PlantedNoise = DefaultPlantedNoise
 	}
 	s.Operations.applyDefaults(func(k string) bool { return md.IsDefined("operations", k) })
+	if s.Drill != nil {
+		s.Drill.applyDefaults(func(k string) bool { return md.IsDefined("drill", k) })
+	}
+	if !md.IsDefined("chaos", "enabled") && len(s.Chaos.Faults) > 0 {
+		s.Chaos.Enabled = true
+	}
 }
 
 // applyDefaults sets every parameter that defined(key) says is missing.
@@ -499,6 +509,7 @@ func (v *validator) nonNegative(key string, x float64) {
 }
 
 func (s *Scenario) validate(v *validator) {
+	defer s.Chaos.validate(v)
 	v.positive("duration.total_seconds", s.Duration.TotalSeconds)
 	v.nonNegative("duration.warmup_seconds", s.Duration.WarmupSeconds)
 	if !v.defined("arrival") {
@@ -602,6 +613,9 @@ func (s *Scenario) validate(v *validator) {
 	}
 	if v.err == nil {
 		s.resolvePhases(v)
+	}
+	if v.err == nil {
+		s.validateDrill(v)
 	}
 }
 
@@ -744,6 +758,7 @@ func (s *Scenario) Clone() *Scenario {
 		p := *s.Run.Seed
 		c.Run.Seed = &p
 	}
+	c.Chaos = s.Chaos.clone()
 	cp := func(p *float64) *float64 {
 		if p == nil {
 			return nil
@@ -758,7 +773,10 @@ func (s *Scenario) Clone() *Scenario {
 		ExpectedThroughputOpsSec: cp(s.Validation.ExpectedThroughputOpsSec),
 		MaxErrorRate:             cp(s.Validation.MaxErrorRate),
 		ExpectedRecallAt10:       cp(s.Validation.ExpectedRecallAt10),
+		ExpectedRTOS:             cp(s.Validation.ExpectedRTOS),
+		ExpectedRPOS:             cp(s.Validation.ExpectedRPOS),
 	}
+	c.Drill = s.Drill.clone()
 	c.Operations.SpreadingDepthWeights = append([]float64(nil), s.Operations.SpreadingDepthWeights...)
 	c.Phases = make([]PhaseSpec, len(s.Phases))
 	for i, p := range s.Phases {

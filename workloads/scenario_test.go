@@ -218,6 +218,19 @@ func FuzzParseScenario(f *testing.F) {
 		if err != nil {
 			return
 		}
+		if d := sc.Drill; d != nil {
+			prev := -1.0
+			bs := d.Backups()
+			for _, b := range bs {
+				if b.AtS <= prev || b.AtS >= d.DisasterAtS {
+					t.Fatalf("drill schedule out of order or after the disaster: %+v", bs)
+				}
+				prev = b.AtS
+			}
+			if len(bs) == 0 || len(bs) > MaxDrillBackups || bs[0].Kind != BackupFull {
+				t.Fatalf("drill schedule of %d backups, first %+v", len(bs), bs)
+			}
+		}
 		// A scenario that parses must build.
 		if len(sc.Phases) > 0 {
 			for _, p := range sc.Phases {

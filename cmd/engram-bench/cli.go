@@ -36,7 +36,12 @@ type exitError struct {
 	err  error
 }
 
-func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return ""
+	}
+	return e.err.Error()
+}
 
 func usageErr(format string, args ...any) error {
 	return &exitError{code: exitUsage, err: fmt.Errorf(format, args...)}
@@ -84,6 +89,8 @@ func newRoot(ctx context.Context, stdout, stderr io.Writer) *cobra.Command {
 	root.AddCommand(newProfileCmd(stdout))
 	root.AddCommand(newSizingCmd(stdout, stderr))
 	root.AddCommand(newPlanCmd(stdout))
+	root.AddCommand(newEngramdCmd(stdout, stderr))
+	root.AddCommand(newChaosCmd(stdout, stderr))
 	root.AddCommand(newCompareCmd(stdout, stderr))
 	root.AddCommand(newGateCmd(stdout, stderr))
 	root.AddCommand(newABCmd(stdout, stderr))

@@ -105,11 +105,19 @@ func TestRunEngramWithAPIKey(t *testing.T) {
 		t.Fatalf("with key: exit %d\n%s\n%s", code, stdout.String(), stderr.String())
 	}
 	var res struct {
-		Total struct{ Count, Errors int64 }
+		Total         struct{ Count, Errors int64 }
+		TargetMetrics struct {
+			Scrapes, Failures int64
+			LastError         string `json:"last_error"`
+		} `json:"target_metrics"`
 	}
 	b, _ := os.ReadFile(out)
 	if err := json.Unmarshal(b, &res); err != nil || res.Total.Count != 50 || res.Total.Errors != 0 {
 		t.Fatalf("result %+v %v", res, err)
+	}
+	// The target's metrics endpoint needs the key too: the scraper sends it.
+	if tm := res.TargetMetrics; tm.Scrapes == 0 || tm.Failures != 0 {
+		t.Errorf("scrapes of the target: %+v", tm)
 	}
 	stderr.Reset()
 	code = run(context.Background(), []string{"run", "--scenario", sc, "--driver", "engram", "--target", hs.URL, "-q"}, &stdout, &stderr)

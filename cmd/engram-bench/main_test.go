@@ -116,6 +116,25 @@ func TestScripts(t *testing.T) {
 					ts.Fatalf("%s: %s = %v, want %s", args[0], args[1], got, args[2])
 				}
 			},
+			// jsonge FILE PATH MIN checks that a number is at least MIN.
+			"jsonge": func(ts *testscript.TestScript, neg bool, args []string) {
+				if len(args) != 3 {
+					ts.Fatalf("usage: jsonge FILE PATH MIN")
+				}
+				var v any
+				if err := json.Unmarshal([]byte(ts.ReadFile(args[0])), &v); err != nil {
+					ts.Fatalf("%s: %v", args[0], err)
+				}
+				got, ok := lookup(v, args[1])
+				f, isNum := got.(float64)
+				min, err := strconv.ParseFloat(args[2], 64)
+				if !ok || !isNum || err != nil {
+					ts.Fatalf("%s: %s = %v (want a number), min %q", args[0], args[1], got, args[2])
+				}
+				if (f >= min) == neg {
+					ts.Fatalf("%s: %s = %v, want >= %s", args[0], args[1], f, args[2])
+				}
+			},
 		},
 	})
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -103,7 +105,12 @@ func startOutputs(ctx context.Context, o *outputFlags, out string, stderr io.Wri
 		scrapeURL = o.scrape
 	}
 	if scrapeURL != "" {
-		sc, err := reports.NewScraper(reports.ScrapeConfig{URL: scrapeURL, Series: o.scrapeSerie})
+		cfg := reports.ScrapeConfig{URL: scrapeURL, Series: o.scrapeSerie}
+		// The run's API key goes to the target's own host only.
+		if key := plan.DriverConfig.Options["api-key"]; key != "" && sameHost(scrapeURL, plan.DriverConfig.Target) {
+			cfg.Header = http.Header{"Authorization": {"Bearer " + key}}
+		}
+		sc, err := reports.NewScraper(cfg)
 		if err != nil {
 			return nil, usageErr("--scrape: %v", err)
 		}
@@ -289,4 +296,11 @@ func writeFormat(path, format string, res *reports.Result) error {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return os.Rename(tmp, path)
+}
+
+// sameHost reports whether URLs a and b name the same scheme and host:port.
+func sameHost(a, b string) bool {
+	ua, err1 := url.Parse(a)
+	ub, err2 := url.Parse(b)
+	return err1 == nil && err2 == nil && ua.Host != "" && ua.Scheme == ub.Scheme && ua.Host == ub.Host
 }

@@ -38,11 +38,13 @@ type runFlags struct {
 	outputs     outputFlags
 	profile     profileFlags
 	apiKey      string
+	drillDir    string
 	// sc, when set, is the scenario to run instead of --scenario (commands
 	// that build their own, like "http").
 	sc *workloads.Scenario
 	// opNames names the progress line's ops when the driver has its own.
 	opNames []string
+	chaos   chaosFlags
 }
 
 func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
@@ -80,7 +82,9 @@ error; 3 invalid run (harness-limited, interrupted, or target unreachable).`,
 	fl.StringVar(&f.preload, "preload", "auto", "which shards store the initial memories: auto (every shard for in-process drivers, else shard 0), shard0, all, none")
 	addOutputFlags(fl, &f.outputs)
 	addProfileFlags(fl, &f.profile)
+	addChaosFlags(fl, &f.chaos)
 	fl.StringVar(&f.apiKey, "api-key", "", "API key for targets with authentication on (engram driver: sent as Authorization: Bearer KEY)")
+	fl.StringVar(&f.drillDir, "drill-dir", "", "disaster-recovery drills: keep the drill's data, backups, restored data, write spill and engramd log in this new directory (default: a temporary one, removed afterwards)")
 	return cmd
 }
 
@@ -116,6 +120,9 @@ func runRun(cmd *cobra.Command, f *runFlags, stdout, stderr io.Writer) error {
 	}
 	if driverName == "" {
 		driverName = "embedded"
+	}
+	if sc.Drill != nil {
+		return runDrill(cmd, f, sc, seed, conc, driverName, stdout, stderr)
 	}
 	opts := map[string]string{}
 	for _, o := range f.options {
@@ -219,13 +226,17 @@ func runRun(cmd *cobra.Command, f *runFlags, stdout, stderr io.Writer) error {
 				plan.StartAt.UTC().Format(time.RFC3339Nano), time.Until(plan.StartAt).Round(time.Millisecond))
 		}
 	}
-	res, err := drivers.Execute(ctx, plan)
+	res, err := execute(ctx, f, sc, plan, stderr)
 	prog.Done()
 	if err != nil {
 		if prof != nil {
 			prof.Abort()
 		}
 		outs.abort()
+		var ee *exitError
+		if errors.As(err, &ee) {
+			return err
+		}
 		if errors.Is(err, drivers.ErrUnreachable) || errors.Is(err, drivers.ErrLateStart) {
 			return &exitError{code: exitInvalid, err: err}
 		}

@@ -19,6 +19,8 @@
 //	hot_capacity=N             memories in the hot tier (default 10000; 0 disables)
 //	ef_search=N                HNSW search candidate list (default 128)
 //	consolidation_interval=D   background consolidation every D (e.g. 10s; default off)
+//	disk-faults=on|off         open the engine on chaos's switchable disk wrapper (DiskFS), so
+//	                           chaos drills can make its disk slow or failing while it runs
 //
 // The engine's data lives in Config.DataDir; Config.NoSync switches it to
 // acknowledging before fsync.

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/engram-bench/engram-bench/chaos/disk"
 	"github.com/engram-bench/engram-bench/drivers"
 	"github.com/engram-bench/engram-bench/engine"
 	"github.com/engram-bench/engram-bench/workloads"
@@ -18,6 +19,7 @@ import (
 // Driver runs ops against an engine.Store it owns.
 type Driver struct {
 	store *engine.Store
+	fs    *disk.FS
 }
 
 var (
@@ -45,7 +47,9 @@ func init() {
 			if err != nil {
 				return nil, fmt.Errorf("embedded driver: %w", err)
 			}
-			return New(st), nil
+			d := New(st)
+			d.fs, _ = opts.FS.(*disk.FS)
+			return d, nil
 		},
 	})
 }
@@ -95,6 +99,15 @@ func Options(cfg drivers.Config) (engine.Options, error) {
 				return opts, bad("an integer in [1, 10000]")
 			}
 			opts.Index.EfSearch = n
+		case "disk-faults":
+			switch strings.ToLower(v) {
+			case "on", "true", "1":
+				opts.FS = disk.New(nil)
+			case "off", "false", "0":
+				opts.FS = nil
+			default:
+				return opts, bad("on or off")
+			}
 		case "consolidation_interval":
 			d, err := time.ParseDuration(v)
 			if err != nil || d < 0 {
@@ -102,7 +115,7 @@ func Options(cfg drivers.Config) (engine.Options, error) {
 			}
 			opts.ConsolidationInterval = d
 		default:
-			return opts, fmt.Errorf("embedded driver option %q: unknown (have slowdown, autolink, hot_capacity, ef_search, consolidation_interval)", k)
+			return opts, fmt.Errorf("embedded driver option %q: unknown (have slowdown, autolink, hot_capacity, ef_search, consolidation_interval, disk-faults)", k)
 		}
 	}
 	return opts, nil
@@ -110,6 +123,18 @@ func Options(cfg drivers.Config) (engine.Options, error) {
 
 // New returns a driver over st. Close closes st.
 func New(st *engine.Store) *Driver { return &Driver{store: st} }
+
+// DiskFS returns the disk-fault wrapper under the engine (disk-faults=on),
+// or nil.
+func (d *Driver) DiskFS() *disk.FS { return d.fs }
+
+// Health returns nil while the engine answers, else why it does not (its
+// storage failed, it was closed): the in-process counterpart of engramd's
+// GET /health, which chaos drills poll after each fault.
+func (d *Driver) Health() error {
+	_, err := d.store.Stats()
+	return err
+}
 
 // Store returns the engine the driver runs against.
 func (d *Driver) Store() *engine.Store { return d.store }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/engram-bench/engram-bench/chaos/disk"
 	"github.com/engram-bench/engram-bench/drivers"
 	"github.com/engram-bench/engram-bench/engine"
 	"github.com/engram-bench/engram-bench/workloads"
@@ -139,9 +140,12 @@ func TestOptions(t *testing.T) {
 		{"hot tier off", map[string]string{"hot_capacity": "0"}, "", func(o engine.Options) bool { return o.HotCapacity < 0 }},
 		{"ef search", map[string]string{"ef_search": "200"}, "", func(o engine.Options) bool { return o.Index.EfSearch == 200 }},
 		{"consolidation", map[string]string{"consolidation_interval": "5s"}, "", func(o engine.Options) bool { return o.ConsolidationInterval.Seconds() == 5 }},
+		{"bad disk faults", map[string]string{"disk-faults": "maybe"}, `embedded driver option disk-faults="maybe": want on or off`, nil},
 		{"bad slowdown", map[string]string{"slowdown": "-1"}, `embedded driver option slowdown="-1": want a fraction >= 0 (0.25 = 25% slower)`, nil},
 		{"bad autolink", map[string]string{"autolink": "maybe"}, `embedded driver option autolink="maybe": want on or off`, nil},
-		{"unknown key", map[string]string{"turbo": "1"}, `embedded driver option "turbo": unknown (have slowdown, autolink, hot_capacity, ef_search, consolidation_interval)`, nil},
+		{"unknown key", map[string]string{"turbo": "1"}, `embedded driver option "turbo": unknown (have slowdown, autolink, hot_capacity, ef_search, consolidation_interval, disk-faults)`, nil},
+		{"disk faults on", map[string]string{"disk-faults": "on"}, "", func(o engine.Options) bool { _, ok := o.FS.(*disk.FS); return ok }},
+		{"disk faults off", map[string]string{"disk-faults": "off"}, "", func(o engine.Options) bool { return o.FS == nil }},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -3,14 +3,11 @@ package systems
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -27,61 +24,38 @@ func StartEngramd(ctx context.Context, opts Options) (*System, error) {
 	if err != nil {
 		return nil, fmt.Errorf("engramd: %w", err)
 	}
-	data := filepath.Join(root, "data")
-	dim := opts.Dim
-	if dim <= 0 {
-		dim = 768
-	}
 	syncFlag := "--sync=true"
 	if opts.NoSync {
 		syncFlag = "--sync=false"
 	}
-	var lastErr error
-	for attempt := 0; attempt < 3; attempt++ {
-		port, err := freePort()
-		if err != nil {
-			lastErr = err
-			continue
+	e, err := OwnEngramd(ctx, EngramdConfig{Command: []string{bin}, DataDir: filepath.Join(root, "data"), NoSync: opts.NoSync, Dim: opts.Dim,
+		Args: []string{"--max-inflight", "-1"}, LogPath: filepath.Join(root, "engramd.log")})
+	if err != nil {
+		if e != nil {
+			e.Stop(context.Background(), time.Second)
 		}
-		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-		cmd := exec.Command(bin, "--addr", addr, "--data", data, syncFlag, "--dim", strconv.Itoa(dim), "--max-inflight", "-1")
-		srv, err := startProcess(cmd, filepath.Join(root, "engramd.log"))
-		if err != nil {
-			lastErr = err
-			break
-		}
-		url := "http://" + addr
-		err = waitReady(ctx, srv, 60*time.Second, func() error { return httpAlive(url + "/health/alive") })
-		if err != nil {
-			srv.stop(context.Background(), syscall.SIGKILL, time.Second)
-			lastErr = err
-			if strings.Contains(err.Error(), "address already in use") {
-				continue
-			}
-			break
-		}
-		s := &System{
-			Name:     "engram",
-			Target:   url,
-			DataDir:  data,
-			PID:      cmd.Process.Pid,
-			Version:  engramdVersion(bin),
-			Settings: []string{syncFlag, "--max-inflight -1 (no server-side shedding, like the other systems)"},
-		}
-		s.stop = func(ctx context.Context) error {
-			// SIGTERM: engramd drains in-flight requests and closes the engine.
-			err := srv.stop(ctx, syscall.SIGTERM, 60*time.Second)
-			if !opts.Keep {
-				if rerr := os.RemoveAll(root); err == nil {
-					err = rerr
-				}
-			}
-			return err
-		}
-		return s, nil
+		os.RemoveAll(root)
+		return nil, fmt.Errorf("engramd: start %s: %w", bin, err)
 	}
-	os.RemoveAll(root)
-	return nil, fmt.Errorf("engramd: start %s: %w", bin, lastErr)
+	s := &System{
+		Name:     "engram",
+		Target:   e.URL(),
+		DataDir:  e.DataDir(),
+		PID:      e.PID(),
+		Version:  engramdVersion(bin),
+		Settings: []string{syncFlag, "--max-inflight -1 (no server-side shedding, like the other systems)"},
+	}
+	s.stop = func(ctx context.Context) error {
+		// SIGTERM: engramd drains in-flight requests and closes the engine.
+		err := e.Stop(ctx, 60*time.Second)
+		if !opts.Keep {
+			if rerr := os.RemoveAll(root); err == nil {
+				err = rerr
+			}
+		}
+		return err
+	}
+	return s, nil
 }
 
 func engramdBin(bin string) (string, error) {

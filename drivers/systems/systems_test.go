@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -151,21 +150,8 @@ func TestSamplerWithNothingToMeasure(t *testing.T) {
 
 // engramdBinary builds cmd/engramd when the module has it (it comes with
 // the engramd branch); otherwise the engram launcher test skips.
-func engramdBinary(t *testing.T) string {
-	t.Helper()
-	if _, err := os.Stat("../../cmd/engramd"); err != nil {
-		t.Skip("cmd/engramd is not in this checkout: nothing to launch")
-	}
-	bin := filepath.Join(t.TempDir(), "engramd")
-	out, err := exec.Command("go", "build", "-o", bin, "../../cmd/engramd").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build ./cmd/engramd: %v\n%s", err, out)
-	}
-	return bin
-}
-
 func TestEngramdLauncher(t *testing.T) {
-	bin := engramdBinary(t)
+	bin := systemstest.EngramdBinary(t)
 	s := systemstest.Start(t, "engram", systems.Options{Bin: bin, Dim: 64})
 	if !strings.HasPrefix(s.Target, "http://127.0.0.1:") || s.PID <= 0 || s.InProcess {
 		t.Errorf("system %+v", s)

@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -378,8 +379,15 @@ type HealthResponse struct {
 	Service   string    `json:"service"`
 	Version   string    `json:"version"`
 	Timestamp time.Time `json:"timestamp"`
+	// Message says why the server is unhealthy (engramd extension).
+	Message string `json:"message,omitempty"`
 }
 
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) error {
+	// A store whose storage failed (a failed WAL sync) answers every call
+	// with ErrFailed until it is reopened: then the server is unhealthy.
+	if _, err := s.store.Space(DefaultSpace); errors.Is(err, engine.ErrFailed) || errors.Is(err, engine.ErrClosed) {
+		return writeJSON(w, http.StatusServiceUnavailable, HealthResponse{Status: "unhealthy", Service: "engramd", Version: s.cfg.Version, Timestamp: time.Now().UTC(), Message: err.Error()})
+	}
 	return writeJSON(w, http.StatusOK, HealthResponse{Status: "healthy", Service: "engramd", Version: s.cfg.Version, Timestamp: time.Now().UTC()})
 }

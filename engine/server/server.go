@@ -43,6 +43,18 @@ type Config struct {
 	DataDir string
 	// Logger receives errors the server answers with a 5xx. nil discards them.
 	Logger *slog.Logger
+	// BackupDir is where POST /api/v1/admin/backup writes backups; "" turns
+	// the admin backup routes off (501).
+	BackupDir string
+	// BackupStaging is where a backup's transient checkpoint is made: best
+	// on the data directory's file system (hard links). "" means beside the
+	// backup.
+	BackupStaging string
+	// Admin, when set, serves every path under /admin/ (engramd mounts the
+	// chaos disk-fault switch there with --admin). It sits behind
+	// authentication like every route and is exempt from the in-flight
+	// limit. nil: /admin/ is 404 like any unknown path.
+	Admin http.Handler
 }
 
 // Defaults for Config.
@@ -61,6 +73,7 @@ type Server struct {
 	mux      *http.ServeMux
 	handler  http.Handler
 	metrics  *metrics
+	backups  *backups
 	inflight atomic.Int64
 	started  time.Time
 	log      *slog.Logger
@@ -95,6 +108,9 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.metrics = m
+	if s.backups, err = newBackups(m.reg); err != nil {
+		return nil, err
+	}
 	s.routes()
 	s.handler = s.middleware(s.mux)
 	return s, nil
@@ -155,6 +171,8 @@ func (s *Server) routes() {
 	m.Handle("POST /api/v1/consolidations", s.wrap(s.handleConsolidate))
 	m.Handle("GET /api/v1/consolidations/{id}", s.wrap(s.handleConsolidation))
 	m.Handle("POST /api/v1/complete", s.wrap(s.handleComplete))
+	m.Handle("POST /api/v1/admin/backup", s.wrap(s.handleBackup))
+	m.Handle("GET /api/v1/admin/backups", s.wrap(s.handleBackups))
 	m.Handle("GET /health", s.wrap(s.handleHealth))
 	m.Handle("GET /health/alive", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) }))
 	m.Handle("GET /api/v1/system/health", s.wrap(s.handleSystemHealth))
@@ -165,13 +183,16 @@ func (s *Server) routes() {
 	m.Handle("GET /debug/pprof/symbol", http.HandlerFunc(pprof.Symbol))
 	m.Handle("POST /debug/pprof/symbol", http.HandlerFunc(pprof.Symbol))
 	m.Handle("GET /debug/pprof/trace", http.HandlerFunc(pprof.Trace))
+	if s.cfg.Admin != nil {
+		m.Handle("/admin/", s.cfg.Admin)
+	}
 	m.Handle("/", s.wrap(s.handleNotFound))
 }
 
 // exempt reports whether a path bypasses the in-flight limit: probes,
 // metrics and profiles must answer even when the server sheds load.
 func exempt(path string) bool {
-	return strings.HasPrefix(path, "/health") || strings.HasPrefix(path, "/metrics") || strings.HasPrefix(path, "/debug/pprof")
+	return strings.HasPrefix(path, "/health") || strings.HasPrefix(path, "/metrics") || strings.HasPrefix(path, "/debug/pprof") || strings.HasPrefix(path, "/admin/")
 }
 
 // middleware wraps the mux: security headers, panic recovery, the body

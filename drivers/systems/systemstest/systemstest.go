@@ -13,6 +13,10 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -59,4 +63,68 @@ func Start(t testing.TB, name string, opts systems.Options) *systems.System {
 		}
 	})
 	return s
+}
+
+// built is the engramd binary shared by a test process that runs under Main.
+var built struct {
+	sync.Mutex
+	main bool   // Main is running: build once into dir
+	dir  string // removed when Main returns
+	bin  string
+}
+
+// Main runs the package's tests (call it from TestMain: os.Exit(Main(m)))
+// so that EngramdBinary builds engramd once for the whole package and
+// removes it afterwards.
+func Main(m *testing.M) int {
+	built.Lock()
+	built.main = true
+	built.Unlock()
+	code := m.Run()
+	built.Lock()
+	if built.dir != "" {
+		os.RemoveAll(built.dir)
+	}
+	built.Unlock()
+	return code
+}
+
+// EngramdBinary builds cmd/engramd of the module under test and returns its
+// path: once per test process under Main, else into each test's temporary
+// directory (the Go build cache makes every build after the first a link of
+// a few seconds). It skips the test when the module has no cmd/engramd.
+func EngramdBinary(t testing.TB) string {
+	t.Helper()
+	built.Lock()
+	defer built.Unlock()
+	if built.bin != "" {
+		return built.bin
+	}
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		t.Fatalf("go env GOMOD: %v", err)
+	}
+	root := filepath.Dir(strings.TrimSpace(string(out)))
+	if _, err := os.Stat(filepath.Join(root, "cmd", "engramd")); err != nil {
+		t.Skip("cmd/engramd is not in this checkout: nothing to launch")
+	}
+	dir := t.TempDir()
+	if built.main {
+		if dir, err = os.MkdirTemp("", "engramd-test-"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bin := filepath.Join(dir, "engramd")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/engramd")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		if built.main {
+			os.RemoveAll(dir)
+		}
+		t.Fatalf("go build ./cmd/engramd: %v\n%s", err, out)
+	}
+	if built.main {
+		built.dir, built.bin = dir, bin
+	}
+	return bin
 }
