@@ -18,8 +18,9 @@ const preloadBatch = 500
 // a trace's preload section) before measuring: one producer groups them by
 // memory space into batches of preloadBatch, and workers store each batch
 // through Preloader when the driver has it, else one op at a time. Nothing
-// here is timed into the results; progress is reported about once a second.
-func runPreload(ctx context.Context, d Driver, iterate func(context.Context, func(*workloads.Op) error) error, total int64, concurrency int, progress func(done, total int64)) (int64, int64, error) {
+// here is timed into the results; progress is reported every progressEvery
+// (default, and at most, once a second; at least every 10 ms).
+func runPreload(ctx context.Context, d Driver, iterate func(context.Context, func(*workloads.Op) error) error, total int64, concurrency int, progress func(done, total int64), progressEvery time.Duration) (int64, int64, error) {
 	batcher, _ := d.(Preloader)
 	workers := runtime.GOMAXPROCS(0) * 2
 	if batcher == nil {
@@ -39,7 +40,11 @@ func runPreload(ctx context.Context, d Driver, iterate func(context.Context, fun
 		progWG.Add(1)
 		go func() {
 			defer progWG.Done()
-			t := time.NewTicker(time.Second)
+			every := time.Second
+			if progressEvery > 0 {
+				every = max(min(progressEvery, time.Second), 10*time.Millisecond)
+			}
+			t := time.NewTicker(every)
 			defer t.Stop()
 			for {
 				select {

@@ -83,6 +83,11 @@ type RunConfig struct {
 	// think and send again (Arrival and Concurrency are then ignored). See
 	// workloads.ClosedLoop.
 	Closed *workloads.ClosedLoop
+	// OnStart, when set, is told once, before any op is sent, the instant
+	// measuring will begin (after the warm-up), with a monotonic reading:
+	// captures aligned to the measured window (profiles) time themselves
+	// from it.
+	OnStart func(measureStart time.Time)
 	// Started, when set, is told the run's clock before the first op is due
 	// (chaos schedules faults on it).
 	Started func(RunClock)
@@ -256,6 +261,9 @@ func Run(ctx context.Context, cfg RunConfig, d Driver) (RunStats, error) {
 	}
 
 	cfg.Recorder.SetStart(r.measure)
+	if cfg.OnStart != nil {
+		cfg.OnStart(r.base.Add(time.Duration(r.measure)))
+	}
 	if cfg.Started != nil {
 		cfg.Started(RunClock{Zero: r.base, MeasureStart: r.measure})
 	}

@@ -38,8 +38,10 @@ type Plan struct {
 	Interval time.Duration
 	// Live receives every interval as it closes (progress display, exporters).
 	Live func(reports.Tick)
-	// PreloadProgress is told how many memories are loaded, now and then.
-	PreloadProgress func(done, total int64)
+	// PreloadProgress is told how many memories are loaded, now and then:
+	// every PreloadProgressEvery (default 1 s).
+	PreloadProgress      func(done, total int64)
+	PreloadProgressEvery time.Duration
 	// Env describes the machine; copied into the result.
 	Env reports.Env
 	// Source, when set, replaces the scenario's generated op stream (trace
@@ -48,6 +50,9 @@ type Plan struct {
 	// Opened, when set, is called with the driver once it is built and its
 	// target answered the probe (comparisons read its Describe).
 	Opened func(d Driver)
+	// OnStart, when set, is told the instant measuring will begin, before
+	// the run sends its first op (see RunConfig.OnStart).
+	OnStart func(measureStart time.Time)
 	// Wrap, when set, wraps the driver after Opened (chaos records every
 	// write through it).
 	Wrap func(d Driver) (Driver, error)
@@ -209,7 +214,7 @@ func Execute(ctx context.Context, p Plan) (*reports.Result, error) {
 	}
 	if preloads && nPre > 0 && preload != nil && !ownOps {
 		t0 := time.Now()
-		n, errs, err := runPreload(ctx, d, preload, nPre, p.Concurrency, p.PreloadProgress)
+		n, errs, err := runPreload(ctx, d, preload, nPre, p.Concurrency, p.PreloadProgress, p.PreloadProgressEvery)
 		res.Preload = reports.PreloadStats{Memories: n, DurationS: time.Since(t0).Seconds(), Errors: errs}
 		if err != nil {
 			return nil, err
@@ -243,6 +248,7 @@ func Execute(ctx context.Context, p Plan) (*reports.Result, error) {
 		Recorder:    rec,
 		Observe:     obs.observe,
 		Closed:      closed,
+		OnStart:     p.OnStart,
 		OnTick: func(t reports.Tick) {
 			if origin < 0 {
 				origin = t.Start

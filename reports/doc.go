@@ -30,6 +30,14 @@
 // interval histograms exactly and refusing results that are not shards of
 // one run ([MergeError]); [ShardInfo] and [MergeInfo] describe them.
 //
+// Capacity planning (docs/capacity-planning.md): [SLO] parses and judges
+// objectives on confidence bounds, [Capacity] is a knee search's file,
+// [Scaling] and [FitScaling] a scaling run's curve (read by H3), [Sizing] and
+// [FitSizing] the memory and disk lines and CPU per op of a sizing run, and
+// [Project] turns a Sizing (and a Capacity) into a plan whose every number
+// carries its arithmetic and source. Profiles captured under load are read
+// by [ReadProfile] and compared with [DiffProfiles] (profile top and diff).
+//
 // Adding a field to Result: say in reports/shard.go how Merge combines it
 // (added, the worst shard's, the first shard's), or merged results lose it.
 //

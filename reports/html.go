@@ -38,6 +38,9 @@ var pageTmpl = template.Must(template.New("report").Funcs(template.FuncMap{
 	"hitrate": hitRate,
 	"bytes":   fmtBytes,
 	"time":    func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
+	"pv":      FormatProfileValue,
+	"fn":      ShortFunc,
+	"share":   func(v, total int64) string { return fmt.Sprintf("%.2f%%", pctOf(v, total)) },
 	"optsecs": optSecs,
 	"since":   optSecsSince,
 }).Parse(htmlTemplate))

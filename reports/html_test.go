@@ -27,7 +27,7 @@ func richResult(t *testing.T) *Result {
 		{Name: "engram_memories", Type: "gauge", T: []float64{-1, 0, 1, 2}, V: []float64{10, 20, 30, 40}},
 		{Name: "process_resident_memory_bytes", Type: "gauge", T: []float64{0, 1}, V: []float64{1 << 27, 1 << 28}},
 	}}
-	r.Scaling = &Scaling{Axis: "workers", Points: []ScalingPoint{{1, 100}, {2, 200}, {4, 390}}}
+	r.Scaling = &Scaling{Axis: "workers", Points: []ScalingPoint{{X: 1, Throughput: 100}, {X: 2, Throughput: 200}, {X: 4, Throughput: 390}}}
 	r.EvaluateHypotheses()
 	return r
 }

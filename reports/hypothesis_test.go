@@ -159,8 +159,10 @@ func TestH3(t *testing.T) {
 		r2     float64
 	}{
 		{"perfectly linear", pts(1000, 2000, 4000, 8000), HypothesisPass, 1},
-		{"flattening at 4 workers", pts(1000, 2000, 2400, 2500), HypothesisFail, 0.612},
-		{"falling", pts(4000, 3000, 2000, 1000), HypothesisFail, 0.92},
+		{"flattening at 4 workers", pts(1000, 2000, 2400, 2500), HypothesisFail, -1.081},
+		{"falling", pts(4000, 3000, 2000, 1000), HypothesisFail, -3.409},
+		{"saturated: flat but on a straight line (an ordinary fit's R² is 1)", pts(2400, 2500, 2700, 3100), HypothesisFail, -23.894},
+		{"linear with noise", pts(1000, 1900, 4100, 7800), HypothesisPass, 0.996},
 		{"two points are not enough", pts(1000, 2000), HypothesisNotRun, 0},
 		{"no scaling run", nil, HypothesisNotRun, 0},
 	}

@@ -22,12 +22,25 @@ type Scaling struct {
 	// Axis is what varied: "workers" or "cores" (or another count).
 	Axis   string         `json:"axis"`
 	Points []ScalingPoint `json:"points"`
+	// Method says how each point was measured, in words.
+	Method string `json:"method,omitempty"`
 }
 
 // ScalingPoint is one setting of a scaling run.
 type ScalingPoint struct {
 	X          float64 `json:"x"`          // workers, cores, ...
 	Throughput float64 `json:"throughput"` // achieved ops/s at X
+	// Efficiency is the throughput per unit of X relative to the first
+	// point's: 1 is perfectly linear scaling (see ScalingEfficiency).
+	Efficiency float64 `json:"efficiency,omitempty"`
+	// Marginal is the added throughput per added unit of X since the
+	// previous point, relative to the first point's per-unit throughput.
+	Marginal float64 `json:"marginal,omitempty"`
+	// P99Ns is the latency p99 at X (a closed loop: it includes no queueing
+	// beyond the X in flight).
+	P99Ns int64 `json:"p99_ns,omitempty"`
+	// Result names the point's own result file, when written.
+	Result string `json:"result,omitempty"`
 }
 
 // Resources is the memory the system under test used during the run and the

@@ -91,6 +91,10 @@ type Result struct {
 	// Merge describes the shard results a merged result was made from
 	// (engram-bench merge); nil for a result of one process.
 	Merge *MergeInfo `json:"merge,omitempty"`
+	// Profiles are the pprof profiles captured during the run (run
+	// --profile, --self-profile), their files and top functions. Merge
+	// drops them: each shard's profiles stay with its own result.
+	Profiles []ProfileSummary `json:"profiles,omitempty"`
 	// Chaos is what a chaos drill injected and proved (docs/chaos.md); nil
 	// for a run without faults.
 	Chaos *ChaosResult `json:"chaos,omitempty"`

@@ -22,6 +22,8 @@ type chartSeries struct {
 	Dash  bool
 	Width float64
 	X, Y  []float64
+	// Marks draws a dot at every point (a sparse series: capacity steps).
+	Marks bool
 }
 
 // axisKind says how an axis maps and labels values.
@@ -305,8 +307,12 @@ func (c *chart) SVG() template.HTML {
 		case WindowBackup, WindowOutage, WindowRecovery:
 			cls = "band band-" + w.Kind
 		}
+		from, to := fmtSecondsAxis(w.StartS), fmtSecondsAxis(w.EndS)
+		if c.XUnit != "s" {
+			from, to = fmtValue(w.StartS, c.XUnit), fmtValue(w.EndS, c.XUnit)
+		}
 		fmt.Fprintf(&b, `<g class="%s"><rect x="%.1f" y="%d" width="%.1f" height="%d"><title>%s %s: %s–%s</title></rect>`,
-			cls, fx(a), pt, math.Max(fx(z)-fx(a), 1), ph, html.EscapeString(w.Kind), html.EscapeString(w.Name), fmtSecondsAxis(w.StartS), fmtSecondsAxis(w.EndS))
+			cls, fx(a), pt, math.Max(fx(z)-fx(a), 1), ph, html.EscapeString(w.Kind), html.EscapeString(w.Name), from, to)
 		fmt.Fprintf(&b, `<text x="%.1f" y="%d">%s</text></g>`, fx(a)+3, pt+11, html.EscapeString(w.Name))
 	}
 
@@ -441,7 +447,7 @@ func (c *chart) SVG() template.HTML {
 			return i >= 0 && i < len(s.Y) && !math.IsNaN(s.Y[i]) && !(c.Y == axisLog && s.Y[i] <= 0)
 		}
 		for i, y := range s.Y {
-			if valid(i) && !valid(i-1) && !valid(i+1) {
+			if valid(i) && (s.Marks || (!valid(i-1) && !valid(i+1))) {
 				fmt.Fprintf(&b, `<circle class="dot" data-series="%s" cx="%.1f" cy="%.1f" r="2.5" fill="%s"/>`,
 					html.EscapeString(s.Name), fx(s.X[i]), fy(y), html.EscapeString(s.Color))
 			}

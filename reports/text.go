@@ -95,6 +95,7 @@ func WriteText(w io.Writer, r *Result) error {
 		}
 	}
 	writeWorkloadSections(ew, r)
+	writeProfiles(ew, r)
 	writeDrillText(ew, r)
 	writeChaosText(ew, r)
 	if len(r.Targets) > 0 {

@@ -15,8 +15,20 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 )
 
+// cleanupM removes the shared engramd build once the tests have run
+// (testscript.Main exits the process, so a defer in TestMain would not).
+type cleanupM struct{ m *testing.M }
+
+func (c cleanupM) Run() int {
+	code := c.m.Run()
+	if engramdBuild.dir != "" {
+		os.RemoveAll(engramdBuild.dir)
+	}
+	return code
+}
+
 func TestMain(m *testing.M) {
-	testscript.Main(m, map[string]func(){
+	testscript.Main(cleanupM{m}, map[string]func(){
 		"engram-bench": func() { os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr)) },
 	})
 }

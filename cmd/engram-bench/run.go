@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -35,6 +36,7 @@ type runFlags struct {
 	startAt     string
 	preload     string
 	outputs     outputFlags
+	profile     profileFlags
 	apiKey      string
 	drillDir    string
 	// sc, when set, is the scenario to run instead of --scenario (commands
@@ -79,6 +81,7 @@ error; 3 invalid run (harness-limited, interrupted, or target unreachable).`,
 	fl.StringVar(&f.startAt, "start-at", "", "start the schedule (warm-up included) at this wall time, RFC 3339 (2026-11-26T12:00:00Z) or Unix seconds: aligns shards on several machines")
 	fl.StringVar(&f.preload, "preload", "auto", "which shards store the initial memories: auto (every shard for in-process drivers, else shard 0), shard0, all, none")
 	addOutputFlags(fl, &f.outputs)
+	addProfileFlags(fl, &f.profile)
 	addChaosFlags(fl, &f.chaos)
 	fl.StringVar(&f.apiKey, "api-key", "", "API key for targets with authentication on (engram driver: sent as Authorization: Bearer KEY)")
 	fl.StringVar(&f.drillDir, "drill-dir", "", "disaster-recovery drills: keep the drill's data, backups, restored data, write spill and engramd log in this new directory (default: a temporary one, removed afterwards)")
@@ -191,6 +194,15 @@ func runRun(cmd *cobra.Command, f *runFlags, stdout, stderr io.Writer) error {
 		return err
 	}
 	plan.Live = outs.Live
+	prof, err := startProfiles(&f.profile, f.out, &plan)
+	if err != nil {
+		outs.abort()
+		return err
+	}
+	if prof != nil {
+		outs.live = append(outs.live, prof.Tick)
+		plan.OnStart = prof.Start
+	}
 	if !f.quiet {
 		outs.live = append([]func(reports.Tick){prog.Tick}, outs.live...)
 		plan.PreloadProgress = func(done, total int64) {
@@ -217,6 +229,9 @@ func runRun(cmd *cobra.Command, f *runFlags, stdout, stderr io.Writer) error {
 	res, err := execute(ctx, f, sc, plan, stderr)
 	prog.Done()
 	if err != nil {
+		if prof != nil {
+			prof.Abort()
+		}
 		outs.abort()
 		var ee *exitError
 		if errors.As(err, &ee) {
@@ -233,6 +248,12 @@ func runRun(cmd *cobra.Command, f *runFlags, stdout, stderr io.Writer) error {
 	if res.Partial {
 		res.Verdict = reports.VerdictInvalid
 		res.Reasons = append([]string{"interrupted: partial result"}, res.Reasons...)
+	}
+	if prof != nil {
+		if err := prof.Finish(res, filepath.Dir(f.out), 30*time.Second); err != nil {
+			outs.abort()
+			return &exitError{code: exitInvalid, err: err}
+		}
 	}
 	if err := outs.finish(ctx, res); err != nil {
 		return &exitError{code: exitInvalid, err: err}

@@ -247,6 +247,8 @@ func TestFlagErrors(t *testing.T) {
 		{"body limit", []string{"--max-body-bytes", "-1"}, "--max-body-bytes -1: must be > 0"},
 		{"dim", []string{"--dim", "0"}, "--dim 0: must be in [1, 65536]"},
 		{"timeout", []string{"--read-timeout", "0s"}, "--read-timeout 0s: must be > 0"},
+		{"mutex fraction", []string{"--mutex-profile-fraction", "-1"}, "--mutex-profile-fraction -1: must be >= 0"},
+		{"block rate", []string{"--block-profile-rate", "-5"}, "--block-profile-rate -5: must be >= 0"},
 		{"unknown flag", []string{"--bogus"}, "flag provided but not defined: -bogus"},
 		{"extra argument", []string{"serve"}, `unexpected argument "serve"`},
 		{"key file missing", []string{"--api-key-file", "/nonexistent/keys"}, "--api-key-file: open /nonexistent/keys"},

@@ -11,7 +11,9 @@ package null
 import (
 	"context"
 	"fmt"
+	"math"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/engram-bench/engram-bench/drivers"
@@ -24,23 +26,73 @@ type Driver struct {
 	NoGenerate bool
 	// Delay is how long every op takes (0: return at once).
 	Delay time.Duration
+	// Capacity, when > 0, is the most ops per second the driver completes
+	// (see Server).
+	Capacity *Server
+}
+
+// Server is a single first-come-first-served server with a fixed service
+// time: an op arriving at t starts at max(t, when the previous op finishes)
+// and finishes one service time later. Offered less than 1/service ops per
+// second, every op takes about the service time; offered more, the queue and
+// with it the latency grow without bound. The schedule is kept on a virtual
+// clock, so a late timer wake-up delays one op's answer but not the server.
+type Server struct {
+	service time.Duration
+	mu      sync.Mutex
+	free    time.Time // when the server finishes the ops it has accepted
+}
+
+// NewServer returns a server completing at most rate ops per second.
+func NewServer(rate float64) *Server {
+	return &Server{service: time.Duration(math.Round(1e9 / rate))}
+}
+
+// Rate is the server's capacity, ops/s.
+func (s *Server) Rate() float64 { return 1e9 / float64(s.service) }
+
+// Serve waits until an op arriving now would be finished.
+func (s *Server) Serve(ctx context.Context) error {
+	now := time.Now()
+	s.mu.Lock()
+	start := s.free
+	if start.Before(now) {
+		start = now
+	}
+	done := start.Add(s.service)
+	s.free = done
+	s.mu.Unlock()
+	return sleepUntil(ctx, done)
+}
+
+func sleepUntil(ctx context.Context, t time.Time) error {
+	d := time.Until(t)
+	if d <= 0 {
+		return nil
+	}
+	tm := time.NewTimer(d)
+	defer tm.Stop()
+	select {
+	case <-tm.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 var _ drivers.Driver = (*Driver)(nil)
 
 // Do implements drivers.Driver.
 func (d *Driver) Do(ctx context.Context, _ *workloads.Op) error {
+	if d.Capacity != nil {
+		if err := d.Capacity.Serve(ctx); err != nil {
+			return err
+		}
+	}
 	if d.Delay <= 0 {
 		return nil
 	}
-	t := time.NewTimer(d.Delay)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return sleepUntil(ctx, time.Now().Add(d.Delay))
 }
 
 // SkipsFill implements drivers.FillSkipper.
@@ -49,7 +101,7 @@ func (d *Driver) SkipsFill() bool { return d.NoGenerate }
 func init() {
 	drivers.Register(drivers.Meta{
 		Name:      "null",
-		Help:      "does nothing: measures the harness itself (options generate=false skips op generation, delay=2ms makes every op take that long)",
+		Help:      "does nothing: measures the harness itself (options generate=false skips op generation, delay=2ms makes every op take that long, capacity=500 serves at most 500 ops/s)",
 		InProcess: true,
 		New: func(_ context.Context, cfg drivers.Config) (drivers.Driver, error) {
 			d := &Driver{}
@@ -66,6 +118,13 @@ func init() {
 					return nil, fmt.Errorf("null driver option delay=%q: want a duration from 0 to 1m, e.g. 2ms", v)
 				}
 				d.Delay = dl
+			}
+			if v, ok := cfg.Options["capacity"]; ok {
+				r, err := strconv.ParseFloat(v, 64)
+				if err != nil || !(r >= 0.01) || r > 1e8 {
+					return nil, fmt.Errorf("null driver option capacity=%q: want ops per second from 0.01 to 1e8, e.g. 500", v)
+				}
+				d.Capacity = NewServer(r)
 			}
 			return d, nil
 		},

@@ -322,3 +322,54 @@ func (s *Sampler) Stop() Footprint {
 	}
 	return fp
 }
+
+// CPUTime returns the CPU time process pid has used, user and system: the
+// sum of its threads' scheduler run times (/proc/PID/task/*/schedstat, in
+// nanoseconds), or, where those cannot be read, utime + stime from
+// /proc/PID/stat (clock ticks, assumed 100 per second as on every Linux
+// configuration Go supports).
+func CPUTime(pid int) (time.Duration, error) {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err == nil {
+		var total int64
+		ok := true
+		for _, t := range tasks {
+			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/schedstat", pid, t.Name()))
+			if err != nil {
+				continue // the thread exited
+			}
+			f := bytes.Fields(b)
+			if len(f) < 1 {
+				ok = false
+				break
+			}
+			ns, err := strconv.ParseInt(string(f[0]), 10, 64)
+			if err != nil {
+				ok = false
+				break
+			}
+			total += ns
+		}
+		if ok && total > 0 {
+			return time.Duration(total), nil
+		}
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, fmt.Errorf("cpu time of pid %d: %w", pid, err)
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("cpu time of pid %d: unreadable /proc stat", pid)
+	}
+	f := bytes.Fields(b[i+1:])
+	if len(f) < 13 {
+		return 0, fmt.Errorf("cpu time of pid %d: short /proc stat", pid)
+	}
+	ut, err1 := strconv.ParseInt(string(f[11]), 10, 64)
+	st, err2 := strconv.ParseInt(string(f[12]), 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("cpu time of pid %d: unreadable utime/stime", pid)
+	}
+	return time.Duration(ut+st) * 10 * time.Millisecond, nil
+}

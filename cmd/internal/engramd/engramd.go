@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"syscall"
 	"time"
 
@@ -62,6 +63,8 @@ type config struct {
 	drainTimeout time.Duration
 	dim          int
 	version      bool
+	mutexFrac    int
+	blockRate    int
 	admin        bool
 	diskFault    string
 	unsafeFlush  time.Duration
@@ -84,6 +87,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.DurationVar(&c.drainTimeout, "drain-timeout", 30*time.Second, "on SIGTERM, how long in-flight requests may take to finish")
 	fs.IntVar(&c.dim, "dim", engine.DefaultDim, "embedding dimension of every memory")
 	fs.BoolVar(&c.version, "version", false, "print the version and exit")
+	fs.IntVar(&c.mutexFrac, "mutex-profile-fraction", 0, "sample 1 in N mutex contention events for /debug/pprof/mutex (0: off, Go's default; 10 is light)")
+	fs.IntVar(&c.blockRate, "block-profile-rate", 0, "sample goroutine blocking events for /debug/pprof/block, one per N ns blocked (0: off, Go's default; 10000 is light)")
 	fs.StringVar(&c.backupDir, "backup-dir", "", "directory for online backups (POST /api/v1/admin/backup); empty: backups off (docs/disaster-recovery.md)")
 	fs.BoolVar(&c.admin, "admin", false, "serve "+disk.AdminPath+": GET shows, PUT sets, DELETE clears a disk fault at run time (chaos drills; behind --api-key-file like every route)")
 	fs.StringVar(&c.diskFault, "disk-fault", "", "start with this disk fault active, e.g. \"slow latency=5ms ops=sync\" or \"error ops=sync files=wal prob=0.1\" (docs/chaos.md)")
@@ -125,6 +130,10 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		return nil, fmt.Errorf("--drain-timeout %s: must be > 0", c.drainTimeout)
 	case c.dim < 1 || c.dim > 65536:
 		return nil, fmt.Errorf("--dim %d: must be in [1, 65536]", c.dim)
+	case c.mutexFrac < 0:
+		return nil, fmt.Errorf("--mutex-profile-fraction %d: must be >= 0", c.mutexFrac)
+	case c.blockRate < 0:
+		return nil, fmt.Errorf("--block-profile-rate %d: must be >= 0", c.blockRate)
 	case c.unsafeFlush < 0:
 		return nil, fmt.Errorf("--unsafe-ack-before-durable %s: must be > 0", c.unsafeFlush)
 	}
@@ -171,6 +180,12 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
+	if c.mutexFrac > 0 {
+		runtime.SetMutexProfileFraction(c.mutexFrac)
+	}
+	if c.blockRate > 0 {
+		runtime.SetBlockProfileRate(c.blockRate)
+	}
 	var keys *server.KeySet
 	if c.apiKeyFile != "" {
 		b, err := os.ReadFile(c.apiKeyFile)

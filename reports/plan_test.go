@@ -1,0 +1,292 @@
+package reports
+
+import (
+	"bytes"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func planSizing() *Sizing {
+	return &Sizing{Schema: SizingSchema, Scenario: "mixed_balanced", Driver: "engram", Dim: 768, Path: "sizing.json",
+		System: "engramd pid 42", MemoryHow: "PSS", Loaded: 200_000,
+		Memory: SizingFit{BytesPerMemory: 1500, BaseBytes: 100 << 20, R2: 0.998, Points: 9, ToMemories: 200_000},
+		Disk:   SizingFit{BytesPerMemory: 3200, BaseBytes: 10 << 20, R2: 0.99, Points: 9, ToMemories: 200_000},
+		CPU:    SizingCPU{Rate: 500, Seconds: 30, Ops: 15000, PerOpNs: 400_000, How: "engramd's CPU time"},
+	}
+}
+
+func planCapacity(slo string, pass, fail float64, cores int) *Capacity {
+	return &Capacity{Schema: CapacitySchema, Scenario: "mixed_balanced", Driver: "engram", SLO: slo, Path: "capacity.json", Env: Env{Cores: cores, CPUModel: "EPYC"},
+		Knee:  Knee{Pass: pass, Fail: fail, Found: fail > 0},
+		Steps: []CapacityStep{{Offered: pass, Memories: 110_000, Verdict: VerdictPass}}}
+}
+
+func TestProject(t *testing.T) {
+	slo := func(s string) *SLO {
+		x, err := ParseSLO(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &x
+	}
+	cases := []struct {
+		name        string
+		req         PlanRequest
+		s           *Sizing
+		c           *Capacity
+		ram, disk   float64
+		busy, cores float64
+		gap, assume string
+		err         string
+	}{
+		{name: "10M memories at 20k ops/s, no SLO: RAM, disk, CPU floor",
+			req: PlanRequest{Memories: 10_000_000, Rate: 20000}, s: planSizing(),
+			ram: 100<<20 + 1500*10e6, disk: 10<<20 + 3200*10e6, busy: 8, gap: "no --slo", assume: "extrapolated 50× past"},
+		{name: "with a capacity under the same SLO: cores = rate × cores / knee",
+			req: PlanRequest{Memories: 10_000_000, Rate: 20000, SLO: slo("p99=10ms")}, s: planSizing(), c: planCapacity("p99=10ms,errors=0.1%", 800, 850, 2),
+			ram: 100<<20 + 1500*10e6, disk: 10<<20 + 3200*10e6, busy: 8, cores: 50, assume: "about 16% of the measured machine's cores"},
+		{name: "a stricter capacity SLO covers a looser plan SLO",
+			req: PlanRequest{Memories: 1000, Rate: 1000, SLO: slo("p99=50ms")}, s: planSizing(), c: planCapacity("p99=10ms,p999=20ms", 500, 600, 4),
+			ram: 100<<20 + 1500*1000, disk: 10<<20 + 3200*1000, busy: 0.4, cores: 8, assume: "within the measured range"},
+		{name: "a looser capacity SLO does not: no cores",
+			req: PlanRequest{Memories: 1000, Rate: 1000, SLO: slo("p99=5ms")}, s: planSizing(), c: planCapacity("p99=10ms", 500, 600, 4),
+			ram: 100<<20 + 1500*1000, disk: 10<<20 + 3200*1000, busy: 0.4, gap: "does not cover it (p99=5ms is not bounded"},
+		{name: "an SLO but no capacity: the command to run",
+			req: PlanRequest{Memories: 0, Rate: 100, SLO: slo("p99=10ms")}, s: planSizing(),
+			ram: 100 << 20, disk: 10 << 20, busy: 0.04, gap: "run engram-bench capacity --scenario mixed_balanced --slo p99=10ms"},
+		{name: "no knee (every step passed): cores overestimated, said so",
+			req: PlanRequest{Memories: 0, Rate: 2000, SLO: slo("p99=10ms")}, s: planSizing(), c: planCapacity("p99=10ms", 1000, 0, 2),
+			ram: 100 << 20, disk: 10 << 20, busy: 0.8, cores: 4, assume: "linearly with cores from the measured 2"},
+		{name: "knee and CPU disagree: flagged",
+			req: PlanRequest{Memories: 0, Rate: 100, SLO: slo("p99=10ms")}, s: planSizing(), c: planCapacity("p99=10ms", 10000, 11000, 2),
+			ram: 100 << 20, disk: 10 << 20, busy: 0.04, cores: 0.02, gap: "the two measurements disagree"},
+		{name: "a capacity of another system: no cores",
+			req: PlanRequest{Memories: 0, Rate: 100, SLO: slo("p99=10ms")}, s: planSizing(), c: func() *Capacity { c := planCapacity("p99=10ms", 500, 600, 2); c.Driver = "embedded"; return c }(),
+			ram: 100 << 20, disk: 10 << 20, busy: 0.04, gap: "the capacity search drove embedded, the sizing engram"},
+		{name: "a poor memory fit is flagged", req: PlanRequest{Memories: 10}, s: func() *Sizing { s := planSizing(); s.Memory.R2 = 0.5; return s }(),
+			ram: 100<<20 + 15000, disk: 10<<20 + 32000, gap: "RAM is unreliable: its line fits the samples poorly (R² 0.50"},
+		{name: "a capacity search on loopback: the harness's share is said",
+			req: PlanRequest{Memories: 0, Rate: 500, SLO: slo("p99=10ms")}, s: planSizing(), c: func() *Capacity {
+				c := planCapacity("p99=10ms", 500, 600, 2)
+				c.Target = "http://127.0.0.1:7432"
+				return c
+			}(),
+			ram: 100 << 20, disk: 10 << 20, busy: 0.2, cores: 2, assume: "the harness ran on the same 2 cores as the target during the capacity search (the target at http://127.0.0.1:7432)"},
+		{name: "a falling disk line is not projected", req: PlanRequest{Memories: 1000}, s: func() *Sizing { s := planSizing(); s.Disk.BytesPerMemory = -1100; return s }(),
+			ram: 100<<20 + 1500*1000, disk: 0, assume: "disk   not projected (see below)", gap: "disk is not projected: its line does not rise with memories (-1.1 KiB per memory)"},
+		{name: "no step passed", req: PlanRequest{Memories: 0, Rate: 100, SLO: slo("p99=10ms")}, s: planSizing(), c: planCapacity("p99=10ms", 0, 100, 2),
+			ram: 100 << 20, disk: 10 << 20, busy: 0.04, gap: "no step of the capacity search passed"},
+		{name: "negative memories", req: PlanRequest{Memories: -1}, s: planSizing(), err: "memories -1"},
+		{name: "no sizing", req: PlanRequest{Memories: 1}, err: "no sizing"},
+		{name: "capacity without cores", req: PlanRequest{Rate: 1, SLO: slo("p99=10ms")}, s: planSizing(), c: planCapacity("p99=10ms", 100, 200, 0), err: "env.cores 0"},
+	}
+	near := func(a, b float64) bool { return math.Abs(a-b) <= 1e-6*math.Max(1, math.Abs(b)) }
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p, err := Project(c.req, c.s, c.c)
+			if c.err != "" {
+				if err == nil || !strings.Contains(err.Error(), c.err) {
+					t.Fatalf("err %v, want %q", err, c.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !near(p.RAMBytes, c.ram) || !near(p.DiskBytes, c.disk) || !near(p.CoresBusy, c.busy) || !near(p.CoresSLO, c.cores) {
+				t.Errorf("RAM %v disk %v busy %v cores %v; want %v %v %v %v", p.RAMBytes, p.DiskBytes, p.CoresBusy, p.CoresSLO, c.ram, c.disk, c.busy, c.cores)
+			}
+			var b bytes.Buffer
+			if err := WriteProjection(&b, c.req, p); err != nil {
+				t.Fatal(err)
+			}
+			out := b.String()
+			if !strings.Contains(out, c.gap) || !strings.Contains(out, c.assume) {
+				t.Errorf("output lacks %q / %q:\n%s", c.gap, c.assume, out)
+			}
+			// Every line names its source.
+			for _, l := range p.Lines {
+				if !strings.Contains(l.From, ".json") {
+					t.Errorf("%s: from %q names no file", l.What, l.From)
+				}
+			}
+		})
+	}
+}
+
+func TestLoopbackTarget(t *testing.T) {
+	for in, want := range map[string]bool{
+		"http://127.0.0.1:7432": true, "127.0.0.1:6379": true, "http://localhost/x": true, "http://[::1]:80": true,
+		"http://10.0.0.5:7432": false, "db.example.com:5432": false, "": false, "postgres://u@127.0.0.2/db": true,
+	} {
+		if got := loopbackTarget(in); got != want {
+			t.Errorf("loopbackTarget(%q) = %v, want %v", in, got, want)
+		}
+	}
+}
+
+func TestParseCount(t *testing.T) {
+	cases := []struct {
+		in   string
+		want float64
+		err  bool
+	}{
+		{"10M", 10e6, false}, {"2.5k", 2500, false}, {"20,000", 20000, false}, {"1_000_000", 1e6, false},
+		{"1e6", 1e6, false}, {"3G", 3e9, false}, {"0", 0, false}, {" 7 ", 7, false},
+		{"-5", 0, true}, {"ten", 0, true}, {"", 0, true}, {"M", 0, true}, {"1e99", 0, true}, {"NaN", 0, true},
+	}
+	for _, c := range cases {
+		got, err := ParseCount(c.in)
+		if (err != nil) != c.err || (!c.err && got != c.want) {
+			t.Errorf("ParseCount(%q) = %v, %v; want %v (error %v)", c.in, got, err, c.want, c.err)
+		}
+	}
+}
+
+func FuzzParseCount(f *testing.F) {
+	for _, s := range []string{"10M", "2.5k", "20,000", "1e6", "-1", "0x10", "1_0"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		v, err := ParseCount(s)
+		if err == nil && (v < 0 || math.IsNaN(v) || v > 1e15) {
+			t.Fatalf("%q → %v", s, v)
+		}
+	})
+}
+
+func TestFitSizing(t *testing.T) {
+	// The empty process (34 MiB, nothing on disk) is off the line: left out.
+	pts := []SizingPoint{{Memories: 0, MemoryBytes: 34 << 20}}
+	for i := int64(1); i <= 10; i++ {
+		pts = append(pts, SizingPoint{Memories: i * 1000, MemoryBytes: 50<<20 + i*1000*2000, DiskBytes: 4096 + i*1000*3000})
+	}
+	// The first flush: a spike of 300 MiB on disk at 2,000 memories, in the
+	// lower half (below 5,000): left out, with the empty process.
+	pts[2].DiskBytes += 300 << 20
+	mem, disk := FitSizing(pts)
+	// The upper half: 5,000–10,000 memories, 6 samples.
+	if !near6(mem.BytesPerMemory, 2000) || !near6(mem.BaseBytes, 50<<20) || !near6(mem.R2, 1) || mem.Points != 6 || mem.FromMemories != 5000 || mem.ToMemories != 10000 {
+		t.Errorf("memory fit %+v", mem)
+	}
+	if !near6(disk.BytesPerMemory, 3000) || !near6(disk.At(1e6), 4096+3e9) || !near6(disk.PerMillion(), 3e9) {
+		t.Errorf("disk fit %+v", disk)
+	}
+	// By hand: x = 1000, 2000, 3000; y = 10, 30, 20. Means 2000 and 20;
+	// Sxx = 2e6, Sxy = (−1000)(−10) + 0 + (1000)(0) = 1e4, Syy = 100+100+0 = 200.
+	// Slope 1e4/2e6 = 0.005, base 20 − 0.005×2000 = 10, R² = 1e8/(2e6×200) = 0.25.
+	m, _ := FitSizing([]SizingPoint{{Memories: 1000, MemoryBytes: 10}, {Memories: 2000, MemoryBytes: 30}, {Memories: 3000, MemoryBytes: 20}})
+	if !near6(m.BytesPerMemory, 0.005) || !near6(m.BaseBytes, 10) || !near6(m.R2, 0.25) {
+		t.Errorf("noisy fit %+v, want slope 0.005 base 10 R² 0.25", m)
+	}
+	// Fewer than 5 samples in the upper half: every loaded sample is fitted.
+	if m, _ := FitSizing([]SizingPoint{{}, {Memories: 1000, MemoryBytes: 10}, {Memories: 2000, MemoryBytes: 30}, {Memories: 3000, MemoryBytes: 20}}); m.Points != 3 || !near6(m.BytesPerMemory, 0.005) {
+		t.Errorf("short load fit %+v, want all 3 loaded samples", m)
+	}
+	// One loaded point: no slope, the base is that point.
+	if m, _ := FitSizing([]SizingPoint{{}, {Memories: 5, MemoryBytes: 700}}); m.Points != 1 || m.BytesPerMemory != 0 || m.BaseBytes != 700 {
+		t.Errorf("single-point fit %+v", m)
+	}
+	if m, _ := FitSizing(nil); m.Points != 0 || m.BytesPerMemory != 0 {
+		t.Errorf("empty fit %+v", m)
+	}
+}
+
+func TestReadSizing(t *testing.T) {
+	good := planSizing()
+	good.Path = ""
+	dir := t.TempDir()
+	write := func(name string, mutate func(*Sizing)) string {
+		s := *good
+		if mutate != nil {
+			mutate(&s)
+		}
+		p := filepath.Join(dir, name)
+		if err := s.WriteFile(p); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	raw := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	cases := []struct {
+		name, path, err string
+	}{
+		{"good", write("good.json", nil), ""},
+		{"missing", filepath.Join(dir, "nope.json"), "nope.json"},
+		{"truncated", raw("trunc.json", `{"schema": "engram-bench/sizing/v1", "loaded": 1`), "trunc.json"},
+		{"a capacity file", raw("cap.json", `{"schema": "engram-bench/capacity/v1"}`), "cap.json"},
+		{"nothing loaded", write("empty.json", func(s *Sizing) { s.Loaded = 0 }), "loaded 0 memories"},
+		{"one sample", write("one.json", func(s *Sizing) { s.Memory.Points = 1 }), "in 1 samples"},
+		{"negative cpu", write("neg.json", func(s *Sizing) { s.CPU.PerOpNs = -3 }), "cpu.per_op_ns -3"},
+		{"absurd fit", write("huge.json", func(s *Sizing) { s.Memory.BytesPerMemory = 1e300 }), "out of range (bytes_per_memory 1e+300"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s, err := ReadSizing(c.path)
+			if c.err == "" {
+				if err != nil || s.Path != c.path || s.Memory.BytesPerMemory != 1500 {
+					t.Fatalf("ReadSizing = %+v, %v", s, err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), c.err) {
+				t.Fatalf("err %v, want it to name %q", err, c.err)
+			}
+		})
+	}
+}
+
+func near6(a, b float64) bool { return math.Abs(a-b) <= 1e-6*math.Max(1, math.Abs(b)) }
+
+func TestGroupDigits(t *testing.T) {
+	for in, want := range map[int64]string{0: "0", 999: "999", 1000: "1,000", 10000000: "10,000,000", -1234: "-1,234"} {
+		if got := groupDigits(in); got != want {
+			t.Errorf("groupDigits(%d) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// FuzzReadSizingProject reads arbitrary bytes as a sizing file and, when they
+// are accepted, projects from them: an error or a plan, never a panic.
+func FuzzReadSizingProject(f *testing.F) {
+	good := planSizing()
+	good.Path = ""
+	dir := f.TempDir()
+	if err := good.WriteFile(filepath.Join(dir, "seed.json")); err != nil {
+		f.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "seed.json"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(b)
+	f.Add([]byte(`{"schema":"engram-bench/sizing/v1","loaded":5,"memory":{"points":2,"bytes_per_memory":1e308}}`))
+	f.Add([]byte(`{"schema":"engram-bench/sizing/v1","loaded":-1}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p := filepath.Join(t.TempDir(), "s.json")
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		s, err := ReadSizing(p)
+		if err != nil {
+			return
+		}
+		pr, err := Project(PlanRequest{Memories: 10_000_000, Rate: 20000}, s, nil)
+		if err != nil {
+			return
+		}
+		if err := WriteProjection(io.Discard, PlanRequest{Memories: 10_000_000, Rate: 20000}, pr); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
