@@ -232,7 +232,7 @@ func (s *Store) Backup(ctx context.Context, out string, o BackupOptions) (*Backu
 	if err := os.MkdirAll(filepath.Dir(staging), 0o755); err != nil {
 		return nil, fmt.Errorf("backup: staging: %w", err)
 	}
-	err = s.guard(func() error { return s.db.Checkpoint(staging, pebble.WithFlushedWAL()) })
+	err = s.write(func() error { return s.db.Checkpoint(staging, pebble.WithFlushedWAL()) }, nil)
 	if err != nil {
 		return nil, fmt.Errorf("backup: checkpoint: %w", err)
 	}
@@ -312,7 +312,7 @@ func (s *Store) storeID() (string, error) {
 	var b [16]byte
 	rand.Read(b[:])
 	id := hex.EncodeToString(b[:])
-	if err := s.guard(func() error { return s.db.Set(storeIDKey, []byte(id), pebble.Sync) }); err != nil {
+	if err := s.write(func() error { return s.db.Set(storeIDKey, []byte(id), pebble.Sync) }, nil); err != nil {
 		return "", err
 	}
 	return id, nil

@@ -552,7 +552,6 @@ func (s *Store) commitConsolidation(sp *space, o ConsolidateOptions, now time.Ti
 		return nil, nil
 	}
 	b := s.db.NewBatch()
-	defer b.Close()
 	for _, p := range plans {
 		p.seq = s.seq.Add(1)
 		b.Set(memoryKey(nil, sp.id, p.m.ID), encodeRecord(nil, &p.m, p.seq, recSemantic), nil)

@@ -97,7 +97,8 @@ func (h *hnsw) take() (uint32, bool) {
 
 func (h *hnsw) work(ctx context.Context) {
 	locked := false
-	for ctx.Err() == nil {
+	// A failed store answers nothing more: stop indexing at once.
+	for ctx.Err() == nil && !h.sp.st.failed.Load() {
 		h.qmu.Lock()
 		if n := len(h.dels); n > 0 {
 			r := h.dels[n-1]

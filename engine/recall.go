@@ -259,7 +259,6 @@ func (s *Store) Recall(ctx context.Context, spaceID string, req RecallRequest) (
 // loses no memory).
 func (s *Store) reinforce(sp *space, slots []uint32, now time.Time) {
 	b := s.db.NewBatch()
-	defer b.Close()
 	t := now.UnixNano()
 	for _, r := range slots {
 		nm := sp.m(r)

@@ -83,7 +83,6 @@ func (w *partWriter) flushPart(p []byte) {
 	w.total += int64(len(p))
 	if w.b.Len() > 16<<20 {
 		w.err = errors.Join(w.err, w.s.commit(w.b, false))
-		w.b.Close()
 		w.b = nil
 	}
 }
@@ -95,7 +94,6 @@ func (w *partWriter) close() error {
 	}
 	if w.b != nil {
 		w.err = errors.Join(w.err, w.s.commit(w.b, false))
-		w.b.Close()
 		w.b = nil
 	}
 	return w.err
@@ -190,7 +188,6 @@ func (s *Store) saveIndex(sp *space) error {
 	man = binary.LittleEndian.AppendUint32(man, w.part)
 	man = binary.LittleEndian.AppendUint64(man, uint64(w.total))
 	b := s.db.NewBatch()
-	defer b.Close()
 	b.Set(manifestKey(sp.id), frame(man), nil)
 	if old > 0 {
 		b.DeleteRange(partKey(sp.id, old, 0), partKey(sp.id, old+1, 0), nil)

@@ -29,7 +29,11 @@ type Store struct {
 	closed   atomic.Bool
 	stopping atomic.Bool // background goroutines must not start
 	failed   atomic.Bool
-	failErr  error
+	failErr  error // set once, before failed and failCh
+	failOnce sync.Once
+	failCh   chan struct{} // closed when the store fails
+	inPebble atomic.Int64  // pebble writes running (or blocked) now
+	fs       *fenceFS
 
 	mu     sync.RWMutex
 	spaces map[string]*space
@@ -88,10 +92,11 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	cache := pebble.NewCache(opts.CacheSize)
 	defer cache.Unref()
+	fs := newFenceFS(opts.FS)
 	po := &pebble.Options{
-		FS:                 opts.FS,
+		FS:                 fs,
 		FormatMajorVersion: pebble.FormatNewest,
-		Logger:             opts.Logger,
+		Logger:             fenceLogger{Logger: opts.Logger, fs: fs},
 		Cache:              cache,
 		// 64 MiB memtables (pebble's default is 4 MiB): fewer flushes, so
 		// fewer moments where a WAL fsync queues behind an sstable write.
@@ -104,7 +109,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
 	}
-	s := &Store{db: db, opts: opts, dim: opts.Dim, spaces: map[string]*space{}}
+	s := &Store{db: db, opts: opts, dim: opts.Dim, spaces: map[string]*space{}, failCh: make(chan struct{}), fs: fs}
 	s.wopts = pebble.Sync
 	if opts.NoSync {
 		s.wopts = pebble.NoSync
@@ -115,7 +120,9 @@ func Open(dir string, opts Options) (*Store, error) {
 		s.stopping.Store(true)
 		s.bgCancel()
 		s.bg.Wait()
-		db.Close()
+		if cerr := s.closeDB(); cerr != nil && s.failed.Load() {
+			err = fmt.Errorf("%w (%v)", err, cerr)
+		}
 		s.releaseMemory()
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
 	}
@@ -150,7 +157,7 @@ const formatVersion = 2
 func (s *Store) checkFormat() error {
 	v, closer, err := s.db.Get(formatKey)
 	if errors.Is(err, pebble.ErrNotFound) {
-		return s.db.Set(formatKey, binary.AppendUvarint(nil, formatVersion), pebble.Sync)
+		return s.write(func() error { return s.db.Set(formatKey, binary.AppendUvarint(nil, formatVersion), pebble.Sync) }, nil)
 	}
 	if err != nil {
 		return err
@@ -161,7 +168,7 @@ func (s *Store) checkFormat() error {
 		return fmt.Errorf("data format version %d, this engine reads 1 to %d", got, formatVersion)
 	}
 	if got < formatVersion {
-		return s.db.Set(formatKey, binary.AppendUvarint(nil, formatVersion), pebble.Sync)
+		return s.write(func() error { return s.db.Set(formatKey, binary.AppendUvarint(nil, formatVersion), pebble.Sync) }, nil)
 	}
 	return nil
 }
@@ -205,7 +212,7 @@ func (s *Store) writeSession(clean bool) error {
 		p[1] = 1
 		binary.LittleEndian.PutUint64(p[2:], uint64(time.Now().UnixNano()))
 	}
-	return s.guard(func() error { return s.db.Set(sessionKey, frame(p[:]), pebble.Sync) })
+	return s.write(func() error { return s.db.Set(sessionKey, frame(p[:]), pebble.Sync) }, nil)
 }
 
 // syncLoop bounds the loss window of NoSync: every SyncInterval in which
@@ -261,28 +268,16 @@ func (s *Store) enter() error {
 
 func (s *Store) leave() { s.life.RUnlock() }
 
-// guard runs a pebble write, turning a pebble panic (a fatal WAL error under
-// our logger) into ErrFailed for this and every later call.
-func (s *Store) guard(fn func() error) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("%w: %v", ErrFailed, r)
-			if s.failed.CompareAndSwap(false, true) {
-				s.failErr = err
-			}
-		}
-	}()
-	return fn()
-}
-
-// commit commits b, synced unless the store is NoSync or sync is false.
+// commit commits b, synced unless the store is NoSync or sync is false,
+// and closes b (see write: after a failure b may still be in pebble's hands,
+// so callers never close or reuse a batch they commit).
 func (s *Store) commit(b *pebble.Batch, sync bool) error {
 	wo := s.wopts
 	if !sync {
 		wo = pebble.NoSync
 	}
 	s.writes.Add(1)
-	return s.guard(func() error { return b.Commit(wo) })
+	return s.write(func() error { return b.Commit(wo) }, func() { b.Close() })
 }
 
 func (s *Store) stripe(space, id string) *sync.Mutex { return &s.stripes[stripeOf(space, id)] }
@@ -498,7 +493,6 @@ func (s *Store) remember(ctx context.Context, spaceID string, m Memory, o Rememb
 		}
 	}
 	b := s.db.NewBatch()
-	defer b.Close()
 	key := memoryKey(make([]byte, 0, 4+len(spaceID)+len(m.ID)), spaceID, m.ID)
 	b.Set(key, encodeRecord(nil, &m, seq, recFlags), nil)
 	if !sp.persisted.Load() {
@@ -548,7 +542,6 @@ func (s *Store) remember(ctx context.Context, spaceID string, m Memory, o Rememb
 		if err = s.commit(d, true); err != nil {
 			err = fmt.Errorf("remember %s/%s: drop links to deleted memories: %w", spaceID, m.ID, err)
 		}
-		d.Close()
 	}
 	sp.graphMu.Unlock()
 	s.hot.invalidate(spaceID, m.ID)
@@ -607,7 +600,6 @@ func (s *Store) RememberBatch(ctx context.Context, spaceID string, ms []Memory) 
 		recFlags, nodeFlags = recAutoLink, flagAutoLink
 	}
 	b := s.db.NewBatch()
-	defer b.Close()
 	seqs := make([]uint64, len(prepared))
 	var key, rec []byte
 	for i := range prepared {
@@ -792,7 +784,6 @@ func (s *Store) deleteLocked(sp *space, id string, sync bool) error {
 		return fmt.Errorf("memory %s/%s: %w", sp.id, id, ErrNotFound)
 	}
 	b := s.db.NewBatch()
-	defer b.Close()
 	b.Delete(memoryKey(nil, sp.id, id), nil)
 	b.Delete(idKey(nil, pfxAccess, sp.id, id), nil)
 	from := append(idKey(nil, pfxEdge, sp.id, id), 0)
@@ -848,7 +839,6 @@ func (s *Store) Associate(ctx context.Context, spaceID, a, b string, w float32) 
 		return fmt.Errorf("memory %s/%s: %w", spaceID, b, ErrNotFound)
 	}
 	batch := s.db.NewBatch()
-	defer batch.Close()
 	batch.Set(edgeKey(nil, spaceID, a, b), encodeEdge(w, EdgeExplicit), nil)
 	batch.Set(edgeKey(nil, spaceID, b, a), encodeEdge(w, EdgeExplicit), nil)
 	if err := s.commit(batch, true); err != nil {
@@ -922,7 +912,6 @@ func (s *Store) autoLinkIndexed(sp *space, r uint32, base []cand) {
 		return
 	}
 	b := s.db.NewBatch()
-	defer b.Close()
 	for _, c := range links {
 		w := clampWeight(1 - c.dist)
 		to := sp.idOf(c.slot)
@@ -952,9 +941,9 @@ func (s *Store) CreateSpace(ctx context.Context, spaceID string) (SpaceInfo, err
 	}
 	sp := s.spaceFor(spaceID)
 	if !sp.persisted.Load() {
-		err := s.guard(func() error {
+		err := s.write(func() error {
 			return s.db.Set(spaceRecordKey(spaceID), encodeSpace(sp.created), s.wopts)
-		})
+		}, nil)
 		if err != nil {
 			return SpaceInfo{}, fmt.Errorf("create space %s: %w", spaceID, err)
 		}
@@ -1011,6 +1000,17 @@ func (s *Store) Count(spaceID string) int {
 
 // Close stops background work, snapshots the indexes, flushes and closes the
 // store. Calls in flight finish first; later calls return ErrClosed.
+//
+// After a storage failure (any call returned ErrFailed: a WAL write or sync
+// failed) Close returns in bounded time with an error wrapping ErrFailed: it
+// neither snapshots nor flushes, and gives pebble at most a second to close.
+// Pebble may never close after a failed WAL write (it can leave its commit
+// pipeline locked); Close then fences the store's files — the abandoned
+// pebble instance can no longer read or write them — releases the directory
+// lock, and says so in its error. The goroutines blocked inside that pebble
+// instance stay blocked (they hold nothing the process needs), and the store
+// can be opened again at once, in this process or another, to recover every
+// write that was acknowledged.
 func (s *Store) Close() error {
 	if !s.closed.CompareAndSwap(false, true) {
 		return ErrClosed
@@ -1025,17 +1025,24 @@ func (s *Store) Close() error {
 		if err := s.saveIndexes(); err != nil {
 			errs = append(errs, fmt.Errorf("save index: %w", err))
 		}
+	}
+	if !s.failed.Load() {
 		if err := s.writeSession(true); err != nil {
 			errs = append(errs, err)
 		}
-		if err := s.guard(s.db.Flush); err != nil {
+	}
+	if !s.failed.Load() {
+		if err := s.write(s.db.Flush, nil); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	if err := s.guard(s.db.Close); err != nil {
+	if err := s.closeDB(); err != nil {
 		errs = append(errs, err)
 	}
 	s.releaseMemory()
+	if s.failed.Load() && !errors.Is(errors.Join(errs...), ErrFailed) {
+		errs = append([]error{s.failErr}, errs...)
+	}
 	return errors.Join(errs...)
 }
 
