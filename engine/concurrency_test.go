@@ -135,6 +135,10 @@ func TestConcurrentEverything(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// And every edge in memory is stored, as it is, with its twin.
+		if err := checkGraphStored(s, "busy"); err != nil {
+			t.Fatalf("%s: %v", when, err)
+		}
 		live := s.space("busy").liveIDs()
 		if len(live) != s.Count("busy") {
 			t.Fatalf("%s: %d ids, count %d", when, len(live), s.Count("busy"))

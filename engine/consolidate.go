@@ -566,6 +566,12 @@ func (s *Store) commitConsolidation(sp *space, o ConsolidateOptions, now time.Ti
 	if err := s.commit(b, true); err != nil {
 		return nil, fmt.Errorf("consolidate %s: %w", sp.id, err)
 	}
+	for _, p := range plans {
+		s.gens.touch(sp.id, p.m.ID)
+		for _, m := range p.members {
+			s.gens.touch(sp.id, sp.idOf(m))
+		}
+	}
 	var slots []uint32
 	for _, p := range plans {
 		slot, _, _, ok := sp.put(&p.m, p.seq, flagSemantic, 0, 0)

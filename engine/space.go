@@ -55,7 +55,9 @@ type space struct {
 	semantic int
 
 	// graphMu serialises mutations of edges (in pebble and in memory) and the
-	// move of a replaced memory's edges to its new slot.
+	// move of a replaced memory's edges to its new slot. RememberWith
+	// (AutoLink) alone commits its links before taking it and reconciles
+	// under it (edgegen.go).
 	graphMu sync.Mutex
 	edges   atomic.Int64 // directed edges
 

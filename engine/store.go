@@ -41,6 +41,7 @@ type Store struct {
 	seq     atomic.Uint64 // last sequence number issued
 	writes  atomic.Uint64 // commits, for the NoSync sync loop
 	stripes [idStripes]sync.Mutex
+	gens    edgeGens // edge write generations (edgegen.go)
 	hot     *hotTier
 
 	bgCtx    context.Context
@@ -49,6 +50,10 @@ type Store struct {
 
 	recovery RecoveryInfo
 	opened   time.Time
+
+	// linksCommitted, when set (by tests), runs after a RememberWith
+	// (AutoLink) committed its links and before it takes graphMu.
+	linksCommitted func(id string)
 }
 
 // idStripes is the number of locks that serialise writes to the same memory
@@ -282,7 +287,10 @@ func (s *Store) commit(b *pebble.Batch, sync bool) error {
 
 func (s *Store) stripe(space, id string) *sync.Mutex { return &s.stripes[stripeOf(space, id)] }
 
-func stripeOf(space, id string) int {
+func stripeOf(space, id string) int { return int(hashID(space, id) % idStripes) }
+
+// hashID is the FNV-1a hash of a space and a memory id.
+func hashID(space, id string) uint32 {
 	h := uint32(2166136261)
 	for i := 0; i < len(space); i++ {
 		h = (h ^ uint32(space[i])) * 16777619
@@ -291,7 +299,7 @@ func stripeOf(space, id string) int {
 	for i := 0; i < len(id); i++ {
 		h = (h ^ uint32(id[i])) * 16777619
 	}
-	return int(h % idStripes)
+	return h
 }
 
 // lockIDs locks the stripes of ids in a fixed order and returns the unlock.
@@ -498,21 +506,39 @@ func (s *Store) remember(ctx context.Context, spaceID string, m Memory, o Rememb
 	if !sp.persisted.Load() {
 		b.Set(spaceRecordKey(spaceID), encodeSpace(sp.created), nil)
 	}
-	for _, c := range links {
-		w := clampWeight(1 - c.dist)
-		to := sp.idOf(c.slot)
-		b.Set(edgeKey(nil, spaceID, m.ID, to), encodeEdge(w, EdgeAuto), nil)
-		b.Set(edgeKey(nil, spaceID, to, m.ID), encodeEdge(w, EdgeAuto), nil)
+	var watch *edgeWatch
+	if len(links) > 0 {
+		ids := make([]string, 0, len(links)+1)
+		ids = append(ids, m.ID)
+		for _, c := range links {
+			w := clampWeight(1 - c.dist)
+			to := sp.idOf(c.slot)
+			ids = append(ids, to)
+			b.Set(edgeKey(nil, spaceID, m.ID, to), encodeEdge(w, EdgeAuto), nil)
+			b.Set(edgeKey(nil, spaceID, to, m.ID), encodeEdge(w, EdgeAuto), nil)
+		}
+		watch = s.gens.watch(spaceID, ids)
 	}
 	if err := s.commit(b, true); err != nil {
 		return Remembered{}, fmt.Errorf("remember %s/%s: %w", spaceID, m.ID, err)
+	}
+	if watch != nil {
+		watch.committed()
+	}
+	if s.linksCommitted != nil {
+		s.linksCommitted(m.ID)
 	}
 	sp.persisted.Store(true)
 	sp.graphMu.Lock()
 	slot, _, replaced, ok := sp.put(&m, seq, nodeFlags, 0, 0)
 	var res Remembered
 	res.Replaced = replaced
-	var gone []string
+	// Another edge write on these memories between the commit and graphMu
+	// (edgegen.go) may have landed in pebble before or after it: the pairs
+	// are then written again, so pebble ends as memory does.
+	raced := watch != nil && watch.raced()
+	var fix *pebble.Batch
+	var fixed []string
 	if ok {
 		for _, c := range links {
 			w := clampWeight(1 - c.dist)
@@ -523,25 +549,39 @@ func (s *Store) remember(ctx context.Context, spaceID string, m Memory, o Rememb
 				// dangles and is removed.
 				r, live := sp.lookup(to)
 				if !live {
-					gone = append(gone, to)
+					if fix == nil {
+						fix = s.db.NewBatch()
+					}
+					fix.Delete(edgeKey(nil, spaceID, m.ID, to), nil)
+					fix.Delete(edgeKey(nil, spaceID, to, m.ID), nil)
+					fixed = append(fixed, to)
 					continue
 				}
 				t = r
+			}
+			if raced {
+				// Deleted and remembered again, the target lost the stored
+				// half to→m.ID to its delete's range delete; an Associate or
+				// another link may have overwritten the pair after this
+				// commit. Memory takes this link below: so does pebble.
+				if fix == nil {
+					fix = s.db.NewBatch()
+				}
+				fix.Set(edgeKey(nil, spaceID, m.ID, to), encodeEdge(w, EdgeAuto), nil)
+				fix.Set(edgeKey(nil, spaceID, to, m.ID), encodeEdge(w, EdgeAuto), nil)
+				fixed = append(fixed, to)
 			}
 			sp.setEdge(slot, t, w, EdgeAuto)
 			sp.setEdge(t, slot, w, EdgeAuto)
 			res.Links = append(res.Links, Match{ID: to, Score: 1 - c.dist})
 		}
 	}
-	if len(gone) > 0 {
-		d := s.db.NewBatch()
-		for _, to := range gone {
-			d.Delete(edgeKey(nil, spaceID, m.ID, to), nil)
-			d.Delete(edgeKey(nil, spaceID, to, m.ID), nil)
+	if fix != nil {
+		if err = s.commit(fix, true); err != nil {
+			err = fmt.Errorf("remember %s/%s: reconcile links with concurrent graph writes: %w", spaceID, m.ID, err)
 		}
-		if err = s.commit(d, true); err != nil {
-			err = fmt.Errorf("remember %s/%s: drop links to deleted memories: %w", spaceID, m.ID, err)
-		}
+		s.gens.touch(spaceID, m.ID)
+		s.gens.touch(spaceID, fixed...)
 	}
 	sp.graphMu.Unlock()
 	s.hot.invalidate(spaceID, m.ID)
@@ -798,6 +838,7 @@ func (s *Store) deleteLocked(sp *space, id string, sync bool) error {
 	if err := s.commit(b, sync); err != nil {
 		return fmt.Errorf("delete %s/%s: %w", sp.id, id, err)
 	}
+	s.gens.touch(sp.id, id)
 	sp.remove(id)
 	if semantic {
 		sp.cons.forget(id)
@@ -844,6 +885,7 @@ func (s *Store) Associate(ctx context.Context, spaceID, a, b string, w float32) 
 	if err := s.commit(batch, true); err != nil {
 		return fmt.Errorf("associate %s/%s %s: %w", spaceID, a, b, err)
 	}
+	s.gens.touch(spaceID, a, b)
 	sp.setEdge(ra, rb, w, EdgeExplicit)
 	sp.setEdge(rb, ra, w, EdgeExplicit)
 	return nil
@@ -920,6 +962,10 @@ func (s *Store) autoLinkIndexed(sp *space, r uint32, base []cand) {
 	}
 	if s.commit(b, false) != nil {
 		return
+	}
+	s.gens.touch(sp.id, id)
+	for _, c := range links {
+		s.gens.touch(sp.id, sp.idOf(c.slot))
 	}
 	for _, c := range links {
 		w := clampWeight(1 - c.dist)
