@@ -105,8 +105,13 @@ func TestSizingAndPlan(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if ram := s.Memory.BaseBytes + 1e7*s.Memory.BytesPerMemory; proj.RAMBytes != ram {
+			// A 10,000-memory load in a process with ~200 MB of fixed
+			// allocations may not show a rising memory line (GC noise):
+			// then plan declines to project RAM rather than inventing it.
+			if ram := s.Memory.BaseBytes + 1e7*s.Memory.BytesPerMemory; s.Memory.BytesPerMemory > 0 && proj.RAMBytes != ram {
 				t.Errorf("RAM %v, want base + 10M × per memory = %v", proj.RAMBytes, ram)
+			} else if s.Memory.BytesPerMemory <= 0 && proj.RAMBytes != 0 {
+				t.Errorf("RAM %v projected from a line that does not rise (%+v)", proj.RAMBytes, s.Memory)
 			}
 			wantCPU := fmt.Sprintf("%.2f cores busy", 2000*s.CPU.PerOpNs/1e9)
 			for _, w := range []string{"10,000,000 memories at 2,000 ops/s", "RAM    " + proj.Lines[0].Value, "disk   " + proj.Lines[1].Value, wantCPU, out, "extrapolated", "no --slo"} {
