@@ -40,7 +40,7 @@ func offHeapAlloc[T any](n int) []T {
 		if off := int(uintptr(unsafe.Pointer(&b[0])) % huge); off != 0 {
 			start = huge - off
 		}
-		_ = unix.Madvise(b[start:start+size], unix.MADV_HUGEPAGE)
+		adviseHuge(b[start : start+size])
 	}
 	p := unsafe.Pointer(&b[start])
 	offHeapMu.Lock()
