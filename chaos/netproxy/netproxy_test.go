@@ -86,7 +86,8 @@ func TestProxy(t *testing.T) {
 	if _, err := roundTrip(p.Addr()); err != nil {
 		t.Errorf("enabled again on the same address: %v", err)
 	}
-	if _, err := New("10.0.0.1:80"); err == nil {
+	// TEST-NET-1 (RFC 5737): refused before any packet is sent.
+	if _, err := New("192.0.2.1:80"); err == nil {
 		t.Error("a non-loopback upstream was accepted")
 	}
 }

@@ -131,7 +131,7 @@ func TestOwnEngramdStartError(t *testing.T) {
 	if se.DataDir != data || !se.Exited || !strings.Contains(se.Log, "--max-inflight 0") {
 		t.Errorf("%+v", se)
 	}
-	_, err = systems.OwnEngramd(context.Background(), systems.EngramdConfig{Command: []string{bin}, DataDir: filepath.Join(dir, "x"), Addr: "10.1.2.3:80"})
+	_, err = systems.OwnEngramd(context.Background(), systems.EngramdConfig{Command: []string{bin}, DataDir: filepath.Join(dir, "x"), Addr: "192.0.2.1:80"}) // TEST-NET-1 (RFC 5737): refused before start
 	if err == nil || !strings.Contains(err.Error(), "loopback") {
 		t.Errorf("non-loopback address: %v", err)
 	}
