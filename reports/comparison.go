@@ -78,23 +78,7 @@ type Footprint struct {
 
 // WriteFile writes c as indented JSON to path, atomically.
 func (c *Comparison) WriteFile(path string) error {
-	tmp := path + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
-		return fmt.Errorf("write comparison: %w", err)
-	}
-	enc := json.NewEncoder(f)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(c); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return fmt.Errorf("write comparison %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write comparison %s: %w", path, err)
-	}
-	return os.Rename(tmp, path)
+	return writeJSONFile(path, c)
 }
 
 // ReadComparison reads a comparison written by WriteFile.

@@ -455,19 +455,26 @@ func (r *Result) WriteJSON(w io.Writer) error {
 
 // WriteFile writes r as JSON to path, atomically (temp file, then rename).
 func (r *Result) WriteFile(path string) error {
+	return WriteFileAtomic(path, r.WriteJSON)
+}
+
+// WriteFileAtomic writes path through write: into path + ".tmp", renamed
+// over path once complete, so a reader never sees half a file. On error the
+// temporary file is removed and path is left as it was.
+func WriteFileAtomic(path string, write func(io.Writer) error) error {
 	tmp := path + ".tmp"
 	f, err := os.Create(tmp)
 	if err != nil {
-		return fmt.Errorf("write result: %w", err)
+		return fmt.Errorf("write %s: %w", path, err)
 	}
-	if err := r.WriteJSON(f); err != nil {
+	if err := write(f); err != nil {
 		f.Close()
 		os.Remove(tmp)
-		return fmt.Errorf("write result %s: %w", path, err)
+		return fmt.Errorf("write %s: %w", path, err)
 	}
 	if err := f.Close(); err != nil {
 		os.Remove(tmp)
-		return fmt.Errorf("write result %s: %w", path, err)
+		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return os.Rename(tmp, path)
 }

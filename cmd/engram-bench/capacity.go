@@ -271,18 +271,5 @@ func freshInProcess(p drivers.Plan) func(ctx context.Context, n int) (drivers.Co
 }
 
 func writeCapacityHTML(path string, c *reports.Capacity) error {
-	tmp := path + ".tmp"
-	fh, err := os.Create(tmp)
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := reports.WriteCapacityHTML(fh, c); err != nil {
-		fh.Close()
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := fh.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return os.Rename(tmp, path)
+	return reports.WriteFileAtomic(path, func(w io.Writer) error { return reports.WriteCapacityHTML(w, c) })
 }

@@ -113,12 +113,5 @@ func runDrill(cmd *cobra.Command, f *runFlags, sc *workloads.Scenario, seed uint
 	if err := reports.WriteText(stdout, res); err != nil {
 		return &exitError{code: exitInvalid, err: err}
 	}
-	switch res.Verdict {
-	case reports.VerdictPass:
-		return nil
-	case reports.VerdictFail:
-		return &exitError{code: exitFail, err: errors.New("")}
-	default:
-		return &exitError{code: exitInvalid, err: errors.New("")}
-	}
+	return verdictExit(res.Verdict)
 }

@@ -105,14 +105,7 @@ func runMerge(paths []string, out, hlog string, hlogGiven, allowPartial bool, st
 	if err := reports.WriteText(stdout, res); err != nil {
 		return &exitError{code: exitInvalid, err: err}
 	}
-	switch res.Verdict {
-	case reports.VerdictPass:
-		return nil
-	case reports.VerdictFail:
-		return &exitError{code: exitFail, err: errors.New("")}
-	default:
-		return &exitError{code: exitInvalid, err: errors.New("")}
-	}
+	return verdictExit(res.Verdict)
 }
 
 // checkDirWritable fails early when path's folder cannot take a file,

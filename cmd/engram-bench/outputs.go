@@ -281,21 +281,12 @@ func companionPath(out, file string) string {
 
 // writeFormat renders res to path atomically.
 func writeFormat(path, format string, res *reports.Result) error {
-	tmp := path + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := reports.Render(format, f, res); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return fmt.Errorf("write %s (%s): %w", path, format, err)
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return os.Rename(tmp, path)
+	return reports.WriteFileAtomic(path, func(w io.Writer) error {
+		if err := reports.Render(format, w, res); err != nil {
+			return fmt.Errorf("%s: %w", format, err)
+		}
+		return nil
+	})
 }
 
 // sameHost reports whether URLs a and b name the same scheme and host:port.

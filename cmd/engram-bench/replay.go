@@ -212,12 +212,5 @@ func runReplay(ctx context.Context, f *replayFlags, stdout, stderr io.Writer) er
 		}
 		return &exitError{code: exitUsage, err: err}
 	}
-	switch res.Verdict {
-	case reports.VerdictPass:
-		return nil
-	case reports.VerdictFail:
-		return &exitError{code: exitFail, err: errors.New("")}
-	default:
-		return &exitError{code: exitInvalid, err: errors.New("")}
-	}
+	return verdictExit(res.Verdict)
 }

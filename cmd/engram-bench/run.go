@@ -261,7 +261,13 @@ func runRun(cmd *cobra.Command, f *runFlags, stdout, stderr io.Writer) error {
 	if err := reports.WriteText(stdout, res); err != nil {
 		return &exitError{code: exitInvalid, err: err}
 	}
-	switch res.Verdict {
+	return verdictExit(res.Verdict)
+}
+
+// verdictExit maps a result's verdict to the command's exit: nil for pass,
+// exit 1 for fail, exit 3 for invalid (the result has already been printed).
+func verdictExit(v string) error {
+	switch v {
 	case reports.VerdictPass:
 		return nil
 	case reports.VerdictFail:
