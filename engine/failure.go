@@ -18,10 +18,11 @@ import (
 // commit path) and may do so with its commit pipeline's mutex held, so every
 // later write — and pebble's own Close, which takes that mutex — blocks
 // forever. The engine therefore
-//   - runs every pebble write on a goroutine of its own (write) and stops
-//     waiting for it once the store has failed: callers (writers, the
-//     indexer, consolidation) get ErrFailed and release their locks, while
-//     the write itself may stay blocked inside pebble;
+//   - runs every pebble write on a writer goroutine of its own (write,
+//     writerPool) and stops waiting for it once the store has failed:
+//     callers (writers, the indexer, consolidation) get ErrFailed and
+//     release their locks, while the write itself, and its writer, may stay
+//     blocked inside pebble;
 //   - sends no write to pebble once the store has failed;
 //   - gives pebble failedCloseWait to close after a failure; if it does not,
 //     it fences the store's files (every further file operation of that
@@ -59,13 +60,20 @@ func (s *Store) guard(fn func() error) (err error) {
 	return fn()
 }
 
-// write runs the pebble write fn under guard on its own goroutine and waits
-// for it, or for the store to fail, whichever comes first; then it calls
-// done (if not nil) once fn has returned — at once if fn never ran, later
-// on fn's goroutine if it was abandoned. Once the store has failed fn does
-// not run. An abandoned write may still have reached the WAL, but it is
-// reported as failed and never applied to memory: nothing is reported
-// written that was not.
+// write runs the pebble write fn under guard on one of the store's writer
+// goroutines (writerPool) and waits for it, or for the store to fail,
+// whichever comes first; then it calls done (if not nil) once fn has
+// returned — at once if fn never ran, later on the writer if it was
+// abandoned. Once the store has failed fn does not run: neither when write
+// is called nor when a writer picks it up. An abandoned write may still
+// have reached the WAL, but it is reported as failed and never applied to
+// memory: nothing is reported written that was not.
+//
+// The hand-off costs a free caller about a microsecond (two goroutine
+// switches on one processor; BenchmarkStoreWrite). A caller locked to its
+// OS thread (runtime.LockOSThread, as Options.Slowdown and the
+// single-goroutine benchmarks do) pays two OS thread switches instead,
+// tens of microseconds on a loaded machine.
 func (s *Store) write(fn func() error, done func()) error {
 	if s.failed.Load() {
 		if done != nil {
@@ -73,33 +81,48 @@ func (s *Store) write(fn func() error, done func()) error {
 		}
 		return s.failErr
 	}
-	ch := make(chan error, 1)
+	t := writeTasks.Get().(*writeTask)
+	t.s, t.fn, t.done = s, fn, done
 	s.inPebble.Add(1)
-	go func() {
-		err := s.guard(fn)
+	if !s.writers.submit(t) {
 		s.inPebble.Add(-1)
+		putTask(t)
 		if done != nil {
 			done()
 		}
-		ch <- err
-	}()
+		return ErrClosed
+	}
 	select {
-	case err := <-ch:
+	case err := <-t.res:
+		putTask(t)
 		return err
 	case <-s.failCh:
 		select {
-		case err := <-ch:
+		case err := <-t.res:
+			putTask(t)
 			return err
 		default:
+			// Abandoned: t stays with its writer, never back in the pool.
 			return s.failErr
 		}
 	}
 }
 
+// putTask returns a task whose result was received to the pool.
+func putTask(t *writeTask) {
+	t.s, t.fn, t.done = nil, nil, nil
+	writeTasks.Put(t)
+}
+
 // closeDB closes pebble: without a failure it waits as long as pebble
 // takes; after one, failedCloseWait at most, then it fences the files of
 // this pebble instance and releases its directory lock.
+//
+// Either way it then stops the writer goroutines: after a clean close it
+// waits for them to exit (all are idle); after a failure it leaves behind
+// those wedged inside pebble.
 func (s *Store) closeDB() error {
+	defer func() { s.writers.stop(!s.failed.Load()) }()
 	ch := make(chan error, 1)
 	go func() { ch <- s.guard(s.db.Close) }()
 	if !s.failed.Load() {

@@ -33,6 +33,7 @@ type Store struct {
 	failOnce sync.Once
 	failCh   chan struct{} // closed when the store fails
 	inPebble atomic.Int64  // pebble writes running (or blocked) now
+	writers  *writerPool   // the goroutines that run pebble writes (write)
 	fs       *fenceFS
 
 	mu     sync.RWMutex
@@ -114,7 +115,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
 	}
-	s := &Store{db: db, opts: opts, dim: opts.Dim, spaces: map[string]*space{}, failCh: make(chan struct{}), fs: fs}
+	s := &Store{db: db, opts: opts, dim: opts.Dim, spaces: map[string]*space{}, failCh: make(chan struct{}), fs: fs, writers: newWriterPool(writerIdle)}
 	s.wopts = pebble.Sync
 	if opts.NoSync {
 		s.wopts = pebble.NoSync
