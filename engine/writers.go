@@ -56,8 +56,9 @@ var writeTasks = sync.Pool{New: func() any { return &writeTask{res: make(chan er
 
 // run runs the task's write under guard — unless the store failed since the
 // caller handed it over: then the write never reaches pebble — then done,
-// then sends the result. s.inPebble was raised by the caller.
-func (t *writeTask) run() {
+// then adds its writer back to free (before the caller can hand it the
+// next write) and sends the result. s.inPebble was raised by the caller.
+func (t *writeTask) run(free *atomic.Int64) {
 	s := t.s
 	var err error
 	if s.failed.Load() {
@@ -69,6 +70,7 @@ func (t *writeTask) run() {
 	if t.done != nil {
 		t.done()
 	}
+	free.Add(1)
 	t.res <- err
 }
 
@@ -107,8 +109,7 @@ func (p *writerPool) submit(t *writeTask) bool {
 func (p *writerPool) writer(t *writeTask) {
 	defer p.wg.Done()
 	defer p.live.Add(-1)
-	t.run()
-	p.free.Add(1)
+	t.run(&p.free)
 	// The timer is re-armed once per idle period, not once per write: a
 	// writer leaves at the first tick with no write since the previous one,
 	// if it can take itself off the free count (no caller has reserved
@@ -119,8 +120,7 @@ func (p *writerPool) writer(t *writeTask) {
 	for {
 		select {
 		case t := <-p.tasks:
-			t.run()
-			p.free.Add(1)
+			t.run(&p.free)
 			busy = true
 		case <-timer.C:
 			if !busy && p.leave() {

@@ -70,6 +70,21 @@ func TestWriterPoolResults(t *testing.T) {
 	}
 }
 
+// One caller writing again and again uses one writer: it is back on the
+// free count before its caller has the result.
+func TestWriterPoolSequentialOneWriter(t *testing.T) {
+	s := bareStore(time.Minute)
+	defer s.writers.stop(true)
+	for i := 0; i < 2000; i++ {
+		if err := s.write(func() error { return nil }, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := s.writers.live.Load(); n != 1 {
+		t.Errorf("%d writers for one sequential caller", n)
+	}
+}
+
 // A writer that has been idle for a while exits; the next write starts a
 // new one.
 func TestWriterPoolIdleExit(t *testing.T) {
@@ -150,12 +165,13 @@ func TestWriterPoolFailBeforeRun(t *testing.T) {
 	t0.done = func() { done.Add(1) }
 	s.inPebble.Add(1)
 	s.fail(failure)
-	t0.run()
+	var free atomic.Int64
+	t0.run(&free)
 	if err := <-t0.res; err != failure {
 		t.Errorf("result %v, want the failure", err)
 	}
-	if done.Load() != 1 || s.inPebble.Load() != 0 {
-		t.Errorf("done ran %d times, inPebble = %d", done.Load(), s.inPebble.Load())
+	if done.Load() != 1 || s.inPebble.Load() != 0 || free.Load() != 1 {
+		t.Errorf("done ran %d times, inPebble = %d, free = %d", done.Load(), s.inPebble.Load(), free.Load())
 	}
 }
 
