@@ -21,6 +21,9 @@ import (
 //	ENGRAM_BENCH_N     memories preloaded (default 2000; the targets are for 100000)
 //	ENGRAM_BENCH_DIR   keep the preloaded store here and reuse it across runs
 //	                   (default: a fresh temporary directory per run)
+//	ENGRAM_BENCH_NOPIN 1: run the single-goroutine sub-benchmarks on a goroutine
+//	                   not locked to its OS thread, as the harness's callers
+//	                   run (no cpu-* metrics then); see newOpLatencies
 //
 // Every sub-benchmark reports the p50 and p99 of its per-op latency
 // (p50-ns/op, p99-ns/op) besides ns/op, measured per op with
@@ -507,10 +510,14 @@ type latencies struct {
 }
 
 // newOpLatencies is latencies for ops run on the calling goroutine, which
-// it locks to its OS thread until report.
+// it locks to its OS thread until report (unless ENGRAM_BENCH_NOPIN=1).
+// A locked goroutine pays two OS thread switches for every pebble write
+// (the engine hands each write to a writer goroutine, Store.write), which
+// an unlocked caller does not; and the write's own CPU time is spent on
+// the writer's thread, outside the cpu-* metrics.
 func newOpLatencies() *latencies {
 	l := newLatencies(1)
-	if haveThreadCPU {
+	if haveThreadCPU && os.Getenv("ENGRAM_BENCH_NOPIN") != "1" {
 		runtime.LockOSThread()
 		l.cpu, l.pinned = hdr.New(1, 60_000_000_000, 3), true
 	}

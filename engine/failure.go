@@ -69,11 +69,12 @@ func (s *Store) guard(fn func() error) (err error) {
 // have reached the WAL, but it is reported as failed and never applied to
 // memory: nothing is reported written that was not.
 //
-// The hand-off costs a free caller about a microsecond (two goroutine
-// switches on one processor; BenchmarkStoreWrite). A caller locked to its
-// OS thread (runtime.LockOSThread, as Options.Slowdown and the
-// single-goroutine benchmarks do) pays two OS thread switches instead,
-// tens of microseconds on a loaded machine.
+// The hand-off costs a caller about a microsecond and no allocation (two
+// goroutine switches; BenchmarkStoreWrite, fn=noop). A caller locked to
+// its OS thread (runtime.LockOSThread, as Options.Slowdown and
+// BenchmarkEngine's single-goroutine sub-benchmarks do) pays two OS thread
+// switches instead: 10–20 µs per write on the shared 2-core development
+// machine (docs/reference/benchmark-results.md).
 func (s *Store) write(fn func() error, done func()) error {
 	if s.failed.Load() {
 		if done != nil {
