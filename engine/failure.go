@@ -18,7 +18,7 @@ import (
 // commit path) and may do so with its commit pipeline's mutex held, so every
 // later write — and pebble's own Close, which takes that mutex — blocks
 // forever. The engine therefore
-//   - runs every pebble write on a writer goroutine of its own (write,
+//   - runs every pebble write on a writer goroutine, not the caller (write,
 //     writerPool) and stops waiting for it once the store has failed:
 //     callers (writers, the indexer, consolidation) get ErrFailed and
 //     release their locks, while the write itself, and its writer, may stay
