@@ -228,6 +228,17 @@ func BenchmarkEngine(b *testing.B) {
 			env.settle(b)
 		})
 	}
+	// Four writers at a fixed total rate (ENGRAM_BENCH_STORE_RATE, default
+	// 500 stores/s) instead of as fast as they can: store latency at a
+	// load the machine can index, where concurrent_writes above measures
+	// saturation (its writers end up waiting for the index's CPU).
+	rate := envInt(b, "ENGRAM_BENCH_STORE_RATE", 500)
+	b.Run(fmt.Sprintf("concurrent_writes_paced/goroutines=4/rate=%d", rate), func(b *testing.B) {
+		env.paced(b, 4, rate, func(w, i int) error {
+			return s.Remember(ctx, "bench_w", env.fresh(i))
+		})
+		env.settle(b)
+	})
 	for _, g := range []int{1, 2, 4} {
 		// Reads: half recall_by_id, half embedding_search k=10.
 		b.Run(fmt.Sprintf("concurrent_reads/goroutines=%d", g), func(b *testing.B) {
@@ -496,6 +507,57 @@ func (e *benchEnv) parallel(b *testing.B, g int, op func(w, i int) error) {
 	}
 	lat.report(b)
 	b.ReportMetric(float64(b.N)/el.Seconds(), "ops/s")
+	b.StartTimer()
+}
+
+// paced runs b.N ops on g goroutines at a total of rate ops per second:
+// op i is due at i/rate after the start. Its latency runs from when it was
+// due if no goroutine was free then (the wait for a writer is the store's
+// queueing delay) and from when its goroutine woke for it otherwise (a
+// sleeping goroutine waking late is the benchmark's lateness, not the
+// store's). late-% reports the ops that found no goroutine free.
+func (e *benchEnv) paced(b *testing.B, g, rate int, op func(w, i int) error) {
+	lat := newLatencies(g)
+	var next, late atomic.Int64
+	var wg sync.WaitGroup
+	var failed atomic.Value
+	every := time.Second / time.Duration(rate)
+	b.ResetTimer()
+	t0 := time.Now()
+	for w := 0; w < g; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= b.N || failed.Load() != nil {
+					return
+				}
+				due := t0.Add(time.Duration(i) * every)
+				start := due
+				if d := time.Until(due); d > 0 {
+					time.Sleep(d)
+					start = time.Now()
+				} else if -d > time.Millisecond {
+					late.Add(1)
+				}
+				if err := op(w, i); err != nil {
+					failed.Store(err)
+					return
+				}
+				lat.record(w, time.Since(start))
+			}
+		}()
+	}
+	wg.Wait()
+	el := time.Since(t0)
+	b.StopTimer()
+	if err, ok := failed.Load().(error); ok {
+		b.Fatal(err)
+	}
+	lat.report(b)
+	b.ReportMetric(float64(b.N)/el.Seconds(), "ops/s")
+	b.ReportMetric(100*float64(late.Load())/float64(b.N), "late-%")
 	b.StartTimer()
 }
 

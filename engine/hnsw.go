@@ -1,9 +1,10 @@
 package engine
 
 import (
+	"cmp"
 	"math"
 	"runtime"
-	"sort"
+	"slices"
 	"sync"
 	"sync/atomic"
 )
@@ -222,7 +223,7 @@ func (h *hnsw) reconnect(orphans []uint32, depth int) {
 			}
 		}
 		mu.Unlock()
-		sort.Slice(nb, func(a, b int) bool { return less(nb[a], nb[b]) })
+		slices.SortFunc(nb, cmpCand)
 		var next []uint32
 		for _, c := range nb {
 			if h.inDeg.at(x).Load() >= minInDegree {
@@ -536,7 +537,7 @@ func (h *hnsw) searchLayer(q *query, eps []cand, ef, l int, v *visitSet, buf []u
 		}
 	}
 	out := []cand(res)
-	sort.Slice(out, func(a, b int) bool { return less(out[a], out[b]) })
+	slices.SortFunc(out, cmpCand)
 	return out, buf
 }
 
@@ -546,6 +547,18 @@ func less(a, b cand) bool {
 		return a.dist < b.dist
 	}
 	return a.slot < b.slot
+}
+
+// cmpCand is less as a three-way comparison, for slices.SortFunc (which
+// sorts a few times faster than sort.Slice on these hot paths).
+func cmpCand(a, b cand) int {
+	switch {
+	case a.dist < b.dist:
+		return -1
+	case a.dist > b.dist:
+		return 1
+	}
+	return cmp.Compare(a.slot, b.slot)
 }
 
 // search returns up to ef live nodes close to q, closest first, with exact
@@ -576,7 +589,7 @@ func (h *hnsw) rerank(f []float32, cs []cand) {
 	for i := range cs {
 		cs[i].dist = 1 - dot(f, h.sp.vec(cs[i].slot))
 	}
-	sort.Slice(cs, func(a, b int) bool { return less(cs[a], cs[b]) })
+	slices.SortFunc(cs, cmpCand)
 }
 
 // selectNeighbours picks up to m of cands (sorted, closest first) with
@@ -737,7 +750,7 @@ func (h *hnsw) addLink(n, r uint32, d float32, l int) []uint32 {
 			cs = append(cs, cand{x, h.getDist(n, l, i)})
 		}
 	}
-	sort.Slice(cs, func(a, b int) bool { return less(cs[a], cs[b]) })
+	slices.SortFunc(cs, cmpCand)
 	if len(cs) <= capacity {
 		return h.writeList(n, l, cs)
 	}
@@ -799,7 +812,7 @@ func (h *hnsw) repair(r uint32) {
 					seen[x] = true
 					cs = append(cs, cand{x, h.distSlots(n, x)})
 				}
-				sort.Slice(cs, func(a, b int) bool { return less(cs[a], cs[b]) })
+				slices.SortFunc(cs, cmpCand)
 				orphans = append(orphans, h.writeList(n, l, h.selectNeighbours(cs, capacity))...)
 			}
 			mu.Unlock()

@@ -3,7 +3,7 @@ package engine
 import (
 	"context"
 	"runtime"
-	"sort"
+	"slices"
 	"time"
 )
 
@@ -217,7 +217,7 @@ func (sp *space) nearest(q []float32, k, ef int) []cand {
 		}
 		sp.idx.rerank(q, top)
 		res = append(res, top...)
-		sort.Slice(res, func(a, b int) bool { return less(res[a], res[b]) })
+		slices.SortFunc(res, cmpCand)
 	}
 	if len(res) > k {
 		res = res[:k]
@@ -247,7 +247,7 @@ func (sp *space) exact(q []float32, k int) []cand {
 		}
 	}
 	out := []cand(h)
-	sort.Slice(out, func(a, b int) bool { return less(out[a], out[b]) })
+	slices.SortFunc(out, cmpCand)
 	return out
 }
 

@@ -4,7 +4,8 @@ import (
 	"context"
 	"fmt"
 	"runtime"
-	"sort"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -319,11 +320,13 @@ func (o spreadOut) result(sp *space, max int) SpreadResult {
 // sortEntries orders table entries by activation, strongest first, ties by
 // memory id.
 func (sp *space) sortEntries(t *actTable, is []uint32) {
-	sort.Slice(is, func(a, b int) bool {
-		x, y := t.act[is[a]], t.act[is[b]]
-		if x != y {
-			return x > y
+	slices.SortFunc(is, func(a, b uint32) int {
+		if x, y := t.act[a], t.act[b]; x != y {
+			if x > y {
+				return -1
+			}
+			return 1
 		}
-		return sp.idOf(t.keys[is[a]]-1) < sp.idOf(t.keys[is[b]]-1)
+		return strings.Compare(sp.idOf(t.keys[a]-1), sp.idOf(t.keys[b]-1))
 	})
 }
