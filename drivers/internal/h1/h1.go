@@ -345,7 +345,7 @@ func (c *conn) alive() bool {
 func (c *conn) rawRead(fd uintptr) bool {
 	if req := c.req; req != nil {
 		c.req = nil
-		n, err := syscall.Write(int(fd), req)
+		n, err := sysWrite(int(fd), req)
 		if err == syscall.EAGAIN || err == syscall.EINTR {
 			n, err = 0, nil
 		}
@@ -363,7 +363,7 @@ func (c *conn) rawRead(fd uintptr) bool {
 		}
 		return false // wait until the answer is readable
 	}
-	n, err := syscall.Read(int(fd), c.buf[c.w:])
+	n, err := sysRead(int(fd), c.buf[c.w:])
 	if err == syscall.EAGAIN || err == syscall.EINTR {
 		return false
 	}
