@@ -12,7 +12,9 @@
 // leader) claims the next op, waits for its due time (a coarse sleep, then a
 // precise nanosleep with 1 ns timer slack, then a short yielding spin), hands
 // leadership on and runs the op itself, so the thread that woke on time is the
-// one that starts the op. Its dispatch lag (actual − intended start) is
+// one that starts the op. At saturation (the next op already due) the
+// worker that finishes an op leads at once and claims the next with no
+// hand-off and no extra clock read. Its dispatch lag (actual − intended start) is
 // recorded for every op, and the run is marked harness-limited when that lag,
 // not the target, bounded it.
 //

@@ -390,11 +390,33 @@ func (r *runner) advance() {
 // Only called after every worker has stopped.
 func (r *runner) countUnsent(limit int64) uint64 {
 	var n uint64
+	if sk, ok := r.seq.(workloads.Skipper); ok && r.nextDue < limit {
+		// The cursor's op is this shard's and unsent; the ops after it
+		// that fall due before limit are counted without visiting them
+		// (an overloaded run leaves millions).
+		from := r.seqI
+		skipped := sk.SkipBefore(time.Duration(limit - r.origin))
+		r.seqI += skipped
+		n = 1 + shardOps(from, r.seqI, uint64(r.cfg.Shard), uint64(r.cfg.Shards))
+		r.advance()
+	}
 	for r.nextDue < limit {
 		n++
 		r.advance()
 	}
 	return n
+}
+
+// shardOps counts the op indices i in [from, to) with i mod shards == shard.
+func shardOps(from, to, shard, shards uint64) uint64 {
+	below := func(x uint64) uint64 { // indices < x of the shard
+		n := x / shards
+		if x%shards > shard {
+			n++
+		}
+		return n
+	}
+	return below(to) - below(from)
 }
 
 func (r *runner) stop() {
@@ -417,6 +439,10 @@ type worker struct {
 	// blocked is set when the worker slept in park during its current
 	// attempt to lead: it was free, so lateness then is the harness's.
 	blocked bool
+	// parked is set when the worker entered park (yielded or slept) during
+	// its current attempt to lead: freeAt is then too old to stand in for
+	// the clock.
+	parked bool
 }
 
 func (r *runner) work(id int) {
@@ -435,6 +461,7 @@ func (r *runner) work(id int) {
 		r.inflight.Add(1)
 		err := r.driver.Do(r.opCtx, &w.op)
 		end := r.now()
+		w.freeAt = end
 		r.inflight.Add(-1)
 		svc := end - start
 		w.ewma += (svc - w.ewma) / 8
@@ -535,7 +562,7 @@ func (r *runner) user(id int) {
 // lead makes w the leader, claims the next op, fills it and waits until it is
 // due. It returns ok=false when there is nothing more to do.
 func (r *runner) lead(w *worker) (i uint64, due int64, queued, ok bool) {
-	w.blocked = false
+	w.blocked, w.parked = false, false
 	for !r.leader.CompareAndSwap(false, true) {
 		if !r.park(w) {
 			return 0, 0, false, false
@@ -553,20 +580,29 @@ func (r *runner) lead(w *worker) (i uint64, due int64, queued, ok bool) {
 	r.advance()
 	nextDue := r.nextDue
 
-	claimed := r.now()
+	// One clock read per op boundary: when the op was already due at the
+	// end of this worker's previous op (the schedule is behind: every op is
+	// overdue at saturation), that end is the claim time for the "queued"
+	// test below (the true claim is later, so overdue then means overdue
+	// at the claim) and there is nothing to wait for. Otherwise read the
+	// clock and wait as always.
+	claimed, now := w.freeAt, w.freeAt
 	filled := false
-	if due-claimed > int64(fillBudget) {
-		r.fill(i, &w.op)
-		filled = true
+	if w.parked || claimed <= due {
+		claimed = r.now()
+		if due-claimed > int64(fillBudget) {
+			r.fill(i, &w.op)
+			filled = true
+		}
+		if !r.waitUntil(due) {
+			// Stopped while waiting: the claimed op never starts.
+			r.claimedDue.Store(due)
+			r.leader.Store(false)
+			r.signal()
+			return 0, 0, false, false
+		}
+		now = r.now()
 	}
-	if !r.waitUntil(due) {
-		// Stopped while waiting: the claimed op never starts.
-		r.claimedDue.Store(due)
-		r.leader.Store(false)
-		r.signal()
-		return 0, 0, false, false
-	}
-	now := r.now()
 	// It queued if it was overdue when claimed because the workers were busy
 	// with the target (the target, or the concurrency, made it wait), not
 	// because the harness was slow to claim it.
@@ -608,6 +644,7 @@ func (r *runner) signal() {
 // time is the standby: it also wakes when the next op falls due, so a leader
 // stuck in a slow op cannot hold up ops that free workers could start.
 func (r *runner) park(w *worker) bool {
+	w.parked = true
 	r.parked.Add(1)
 	defer r.parked.Add(-1)
 	if !r.leader.Load() {

@@ -58,6 +58,15 @@ func (c *ScheduleCounter) Count(t reports.Tick) int64 {
 	}
 	end := min(t.End-c.origin, c.end)
 	var n int64
+	if sk, ok := c.seq.(workloads.Skipper); ok && c.next < end {
+		// The held op and the ops after it due before end, counted without
+		// visiting them one by one.
+		from := c.i
+		skipped := sk.SkipBefore(time.Duration(end))
+		c.i += skipped
+		n = 1 + int64(shardOps(from, c.i, c.shard, c.shards))
+		c.advance()
+	}
 	for c.next < end {
 		n++
 		c.advance()

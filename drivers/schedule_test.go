@@ -36,3 +36,74 @@ func TestScheduleCounter(t *testing.T) {
 		})
 	}
 }
+
+// plainSeq hides a sequence's Skipper, to compare with stepping.
+type plainSeq struct{ s workloads.Sequence }
+
+func (p plainSeq) Next() time.Duration { return p.s.Next() }
+
+// TestSkipCountsMatchStepping: the unsent count and the schedule counter
+// give exactly what visiting every op gives, for shards of a constant and
+// a bursty schedule.
+func TestSkipCountsMatchStepping(t *testing.T) {
+	arrivals := map[string]workloads.Arrival{
+		"constant 7777.7/s": workloads.Constant{PerSecond: 7777.7},
+		"burst":             workloads.PeriodicBurst{Base: 300, Burst: 9000, BurstLen: 300 * time.Millisecond, Period: time.Second},
+	}
+	for name, arr := range arrivals {
+		for _, shards := range []int{1, 3} {
+			for shard := range shards {
+				for _, consumed := range []int{0, 1, 1000} {
+					// Unsent: a runner whose cursor has claimed `consumed` ops.
+					counts := [2]uint64{}
+					for k, skip := range []bool{true, false} {
+						r := &runner{cfg: RunConfig{Shard: shard, Shards: shards}, origin: 5e6, end: 5e6 + 4e9}
+						r.seq = workloads.NewSequence(arr)
+						if !skip {
+							r.seq = plainSeq{r.seq}
+						}
+						r.advance()
+						for range consumed {
+							r.advance()
+						}
+						counts[k] = r.countUnsent(5e6 + 2_500_000_123)
+					}
+					if counts[0] != counts[1] || counts[0] == 0 {
+						t.Errorf("%s, shard %d/%d, %d claimed: %d unsent by skipping, %d by stepping", name, shard, shards, consumed, counts[0], counts[1])
+					}
+				}
+				a := NewScheduleCounter(arr, 0, 3500*time.Millisecond, shard, shards)
+				b := NewScheduleCounter(arr, 0, 3500*time.Millisecond, shard, shards)
+				b.seq = plainSeq{workloads.NewSequence(arr)}
+				b.i, b.next = 0, 0
+				b.advance()
+				for k := range 5 {
+					tk := reports.Tick{Index: k, Start: 5e6 + int64(k)*1e9, End: 5e6 + int64(k+1)*1e9 - 333}
+					if x, y := a.Count(tk), b.Count(tk); x != y || (k < 3 && x == 0) {
+						t.Errorf("%s, shard %d/%d, interval %d: %d due by skipping, %d by stepping", name, shard, shards, k, x, y)
+					}
+				}
+			}
+		}
+	}
+}
+
+func TestShardOps(t *testing.T) {
+	for _, shards := range []uint64{1, 2, 3, 7} {
+		for shard := range shards {
+			for from := range uint64(20) {
+				for to := from; to < 40; to++ {
+					var want uint64
+					for i := from; i < to; i++ {
+						if i%shards == shard {
+							want++
+						}
+					}
+					if got := shardOps(from, to, shard, shards); got != want {
+						t.Fatalf("shardOps(%d, %d, %d, %d) = %d, want %d", from, to, shard, shards, got, want)
+					}
+				}
+			}
+		}
+	}
+}

@@ -35,16 +35,16 @@ type Sample struct {
 
 // opData accumulates one op kind within one shard and interval.
 type opData struct {
-	latency, service *hdr.Histogram // nil until the first success
-	count            int64          // finished ops, successes and errors
+	latency, service counts // successes only
+	count            int64  // finished ops, successes and errors
 	errors           map[string]int64
 	scored, hits     int64
 }
 
 type shardData struct {
 	ops        []opData
-	lag        *hdr.Histogram // start − intended, every op
-	harnessLag *hdr.Histogram // start − intended of ops that did not queue
+	lag        counts // start − intended, every op
+	harnessLag counts // start − intended of ops that did not queue
 	queued     int64
 	saturated  int64
 }
@@ -56,17 +56,13 @@ func newShardData(nops int) *shardData {
 func (d *shardData) reset() {
 	for i := range d.ops {
 		o := &d.ops[i]
-		if o.latency != nil {
-			o.latency.Reset()
-			o.service.Reset()
-		}
+		o.latency.reset()
+		o.service.reset()
 		o.count, o.scored, o.hits = 0, 0, 0
 		clear(o.errors)
 	}
-	if d.lag != nil {
-		d.lag.Reset()
-		d.harnessLag.Reset()
-	}
+	d.lag.reset()
+	d.harnessLag.reset()
 	d.queued, d.saturated = 0, 0
 }
 
@@ -88,18 +84,15 @@ func (r *ShardRecorder) Record(s Sample) {
 	if lat == HighestNs || svc == HighestNs {
 		d.saturated++
 	}
-	if d.lag == nil {
-		d.lag, d.harnessLag = NewHistogram(), NewHistogram()
-	}
-	d.lag.RecordValue(lag)
+	d.lag.record(lag)
 	// The harness-lag histogram covers every op: an op that waited for a
 	// busy worker counts as no harness lateness, so its percentiles say how
 	// often and how much the harness itself made ops late.
 	if s.Queued {
 		d.queued++
-		d.harnessLag.RecordValue(LowestNs)
+		d.harnessLag.record(LowestNs)
 	} else {
-		d.harnessLag.RecordValue(lag)
+		d.harnessLag.record(lag)
 	}
 	o := &d.ops[s.Op]
 	o.count++
@@ -115,11 +108,8 @@ func (r *ShardRecorder) Record(s Sample) {
 		}
 		o.errors[s.Err]++
 	} else {
-		if o.latency == nil {
-			o.latency, o.service = NewHistogram(), NewHistogram()
-		}
-		o.latency.RecordValue(lat)
-		o.service.RecordValue(svc)
+		o.latency.record(lat)
+		o.service.record(svc)
 	}
 	r.mu.Unlock()
 }
@@ -157,10 +147,8 @@ func newOpTotals() OpTotals {
 }
 
 func (t *OpTotals) add(o *opData) {
-	if o.latency != nil {
-		t.Latency.Merge(o.latency)
-		t.Service.Merge(o.service)
-	}
+	o.latency.addTo(t.Latency)
+	o.service.addTo(t.Service)
 	t.Count += o.count
 	t.Scored += o.scored
 	t.Hits += o.hits
@@ -208,10 +196,8 @@ func (t *Totals) addShard(d *shardData) {
 	for i := range d.ops {
 		t.Ops[i].add(&d.ops[i])
 	}
-	if d.lag != nil {
-		t.Lag.Merge(d.lag)
-		t.HarnessLag.Merge(d.harnessLag)
-	}
+	d.lag.addTo(t.Lag)
+	d.harnessLag.addTo(t.HarnessLag)
 	t.Queued += d.queued
 	t.Saturated += d.saturated
 }
@@ -295,13 +281,16 @@ func (r *Recorder) Tick(end int64, fn func(Tick)) {
 		taken := s.cur
 		s.cur, s.spare = s.spare, nil
 		s.mu.Unlock()
+		// Into the interval and the run totals straight from the
+		// shard's counts: cheaper than merging the interval's
+		// histograms into the run's.
 		r.interval.addShard(taken)
+		r.cumulative.addShard(taken)
 		taken.reset()
 		s.mu.Lock()
 		s.spare = taken
 		s.mu.Unlock()
 	}
-	r.cumulative.merge(r.interval)
 	if fn != nil {
 		fn(Tick{Index: r.ticks, Start: r.lastEnd, End: end, Delta: r.interval, Cumulative: r.cumulative})
 	}

@@ -43,10 +43,19 @@ start_stub() {
 }
 
 # stop_stub NAME: stops the stub and prints how many requests it answered.
+# Called as n=$(stop_stub ...) it runs in a subshell, where wait cannot wait
+# for the stub (not its child): it then waits up to 10 s for the stub's last
+# line instead of reading the file before the stub wrote it.
 stop_stub() {
-	kill -TERM "$stub_pid"
+	kill -TERM "$stub_pid" 2>/dev/null || true
 	wait "$stub_pid" 2>/dev/null || true
-	grep -o 'answered [0-9]*' "$work/$1.stub" | awk '{print $2}'
+	for _ in $(seq 200); do
+		grep -q 'answered [0-9]*' "$work/$1.stub" && break
+		sleep 0.05
+	done
+	# Nothing printed (the stub died): an empty count, which callers report
+	# as a failed run instead of the script stopping silently (set -e).
+	grep -o 'answered [0-9]*' "$work/$1.stub" | awk '{print $2}' || true
 }
 
 # timed NAME CMD...: runs CMD under GNU time; output in $work/NAME.out,

@@ -35,6 +35,7 @@ run_tool() { # NAME RPS-EXTRACTOR CMD...
 	if [ -z "$r" ] || [ -z "$n" ] || [ "$n" = 0 ]; then
 		printf '%-14s %12s   (failed: see below)\n' "$name" "-"
 		tail -5 "$work/$name.out"
+		tail -3 "$work/$name.stub"
 		return
 	fi
 	rps[$name]=$r

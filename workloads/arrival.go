@@ -49,6 +49,48 @@ func (s *dueSequence) Next() time.Duration {
 	return d
 }
 
+// Skipper is a Sequence that can pass over the ops due before a time
+// without yielding them one by one: O(log n) Due calls instead of n. The
+// sequences of arrivals whose Due is cheap for any i (constant,
+// periodic_burst) are Skippers; the stochastic and trace ones are not.
+// Counting the ops an overloaded run never sent (asked for 1M ops/s, a
+// 10-s run leaves millions) is what it is for.
+type Skipper interface {
+	Sequence
+	// SkipBefore passes over every op Next would return that is due before
+	// t, and returns how many.
+	SkipBefore(t time.Duration) uint64
+}
+
+// SkipBefore implements Skipper by a galloping, then binary, search for
+// the first op due at or after t (Due is non-decreasing).
+func (s *dueSequence) SkipBefore(t time.Duration) uint64 {
+	from := s.i
+	if s.a.Due(from) >= t {
+		return 0
+	}
+	lo, step := from, uint64(1) // Due(lo) < t
+	hi := from + step
+	for hi > lo && s.a.Due(hi) < t {
+		lo = hi
+		step *= 2
+		hi = from + step
+	}
+	if hi <= lo { // wrapped: no op at or after t below 2⁶⁴
+		hi = ^uint64(0)
+	}
+	for hi-lo > 1 { // Due(lo) < t ≤ Due(hi)
+		mid := lo + (hi-lo)/2
+		if s.a.Due(mid) < t {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	s.i = hi
+	return hi - from
+}
+
 // ArrivalMeta describes a registered arrival pattern.
 type ArrivalMeta struct {
 	Name string

@@ -105,3 +105,44 @@ func TestArrivalsAreMonotonic(t *testing.T) {
 		}
 	}
 }
+
+// TestSkipBefore: skipping gives the same count and leaves the sequence
+// where stepping through one op at a time would.
+func TestSkipBefore(t *testing.T) {
+	arrivals := map[string]Arrival{
+		"constant":       Constant{PerSecond: 1000},
+		"constant-odd":   Constant{PerSecond: 7777.7},
+		"periodic-burst": PeriodicBurst{Base: 100, Burst: 5000, Period: time.Second, BurstLen: 200 * time.Millisecond},
+	}
+	for name, a := range arrivals {
+		t.Run(name, func(t *testing.T) {
+			sk, ok := NewSequence(a).(Skipper)
+			if !ok {
+				t.Fatal("not a Skipper")
+			}
+			ref := NewSequence(a)
+			next := ref.Next()
+			var at uint64
+			for _, until := range []time.Duration{0, 1, 999 * time.Microsecond, time.Millisecond, 1500 * time.Millisecond, 1500 * time.Millisecond, 3 * time.Second, 3*time.Second + 1, 10 * time.Second} {
+				var want uint64
+				for next < until {
+					want++
+					next = ref.Next()
+				}
+				got := sk.SkipBefore(until)
+				at += got
+				if got != want {
+					t.Fatalf("SkipBefore(%s) = %d, stepping gives %d", until, got, want)
+				}
+				if d := sk.Next(); d != next {
+					t.Fatalf("after SkipBefore(%s) (op %d): Next = %s, want %s", until, at, d, next)
+				}
+				next = ref.Next()
+				at++
+			}
+		})
+	}
+	if _, ok := NewSequence(&Poisson{}).(Skipper); ok {
+		t.Error("a Poisson sequence should not claim to skip (its Due is cheap only in order)")
+	}
+}

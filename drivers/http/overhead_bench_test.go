@@ -25,11 +25,12 @@ func processCPU() time.Duration {
 // client's alone:
 //
 //	go run ./cmd/engram-bench stub-server --addr 127.0.0.1:18080 &
-//	ENGRAM_BENCH_STUB=http://127.0.0.1:18080/ go test ./drivers/http -run XXX -bench Overhead -benchtime 200000x
+//	ENGRAM_BENCH_STUB=http://127.0.0.1:18080/ go test ./drivers/http -run XXX -bench Overhead -benchtime 100000x
 //
-// Measured on the shared 2-core VM, 2026-11-27 (busy): loop 10.5–11.5 µs
-// CPU/req, runner 13.6–13.8 µs: the runner's hand-off between workers costs
-// 2–3 µs per request at saturation.
+// Measured on the shared 2-core VM, 2026-11-27 05:02 UTC (load 6), the two
+// builds alternated: before c7e9544's series loop 11.1–12.2 µs CPU/req and
+// runner 13.2–13.5; after it loop 8.6–10.4 and runner 8.9–9.6 — the runner
+// adds nothing measurable at saturation (docs/benchmarking.md).
 func BenchmarkOverhead(b *testing.B) {
 	url := os.Getenv("ENGRAM_BENCH_STUB")
 	if url == "" {

@@ -27,6 +27,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -76,6 +77,11 @@ type Client struct {
 	cfg    Config
 	dialer net.Dialer
 	pool   chan *conn
+	// base is the zero of the client's monotonic clock (mono); coarse is
+	// that clock as of the watchdog's last tick, good enough for idle
+	// times, so that pooling a connection reads no clock.
+	base   time.Time
+	coarse atomic.Int64
 
 	mu        sync.Mutex
 	live      map[*conn]struct{} // every open connection
@@ -106,7 +112,18 @@ func New(cfg Config) (*Client, error) {
 	}
 	tick := min(max(cfg.Timeout/20, time.Millisecond), 50*time.Millisecond)
 	return &Client{cfg: cfg, dialer: net.Dialer{Timeout: cfg.DialTimeout}, pool: make(chan *conn, cfg.Conns),
-		live: map[*conn]struct{}{}, stopWatch: make(chan struct{}), tick: tick}, nil
+		live: map[*conn]struct{}{}, stopWatch: make(chan struct{}), tick: tick, base: time.Now()}, nil
+}
+
+// mono is the client's monotonic clock, ns since base: one clock read
+// (time.Now reads two).
+func (cl *Client) mono() int64 { return int64(time.Since(cl.base)) }
+
+// now is mono, also stored as the coarse clock.
+func (cl *Client) now() int64 {
+	t := cl.mono()
+	cl.coarse.Store(t)
+	return t
 }
 
 // watch is the watchdog: every tick it expires exchanges past their
@@ -120,7 +137,7 @@ func (cl *Client) watch() {
 			return
 		case <-t.C:
 		}
-		now := time.Now().UnixNano()
+		now := cl.now()
 		cl.mu.Lock()
 		for c := range cl.live {
 			c.mu.Lock()
@@ -193,7 +210,7 @@ func (r *Response) Release() {
 		c.close()
 		return
 	}
-	c.lastUsed = time.Now()
+	c.lastUsed = cl.coarse.Load()
 	select {
 	case cl.pool <- c:
 	default:
@@ -212,14 +229,14 @@ type conn struct {
 
 	mu       sync.Mutex // guards busy, deadline, ctx, cut (shared with the watchdog)
 	busy     bool
-	deadline int64 // Unix ns
+	deadline int64 // ns on the client's clock (mono)
 	ctx      context.Context
 	cut      uint8
 	buf      []byte
 	r, w     int    // unread bytes are buf[r:w]
 	body     []byte // the kept body of the current answer
-	lastUsed time.Time
-	dead     bool // not reusable after this exchange
+	lastUsed int64  // when it was last pooled, ns on the client's coarse clock
+	dead     bool   // not reusable after this exchange
 	resp     Response
 }
 
@@ -246,7 +263,7 @@ func (cl *Client) Warm(ctx context.Context, n int) error {
 		if err != nil {
 			return err
 		}
-		c.lastUsed = time.Now()
+		c.lastUsed = cl.now()
 		select {
 		case cl.pool <- c:
 		default:
@@ -345,7 +362,7 @@ func (c *conn) alive() bool {
 func (c *conn) rawRead(fd uintptr) bool {
 	if req := c.req; req != nil {
 		c.req = nil
-		n, err := syscall.Write(int(fd), req)
+		n, err := sysWrite(int(fd), req)
 		if err == syscall.EAGAIN || err == syscall.EINTR {
 			n, err = 0, nil
 		}
@@ -363,7 +380,7 @@ func (c *conn) rawRead(fd uintptr) bool {
 		}
 		return false // wait until the answer is readable
 	}
-	n, err := syscall.Read(int(fd), c.buf[c.w:])
+	n, err := sysRead(int(fd), c.buf[c.w:])
 	if err == syscall.EAGAIN || err == syscall.EINTR {
 		return false
 	}
@@ -383,7 +400,7 @@ func (cl *Client) get(ctx context.Context) (*conn, error) {
 	for {
 		select {
 		case c := <-cl.pool:
-			idle := time.Since(c.lastUsed)
+			idle := time.Duration(cl.coarse.Load() - c.lastUsed)
 			if idle > cl.cfg.IdleTimeout || (idle > checkAfter && !c.alive()) {
 				c.close()
 				continue
@@ -407,12 +424,12 @@ func (cl *Client) Do(ctx context.Context, req []byte, keepBody, head bool) (*Res
 	if err != nil {
 		return nil, err
 	}
-	deadline := time.Now().Add(cl.cfg.Timeout)
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline = d
+	deadline := cl.mono() + int64(cl.cfg.Timeout)
+	if d, ok := ctx.Deadline(); ok {
+		deadline = min(deadline, int64(d.Sub(cl.base)))
 	}
 	c.mu.Lock()
-	c.busy, c.deadline, c.cut = true, deadline.UnixNano(), cutNone
+	c.busy, c.deadline, c.cut = true, deadline, cutNone
 	if ctx.Done() != nil {
 		c.ctx = ctx
 	}
