@@ -27,7 +27,8 @@ import (
 //	BACKUP/manifest.sha256  SHA-256 of manifest.json, hex
 //	BACKUP/files/<name>     the pebble files this backup copied
 //
-// Store.Backup takes it from an open store while it serves: a pebble
+// Store.Backup takes it from an open store while it serves: it writes a
+// fresh snapshot of every changed HNSW index into pebble, then a pebble
 // checkpoint (sstables hard-linked, WAL and MANIFEST copied up to a
 // consistent point) is staged next to the data, then every file is copied
 // into the backup with its SHA-256, so the backup shares no inode with the
@@ -231,6 +232,11 @@ func (s *Store) Backup(ctx context.Context, out string, o BackupOptions) (*Backu
 	}()
 	if err := os.MkdirAll(filepath.Dir(staging), 0o755); err != nil {
 		return nil, fmt.Errorf("backup: staging: %w", err)
+	}
+	// A fresh index snapshot goes into the checkpoint, so a restore
+	// reuses the index instead of re-indexing every memory.
+	if err := s.snapshotIndexes(ctx); err != nil {
+		return nil, fmt.Errorf("backup: index snapshot: %w", err)
 	}
 	err = s.write(func() error { return s.db.Checkpoint(staging, pebble.WithFlushedWAL()) }, nil)
 	if err != nil {
