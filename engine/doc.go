@@ -24,7 +24,11 @@
 //     writers, with deletes. [Store.Search] is the exact scan kept for
 //     verification. Remember returns after its durable write; a background
 //     indexer inserts the memory into the graph, and until then searches
-//     find it by exact scan of the indexing queue.
+//     find it by exact scan of the indexing queue. The graph is snapshotted
+//     into pebble at Close, by [Store.Backup] and in the background
+//     (Options.IndexSnapshotEvery), while writers keep going; Open reuses
+//     the newest snapshot and indexes only the memories it lacks
+//     ([RecoveryInfo].IndexReused, Reindexed).
 //   - Graph: weighted, symmetric, persisted edges: auto links (a new memory
 //     to its LinkK most similar memories with similarity ≥ LinkThreshold,
 //     weight = similarity), [Store.Associate], and member edges from
