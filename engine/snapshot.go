@@ -333,6 +333,7 @@ type partReader struct {
 	space string
 	gen   uint64
 	parts uint32
+	total uint64 // stream bytes, from the manifest
 	next  uint32
 	cur   []byte
 	err   error
@@ -411,7 +412,7 @@ func (s *Store) loadIndex(sp *space) (bool, error) {
 		s.noteIndex(sp, "manifest: %v", err)
 		return false, nil
 	}
-	r := &partReader{s: s, space: sp.id, gen: binary.LittleEndian.Uint64(p), parts: binary.LittleEndian.Uint32(p[8:])}
+	r := &partReader{s: s, space: sp.id, gen: binary.LittleEndian.Uint64(p), parts: binary.LittleEndian.Uint32(p[8:]), total: binary.LittleEndian.Uint64(p[12:])}
 	closer.Close()
 	if err := s.readSnapshot(sp, r); err != nil {
 		s.noteIndex(sp, "%v", err)
@@ -441,7 +442,19 @@ func (s *Store) resetIndex(sp *space) {
 	h.nodes.Store(0)
 }
 
-func (s *Store) readSnapshot(sp *space, r *partReader) error {
+// snapStream is a snapshot stream being read: from pebble (partReader),
+// or from memory (the fuzz test).
+type snapStream interface {
+	io.Reader
+	io.ByteReader
+	size() uint64 // the stream's length in bytes, as its manifest says
+	done() bool   // everything was read
+}
+
+func (r *partReader) size() uint64 { return r.total }
+func (r *partReader) done() bool   { return r.next == r.parts && len(r.cur) == 0 }
+
+func (s *Store) readSnapshot(sp *space, r snapStream) error {
 	h := sp.idx
 	var hdr [15]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
@@ -457,6 +470,11 @@ func (s *Store) readSnapshot(sp *space, r *partReader) error {
 	entry := binary.LittleEndian.Uint32(hdr[11:])
 	if count > 0 && entry >= count {
 		return fmt.Errorf("%w: entry point %d of %d nodes", errSnapshot, entry, count)
+	}
+	// A node takes at least 11 bytes (id length, id, seq, level); a count
+	// the stream cannot hold is refused before anything is allocated.
+	if uint64(count)*11 > r.size() {
+		return fmt.Errorf("%w: %d nodes in a stream of %d bytes", errSnapshot, count, r.size())
 	}
 	const unmapped = ^uint32(0)
 	slots := make([]uint32, count) // snapshot index → slot or unmapped
@@ -523,6 +541,11 @@ func (s *Store) readSnapshot(sp *space, r *partReader) error {
 				if links[k] >= count {
 					return fmt.Errorf("%w: link to node %d of %d", errSnapshot, links[k], count)
 				}
+				// A layer's links name nodes of that layer (a list of
+				// layer l is read for every node it names).
+				if int(levels[links[k]]) < l {
+					return fmt.Errorf("%w: node %d links to node %d of level %d at layer %d", errSnapshot, i, links[k], levels[links[k]], l)
+				}
 				if !(dists[k] >= -1 && dists[k] <= 3) {
 					return fmt.Errorf("%w: link distance %v", errSnapshot, dists[k])
 				}
@@ -549,8 +572,8 @@ func (s *Store) readSnapshot(sp *space, r *partReader) error {
 			}
 		}
 	}
-	if r.next != r.parts || len(r.cur) != 0 {
-		return fmt.Errorf("%w: %d trailing bytes", errSnapshot, len(r.cur))
+	if !r.done() {
+		return fmt.Errorf("%w: trailing bytes after the last node", errSnapshot)
 	}
 	for _, g := range gaps {
 		capacity := h.m
