@@ -27,7 +27,9 @@ import (
 //	BACKUP/manifest.sha256  SHA-256 of manifest.json, hex
 //	BACKUP/files/<name>     the pebble files this backup copied
 //
-// Store.Backup takes it from an open store while it serves: a pebble
+// Store.Backup takes it from an open store while it serves: a fresh
+// snapshot of every HNSW index changed since its last one is written into
+// pebble (so a restore reuses the index instead of rebuilding it), a pebble
 // checkpoint (sstables hard-linked, WAL and MANIFEST copied up to a
 // consistent point) is staged next to the data, then every file is copied
 // into the backup with its SHA-256, so the backup shares no inode with the
@@ -157,7 +159,8 @@ type BackupOptions struct {
 // so this holds with NoSync too); no write begun after the returned
 // manifest's CheckpointAt is. With o.Parent it takes an incremental backup
 // that copies only files the parent does not hold. On error nothing is left
-// at out.
+// at out. The backup carries an index snapshot taken just before its
+// checkpoint: a restore re-indexes only the writes made in between.
 func (s *Store) Backup(ctx context.Context, out string, o BackupOptions) (*BackupManifest, error) {
 	if err := s.enter(); err != nil {
 		return nil, err
@@ -231,6 +234,11 @@ func (s *Store) Backup(ctx context.Context, out string, o BackupOptions) (*Backu
 	}()
 	if err := os.MkdirAll(filepath.Dir(staging), 0o755); err != nil {
 		return nil, fmt.Errorf("backup: staging: %w", err)
+	}
+	// A fresh index snapshot goes into the checkpoint, so a restore
+	// reuses the index instead of re-indexing every memory.
+	if err := s.snapshotIndexes(ctx); err != nil {
+		return nil, fmt.Errorf("backup: index snapshot: %w", err)
 	}
 	err = s.write(func() error { return s.db.Checkpoint(staging, pebble.WithFlushedWAL()) }, nil)
 	if err != nil {

@@ -236,7 +236,7 @@ func rewriteManifest(t *testing.T, dir string, edit func(m map[string]any)) {
 }
 
 // copyTree copies a backup directory (so each case damages its own copy).
-func copyTree(t *testing.T, src, dst string) {
+func copyTree(t testing.TB, src, dst string) {
 	t.Helper()
 	err := filepath.WalkDir(src, func(p string, d os.DirEntry, err error) error {
 		if err != nil {

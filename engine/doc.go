@@ -24,7 +24,11 @@
 //     writers, with deletes. [Store.Search] is the exact scan kept for
 //     verification. Remember returns after its durable write; a background
 //     indexer inserts the memory into the graph, and until then searches
-//     find it by exact scan of the indexing queue.
+//     find it by exact scan of the indexing queue. The graph is snapshotted
+//     into pebble at Close, by [Store.Backup] and in the background
+//     (Options.IndexSnapshotEvery), while writers keep going; Open reuses
+//     the newest snapshot and indexes only the memories it lacks
+//     ([RecoveryInfo].IndexReused, Reindexed).
 //   - Graph: weighted, symmetric, persisted edges: auto links (a new memory
 //     to its LinkK most similar memories with similarity ≥ LinkThreshold,
 //     weight = similarity), [Store.Associate], and member edges from
@@ -66,7 +70,10 @@
 //	'a' 0 <space> 0 <memory id>           → last access and recall count
 //	'e' 0 <space> 0 <from> 0 <to>         → edge weight and kind (each edge is stored both ways)
 //	'c' 0 <space> 0 <belief id>           → consolidated belief: support, cohesion, citations
-//	'h' 0 <space> 0 <part>                → HNSW graph snapshot (written at Close)
+//	'H' 0 <space>                         → HNSW snapshot manifest: generation, parts, bytes
+//	'h' 0 <space> 0 <gen> <part>          → HNSW graph snapshot, in 1 MiB parts (snapshot.go);
+//	                                        written at Close, by Backup before its checkpoint and
+//	                                        in the background while serving (snaploop.go)
 //
 // Space ids are 3–64 characters from [a-z0-9_-] (Engram's rule) and memory
 // ids may not contain 0x00, so the separators are unambiguous. Version 1

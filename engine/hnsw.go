@@ -47,6 +47,13 @@ type hnsw struct {
 	nodes   atomic.Int64 // inserted nodes (deleted ones included)
 	deleted atomic.Int64 // inserted nodes since deleted
 
+	// Snapshots (snaploop.go): inserts counts the inserts since Open;
+	// snapInserts is its value when the last snapshot fixed its node set,
+	// snapshotted whether there is one (written since Open, or loaded).
+	inserts     atomic.Int64
+	snapInserts atomic.Int64
+	snapshotted atomic.Bool
+
 	visited sync.Pool
 
 	// The indexing queue: slots waiting to be inserted (queue), being

@@ -148,6 +148,7 @@ func (h *hnsw) index(r uint32) {
 	if nm.flags.Load()&flagDeleted == 0 {
 		base := h.insert(r)
 		old := setFlags(nm, flagIndexed, 0)
+		h.inserts.Add(1)
 		h.linkedIn(r)
 		if old&flagDeleted != 0 {
 			h.deleted.Add(1)

@@ -1,12 +1,15 @@
 package engine
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"math"
+	"runtime"
 	"sort"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 )
@@ -35,6 +38,9 @@ const (
 	snapshotVersion  = 2
 	snapshotPart     = 1 << 20 // bytes per part
 	snapshotMagic    = "HNSW"
+	// liveSnapshotBatch is the batch size of a snapshot taken while the
+	// store serves (see partWriter.batchBytes).
+	liveSnapshotBatch = 2 << 20
 )
 
 func manifestKey(space string) []byte { return append([]byte{pfxIndexManifest, 0}, space...) }
@@ -56,6 +62,10 @@ type partWriter struct {
 	total int64
 	b     *pebble.Batch
 	err   error
+	// batchBytes is how much a batch holds before it is committed; 0
+	// means 16 MiB. A live snapshot commits smaller batches, so the WAL
+	// writes of concurrent writers do not queue behind one large batch.
+	batchBytes int
 }
 
 // Write implements io.Writer.
@@ -81,7 +91,11 @@ func (w *partWriter) flushPart(p []byte) {
 	w.err = w.b.Set(partKey(w.space, w.gen, w.part), frame(p), nil)
 	w.part++
 	w.total += int64(len(p))
-	if w.b.Len() > 16<<20 {
+	limit := w.batchBytes
+	if limit == 0 {
+		limit = 16 << 20
+	}
+	if w.b.Len() > limit {
 		w.err = errors.Join(w.err, w.s.commit(w.b, false))
 		w.b = nil
 	}
@@ -103,28 +117,107 @@ func (w *partWriter) close() error {
 // background work stopped.
 func (s *Store) saveIndexes() error {
 	for _, id := range s.Spaces() {
-		if err := s.saveIndex(s.space(id)); err != nil {
+		if _, err := s.saveIndex(context.Background(), s.space(id), true); err != nil {
 			return fmt.Errorf("space %s: %w", id, err)
 		}
 	}
 	return nil
 }
 
-func (s *Store) saveIndex(sp *space) error {
-	h := sp.idx
-	// Finish pending repairs: a repaired graph has no list that depends on
-	// a deleted node.
-	for _, r := range h.dels {
-		h.repair(r)
+// snapshotIndexes snapshots every space's graph while the store serves
+// (Backup). It skips spaces whose graph has not changed since their last
+// snapshot.
+func (s *Store) snapshotIndexes(ctx context.Context) error {
+	for _, id := range s.Spaces() {
+		sp := s.space(id)
+		if sp.idx.snapFresh() {
+			continue
+		}
+		if _, err := s.saveIndex(ctx, sp, false); err != nil {
+			return fmt.Errorf("space %s: %w", id, err)
+		}
 	}
-	h.dels = nil
+	return nil
+}
+
+// errSnapshotStopped is returned by a live snapshot that the store's
+// shutdown (or its caller's context) interrupted; nothing of it is kept.
+var errSnapshotStopped = errors.New("index snapshot interrupted")
+
+// saveIndex writes the graph of sp to pebble and reports how many nodes it
+// holds. final is true when Close calls it, with every background goroutine
+// stopped; otherwise it runs while the store serves: writers, deletes and
+// the indexer keep going.
+//
+// A live snapshot is fuzzy, not a point in time: the node set is fixed
+// first (every node indexed at that moment, live or awaiting its delete
+// repair), then each node's lists are copied under its stripe lock, one
+// node after another, so two nodes may be copied before and after the same
+// insert. A consistent cut would have to stop every insert and repair of
+// the space for the whole copy (tens of milliseconds of latency for every
+// writer at 100,000 memories, seconds at a million) or keep copy-on-write
+// versions of every list (a second graph in RAM in the worst case). The
+// fuzzy copy needs neither, and everything it can contain is something
+// Open already reconciles, because a snapshot is a cache validated against
+// pebble, never the truth:
+//   - links to nodes outside the set (inserted after it was fixed, or
+//     deleted and already repaired) are dropped when written, so every
+//     stored link names a node of the stream; a node that loses its last
+//     in-link that way is reconnected on load (countInDegrees);
+//   - a node whose lists changed after they were copied is loaded with the
+//     copied lists, which were a valid list of its neighbours then (each
+//     list is copied whole under its lock, with its distances);
+//   - a node deleted or replaced after the set was fixed (or awaiting its
+//     repair when it was) has no live memory with its id and sequence
+//     number in pebble when the store reopens: it is not mapped, and the
+//     lists that link to it are repaired from its own stored links;
+//   - a memory written after the set was fixed is not in it and is indexed
+//     in the background on Open;
+//   - the entry point is a node of the set (the graph's, or the highest
+//     one of the set); Open falls back to the highest mapped node if it is
+//     gone.
+//
+// Every memory the snapshot names was committed to pebble before it became
+// a node, and the parts and the manifest are written after it, so a crash
+// or a checkpoint that keeps the manifest keeps those records (pebble's WAL
+// is replayed in order).
+//
+// Memory: the stream is written part by part as nodes are copied; besides
+// the parts in flight it holds two words per slot (the node set and its
+// numbering), not a copy of the graph.
+func (s *Store) saveIndex(ctx context.Context, sp *space, final bool) (nodes int, err error) {
+	h := sp.idx
+	s.snapMu.Lock()
+	defer s.snapMu.Unlock()
+	start := time.Now()
+	var written int64
+	defer func() { s.snaps.record(sp.id, start, nodes, written, err) }()
+	if final {
+		// Finish pending repairs: a repaired graph has no list that
+		// depends on a deleted node.
+		for _, r := range h.dels {
+			h.repair(r)
+		}
+		h.dels = nil
+	}
+	// Inserts that complete from here on count towards the next snapshot.
+	inserts := h.inserts.Load()
 	n := sp.slotCount()
-	keep := make([]uint32, 0, n) // snapshot index → slot
-	index := make(map[uint32]uint32, n)
+	h.qmu.Lock()
+	repairing := make(map[uint32]bool, len(h.dels))
+	for _, r := range h.dels {
+		repairing[r] = true
+	}
+	h.qmu.Unlock()
+	// index maps a slot to its position in the stream plus one (0: not in
+	// the snapshot).
+	index := make([]uint32, n)
+	keep := make([]uint32, 0, n)
 	for r := uint32(0); r < n; r++ {
-		if f := sp.m(r).flags.Load(); f&flagLive != 0 && f&flagIndexed != 0 {
-			index[r] = uint32(len(keep))
+		f := sp.m(r).flags.Load()
+		if f&flagIndexed != 0 && (f&flagLive != 0 || repairing[r]) {
 			keep = append(keep, r)
+			index[r] = uint32(len(keep))
 		}
 	}
 	var old uint64
@@ -136,16 +229,23 @@ func (s *Store) saveIndex(sp *space) error {
 	}
 	gen := old + 1
 	w := &partWriter{s: s, space: sp.id, gen: gen}
+	if !final {
+		w.batchBytes = liveSnapshotBatch
+	}
+	abort := func(err error) (int, error) {
+		w.discard()
+		b := s.db.NewBatch()
+		b.DeleteRange(partKey(sp.id, gen, 0), partKey(sp.id, gen+1, 0), nil)
+		return 0, errors.Join(err, s.commit(b, false))
+	}
 	entry := uint32(0)
-	if ep, _, ok := h.entry(); ok {
-		if i, kept := index[ep]; kept {
-			entry = i
-		} else {
-			best := -1
-			for i, r := range keep {
-				if l := int(sp.m(r).level); l > best {
-					best, entry = l, uint32(i)
-				}
+	if ep, _, ok := h.entry(); ok && ep < n && index[ep] != 0 {
+		entry = index[ep] - 1
+	} else {
+		best := -1
+		for i, r := range keep {
+			if l := int(sp.m(r).level); l > best {
+				best, entry = l, uint32(i)
 			}
 		}
 	}
@@ -164,24 +264,38 @@ func (s *Store) saveIndex(sp *space) error {
 		rec = append(rec, sp.m(r).level)
 		w.Write(rec)
 	}
-	for _, r := range keep {
+	for i, r := range keep {
+		if i&1023 == 1023 {
+			if err := ctx.Err(); err != nil && !final {
+				return abort(fmt.Errorf("%w: %v", errSnapshotStopped, err))
+			}
+			if s.failed.Load() {
+				return abort(s.failErr)
+			}
+			runtime.Gosched()
+		}
+		rec = rec[:0]
+		mu := h.lock(r)
+		mu.Lock()
 		for l := 0; l <= int(sp.m(r).level); l++ {
 			lst := h.list(r, l)
-			rec = rec[:1]
+			at := len(rec)
+			rec = append(rec, 0)
 			cnt := 0
 			for j, x := range lst[1 : 1+lst[0]] {
-				if i, ok := index[x]; ok {
-					rec = binary.LittleEndian.AppendUint32(rec, i)
+				if x < n && index[x] != 0 {
+					rec = binary.LittleEndian.AppendUint32(rec, index[x]-1)
 					rec = binary.LittleEndian.AppendUint32(rec, math.Float32bits(h.getDist(r, l, j)))
 					cnt++
 				}
 			}
-			rec[0] = byte(cnt)
-			w.Write(rec)
+			rec[at] = byte(cnt)
 		}
+		mu.Unlock()
+		w.Write(rec)
 	}
 	if err := w.close(); err != nil {
-		return err
+		return abort(err)
 	}
 	var man []byte
 	man = binary.LittleEndian.AppendUint64(man, gen)
@@ -189,10 +303,28 @@ func (s *Store) saveIndex(sp *space) error {
 	man = binary.LittleEndian.AppendUint64(man, uint64(w.total))
 	b := s.db.NewBatch()
 	b.Set(manifestKey(sp.id), frame(man), nil)
+	// Parts of this generation beyond the stream, left by an interrupted
+	// snapshot, and the previous generation.
+	b.DeleteRange(partKey(sp.id, gen, w.part), partKey(sp.id, gen+1, 0), nil)
 	if old > 0 {
 		b.DeleteRange(partKey(sp.id, old, 0), partKey(sp.id, old+1, 0), nil)
 	}
-	return s.commit(b, true)
+	if err := s.commit(b, true); err != nil {
+		return 0, err
+	}
+	h.snapInserts.Store(inserts)
+	h.snapshotted.Store(true)
+	written = w.total
+	return len(keep), nil
+}
+
+// discard drops what was not committed yet.
+func (w *partWriter) discard() {
+	w.buf = nil
+	if w.b != nil {
+		w.b.Close()
+		w.b = nil
+	}
 }
 
 // partReader reads the parts of a snapshot stream in order, verifying each.
@@ -201,6 +333,7 @@ type partReader struct {
 	space string
 	gen   uint64
 	parts uint32
+	total uint64 // stream bytes, from the manifest
 	next  uint32
 	cur   []byte
 	err   error
@@ -279,7 +412,7 @@ func (s *Store) loadIndex(sp *space) (bool, error) {
 		s.noteIndex(sp, "manifest: %v", err)
 		return false, nil
 	}
-	r := &partReader{s: s, space: sp.id, gen: binary.LittleEndian.Uint64(p), parts: binary.LittleEndian.Uint32(p[8:])}
+	r := &partReader{s: s, space: sp.id, gen: binary.LittleEndian.Uint64(p), parts: binary.LittleEndian.Uint32(p[8:]), total: binary.LittleEndian.Uint64(p[12:])}
 	closer.Close()
 	if err := s.readSnapshot(sp, r); err != nil {
 		s.noteIndex(sp, "%v", err)
@@ -309,7 +442,19 @@ func (s *Store) resetIndex(sp *space) {
 	h.nodes.Store(0)
 }
 
-func (s *Store) readSnapshot(sp *space, r *partReader) error {
+// snapStream is a snapshot stream being read: from pebble (partReader),
+// or from memory (the fuzz test).
+type snapStream interface {
+	io.Reader
+	io.ByteReader
+	size() uint64 // the stream's length in bytes, as its manifest says
+	done() bool   // everything was read
+}
+
+func (r *partReader) size() uint64 { return r.total }
+func (r *partReader) done() bool   { return r.next == r.parts && len(r.cur) == 0 }
+
+func (s *Store) readSnapshot(sp *space, r snapStream) error {
 	h := sp.idx
 	var hdr [15]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
@@ -325,6 +470,11 @@ func (s *Store) readSnapshot(sp *space, r *partReader) error {
 	entry := binary.LittleEndian.Uint32(hdr[11:])
 	if count > 0 && entry >= count {
 		return fmt.Errorf("%w: entry point %d of %d nodes", errSnapshot, entry, count)
+	}
+	// A node takes at least 11 bytes (id length, id, seq, level); a count
+	// the stream cannot hold is refused before anything is allocated.
+	if uint64(count)*11 > r.size() {
+		return fmt.Errorf("%w: %d nodes in a stream of %d bytes", errSnapshot, count, r.size())
 	}
 	const unmapped = ^uint32(0)
 	slots := make([]uint32, count) // snapshot index → slot or unmapped
@@ -391,6 +541,11 @@ func (s *Store) readSnapshot(sp *space, r *partReader) error {
 				if links[k] >= count {
 					return fmt.Errorf("%w: link to node %d of %d", errSnapshot, links[k], count)
 				}
+				// A layer's links name nodes of that layer (a list of
+				// layer l is read for every node it names).
+				if int(levels[links[k]]) < l {
+					return fmt.Errorf("%w: node %d links to node %d of level %d at layer %d", errSnapshot, i, links[k], levels[links[k]], l)
+				}
 				if !(dists[k] >= -1 && dists[k] <= 3) {
 					return fmt.Errorf("%w: link distance %v", errSnapshot, dists[k])
 				}
@@ -417,8 +572,8 @@ func (s *Store) readSnapshot(sp *space, r *partReader) error {
 			}
 		}
 	}
-	if r.next != r.parts || len(r.cur) != 0 {
-		return fmt.Errorf("%w: %d trailing bytes", errSnapshot, len(r.cur))
+	if !r.done() {
+		return fmt.Errorf("%w: trailing bytes after the last node", errSnapshot)
 	}
 	for _, g := range gaps {
 		capacity := h.m
@@ -472,5 +627,7 @@ func (s *Store) readSnapshot(sp *space, r *partReader) error {
 	}
 	h.nodes.Store(nodes)
 	h.countInDegrees(sp.next)
+	h.snapshotted.Store(true)
+	s.recovery.IndexReused += int(nodes)
 	return nil
 }

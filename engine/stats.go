@@ -19,6 +19,8 @@ type Stats struct {
 	Consolidation ConsolidationTotals
 	// Pebble is the storage engine's state.
 	Pebble PebbleStats
+	// IndexSnapshots describes the index snapshots written since Open.
+	IndexSnapshots IndexSnapshotStats
 	// Recovery is what Open found and did.
 	Recovery RecoveryInfo
 	// Uptime is the time since Open returned.
@@ -97,6 +99,7 @@ func (s *Store) Stats() (Stats, error) {
 	p.BlockCacheSize = m.BlockCache.Size
 	p.BlockCacheHits = m.BlockCache.Hits
 	p.BlockCacheMisses = m.BlockCache.Misses
+	st.IndexSnapshots = s.snaps.get()
 	st.Recovery = s.recovery
 	st.Uptime = time.Since(s.opened)
 	return st, nil

@@ -52,6 +52,11 @@ type Store struct {
 	recovery RecoveryInfo
 	opened   time.Time
 
+	// snapMu serialises index snapshots (Backup, the background loop and
+	// Close); snaps counts them.
+	snapMu sync.Mutex
+	snaps  snapStats
+
 	// linksCommitted, when set (by tests), runs after a RememberWith
 	// (AutoLink) committed its links and before it takes graphMu.
 	linksCommitted func(id string)
@@ -86,6 +91,9 @@ type RecoveryInfo struct {
 	// the background (exact scans find them meanwhile).
 	IndexLoaded bool
 	Reindexed   int
+	// IndexReused is how many nodes of the snapshots were reused: memories
+	// unchanged since their snapshot was written.
+	IndexReused int
 	// IndexNotes explains snapshots that were ignored (the graph is rebuilt).
 	IndexNotes []string
 }
@@ -152,6 +160,9 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	if opts.ConsolidationInterval > 0 {
 		s.goBackground(s.consolidationLoop)
+	}
+	if opts.IndexSnapshotEvery > 0 {
+		s.goBackground(s.snapshotLoop)
 	}
 	return s, nil
 }

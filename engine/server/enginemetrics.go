@@ -20,6 +20,9 @@ var (
 	descConsRuns    = prometheus.NewDesc("engram_consolidation_runs_total", "Consolidation runs since start.", nil, nil)
 	descConsFails   = prometheus.NewDesc("engram_consolidation_failures_total", "Failed consolidation runs since start.", nil, nil)
 	descConsFresh   = prometheus.NewDesc("engram_consolidation_freshness_seconds", "Seconds since the last successful consolidation run.", nil, nil)
+	descSnapTotal   = prometheus.NewDesc("engramd_index_snapshots_total", "HNSW index snapshots written into the store since start (backups, the background loop), by result.", []string{"result"}, nil)
+	descSnapLast    = prometheus.NewDesc("engramd_index_snapshot_last_timestamp_seconds", "Unix time when the last index snapshot began: a crash or a restore re-indexes what was written after it.", nil, nil)
+	descSnapDur     = prometheus.NewDesc("engramd_index_snapshot_duration_seconds", "How long the last index snapshot took to write.", nil, nil)
 	descPebbleDisk  = prometheus.NewDesc("engramd_pebble_disk_usage_bytes", "Bytes of sstables, WAL and other pebble files.", nil, nil)
 	descPebbleWAL   = prometheus.NewDesc("engramd_pebble_wal_bytes_written_total", "Bytes written to pebble's WAL.", nil, nil)
 	descPebbleL0    = prometheus.NewDesc("engramd_pebble_l0_files", "Sstables in L0.", nil, nil)
@@ -32,7 +35,7 @@ var (
 
 func describeEngine(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descHotRatio, descHotEntries, descHotEvents, descIndexNodes, descIndexPend, descIndexBytes, descEdges, descBeliefs,
-		descConsRuns, descConsFails, descConsFresh, descPebbleDisk, descPebbleWAL, descPebbleL0, descPebbleRAmp, descPebbleComp, descPebbleFlush, descPebbleDebt, descPebbleCache} {
+		descConsRuns, descConsFails, descConsFresh, descSnapTotal, descSnapLast, descSnapDur, descPebbleDisk, descPebbleWAL, descPebbleL0, descPebbleRAmp, descPebbleComp, descPebbleFlush, descPebbleDebt, descPebbleCache} {
 		ch <- d
 	}
 }
@@ -65,6 +68,12 @@ func collectEngine(s *Server, ch chan<- prometheus.Metric) {
 	c(descConsFails, float64(st.Consolidation.Failures))
 	if !st.Consolidation.LastRun.IsZero() {
 		g(descConsFresh, time.Since(st.Consolidation.LastRun).Seconds())
+	}
+	c(descSnapTotal, float64(st.IndexSnapshots.Taken), "ok")
+	c(descSnapTotal, float64(st.IndexSnapshots.Failed), "failed")
+	if !st.IndexSnapshots.LastAt.IsZero() {
+		g(descSnapLast, float64(st.IndexSnapshots.LastAt.UnixNano())/1e9)
+		g(descSnapDur, st.IndexSnapshots.LastDuration.Seconds())
 	}
 	p := st.Pebble
 	g(descPebbleDisk, float64(p.DiskSpaceUsage))

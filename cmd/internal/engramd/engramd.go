@@ -269,6 +269,9 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "engramd: listening on http://%s (data %s, %d memories, sync %v, auth %s, max in-flight %d, backups %s, recovered in %s)\n",
 		ln.Addr(), c.data, mems, c.sync, auth, c.maxInflight, backups, st.RecoveryTime().Round(time.Millisecond))
+	if rec := st.Recovery(); rec.Memories > 0 {
+		fmt.Fprintf(stdout, "engramd: index: %d memories reused from its snapshot, %d being re-indexed in the background\n", rec.IndexReused, rec.Reindexed)
+	}
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- hs.Serve(ln) }()

@@ -1,0 +1,367 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/engram-bench/engram-bench/workloads"
+)
+
+// clusteredMemories returns n memories of the embeddings_search scenario's
+// clustered distribution (dim dimensions), ids prefixed by prefix, drawn
+// from preload positions [from, from+n).
+func clusteredMemories(t *testing.T, dim, from, n int, prefix string) []Memory {
+	t.Helper()
+	sc, err := workloads.LoadBuiltin("embeddings_search")
+	if err != nil {
+		t.Fatal(err)
+	}
+	np := int64(from + n)
+	sc.Data.Preload, sc.Data.NumNodes, sc.Data.EmbeddingDim, sc.Data.MemorySpaces = &np, np, dim, 1
+	gen, err := workloads.NewGenerator(sc, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var op workloads.Op
+	ms := make([]Memory, 0, n)
+	for j := from; j < from+n; j++ {
+		gen.FillPreload(uint64(j), &op)
+		ms = append(ms, Memory{ID: fmt.Sprintf("%s%d", prefix, j), Content: "c", Embedding: append([]float32(nil), op.Embedding...), Confidence: 1})
+	}
+	return ms
+}
+
+// liveSet tracks what concurrent writers and deleters had acknowledged.
+type liveSet struct {
+	mu      sync.Mutex
+	vecs    map[string][]float32 // acknowledged and not deleted
+	deleted map[string]bool      // deletes acknowledged
+}
+
+func (l *liveSet) put(m Memory) {
+	l.mu.Lock()
+	l.vecs[m.ID] = m.Embedding
+	l.mu.Unlock()
+}
+
+func (l *liveSet) del(id string) {
+	l.mu.Lock()
+	delete(l.vecs, id)
+	l.deleted[id] = true
+	l.mu.Unlock()
+}
+
+// checkFindsEveryMemory searches the index for every live memory by its own
+// embedding: at least 99% must find themselves among the 10 results, and no
+// result may be a deleted memory.
+func checkFindsEveryMemory(t *testing.T, s *Store, live *liveSet) {
+	t.Helper()
+	found := 0
+	for id, v := range live.vecs {
+		res, err := s.Nearest(ctx, "default", v, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range res {
+			if m.ID == id {
+				found++
+			}
+			if live.deleted[m.ID] {
+				t.Fatalf("search returned %s, deleted before the crash", m.ID)
+			}
+		}
+	}
+	r := float64(found) / float64(len(live.vecs))
+	t.Logf("%d of %d memories found by their own embedding (%.4f)", found, len(live.vecs), r)
+	if r < 0.99 {
+		t.Errorf("recall of exact ids after reopen = %.4f, want >= 0.99", r)
+	}
+}
+
+// Snapshots taken while writers insert and deleters delete, then a crash
+// (no Close): the reopened store reuses the last snapshot, re-indexes only
+// what was written after it, and its index finds every memory and no
+// deleted one.
+func TestLiveSnapshotCrashReopen(t *testing.T) {
+	const dim = 64
+	base, writers, perWriter := 2000, 2, 250
+	if raceEnabled {
+		base, perWriter = 800, 100
+	}
+	fs := vfs.NewCrashableMem()
+	opts := Options{FS: fs, Dim: dim, NoAutoLink: true, IndexSnapshotEvery: -1}
+	s := open(t, "db", opts)
+	defer s.Close()
+	ms := clusteredMemories(t, dim, 0, base, "m")
+	if err := s.RememberBatch(ctx, "default", ms); err != nil {
+		t.Fatal(err)
+	}
+	live := &liveSet{vecs: map[string][]float32{}, deleted: map[string]bool{}}
+	for _, m := range ms {
+		live.put(m)
+	}
+	fresh := clusteredMemories(t, dim, base, writers*perWriter, "w")
+	var wg sync.WaitGroup
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(fresh); i += writers {
+				if err := s.Remember(ctx, "default", fresh[i]); err != nil {
+					t.Error(err)
+					return
+				}
+				live.put(fresh[i])
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() { // deletes every 7th preloaded memory
+		defer wg.Done()
+		for j := 0; j < base; j += 7 {
+			if err := s.Delete(ctx, "default", ms[j].ID); err != nil {
+				t.Error(err)
+				return
+			}
+			live.del(ms[j].ID)
+		}
+	}()
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	// Snapshots while they run; the last one is what the crash keeps.
+	sp := s.space("default")
+	var nodes, taken int
+	for running := true; running && taken < 100; {
+		select {
+		case <-done:
+			running = false
+		default:
+		}
+		n, err := s.saveIndex(ctx, sp, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nodes, taken = n, taken+1
+	}
+	<-done
+	// Deletes after the last snapshot: its nodes for them are not mapped
+	// on reopen and the lists that link to them are repaired.
+	for j := 3; j < base; j += 14 {
+		if err := s.Delete(ctx, "default", ms[j].ID); err != nil {
+			t.Fatal(err)
+		}
+		live.del(ms[j].ID)
+	}
+	crashed := fs.CrashClone(vfs.CrashCloneCfg{})
+	if st, _ := s.Stats(); st.IndexSnapshots.Taken != int64(taken) || st.IndexSnapshots.LastNodes != nodes || st.IndexSnapshots.LastBytes == 0 {
+		t.Errorf("snapshot stats %+v", st.IndexSnapshots)
+	}
+
+	opts.FS = crashed
+	c := open(t, "db", opts)
+	defer c.Close()
+	rec := c.Recovery()
+	t.Logf("%d snapshots while writing and deleting, the last of %d nodes; reopen: %+v", taken, nodes, rec)
+	if rec.Clean || !rec.IndexLoaded || len(rec.IndexNotes) != 0 {
+		t.Fatalf("crash reopen did not use the live snapshot: %+v", rec)
+	}
+	if rec.Memories != len(live.vecs) {
+		t.Fatalf("reopened with %d memories, %d acknowledged", rec.Memories, len(live.vecs))
+	}
+	if rec.IndexReused+rec.Reindexed != rec.Memories || rec.IndexReused < base/2 || rec.IndexReused > nodes {
+		t.Errorf("reused %d + reindexed %d of %d memories (snapshot of %d nodes)", rec.IndexReused, rec.Reindexed, rec.Memories, nodes)
+	}
+	c.waitIndexed("default")
+	if in, _ := c.Space("default"); in.Index.Nodes != len(live.vecs) || in.Index.Pending != 0 {
+		t.Errorf("index after reopen: %+v", in.Index)
+	}
+	checkFindsEveryMemory(t, c, live)
+}
+
+// A backup taken while writers run carries a fresh snapshot: the restored
+// store reuses the index instead of rebuilding it.
+func TestBackupRestoreReusesIndex(t *testing.T) {
+	const dim = 32
+	base := 1500
+	if raceEnabled {
+		base = 800
+	}
+	root := t.TempDir()
+	s := open(t, filepath.Join(root, "live"), Options{Dim: dim, NoAutoLink: true, IndexSnapshotEvery: -1})
+	defer s.Close()
+	ms := clusteredMemories(t, dim, 0, base, "m")
+	if err := s.RememberBatch(ctx, "default", ms); err != nil {
+		t.Fatal(err)
+	}
+	log := &writeLog{began: map[string]time.Time{}, acked: map[string]time.Time{}}
+	stop := make(chan struct{})
+	wait := startWriters(t, s, 2, 100, log, stop)
+	time.Sleep(20 * time.Millisecond)
+	man, err := s.Backup(ctx, filepath.Join(root, "b0"), BackupOptions{})
+	close(stop)
+	wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _ := s.Stats()
+	if st.IndexSnapshots.Taken != 1 || st.IndexSnapshots.LastNodes < base {
+		t.Errorf("backup's snapshot: %+v", st.IndexSnapshots)
+	}
+	if _, err := Restore(ctx, []string{filepath.Join(root, "b0")}, filepath.Join(root, "restored")); err != nil {
+		t.Fatal(err)
+	}
+	r := open(t, filepath.Join(root, "restored"), Options{Dim: dim, NoAutoLink: true})
+	defer r.Close()
+	rec := r.Recovery()
+	t.Logf("backup of %d memories; restored: %+v", man.MemoryCount(), rec)
+	if !rec.IndexLoaded || rec.IndexReused < base || rec.IndexReused+rec.Reindexed != rec.Memories {
+		t.Fatalf("restore did not reuse the backup's index: %+v", rec)
+	}
+	// Only writes made while the backup ran can be missing from its snapshot.
+	if rec.Reindexed > rec.Memories-base {
+		t.Errorf("re-indexed %d of %d memories", rec.Reindexed, rec.Memories)
+	}
+	// A backup with nothing indexed since the last snapshot writes no new one.
+	s.waitIndexed("default")
+	if _, err := s.Backup(ctx, filepath.Join(root, "b1"), BackupOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := s.Stats()
+	if _, err := s.Backup(ctx, filepath.Join(root, "b2"), BackupOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := s.Stats()
+	if after.IndexSnapshots.Taken != before.IndexSnapshots.Taken {
+		t.Errorf("a backup with no index change since the last snapshot wrote another: %d → %d", before.IndexSnapshots.Taken, after.IndexSnapshots.Taken)
+	}
+}
+
+// The background loop snapshots a space once it took IndexSnapshotEvery
+// inserts, and a crash after that reopens with the index reused; Close
+// stops the loop.
+func TestIndexSnapshotLoop(t *testing.T) {
+	fs := vfs.NewCrashableMem()
+	opts := Options{FS: fs, Dim: 16, NoAutoLink: true, IndexSnapshotEvery: 100, IndexSnapshotInterval: time.Millisecond}
+	s := open(t, "db", opts)
+	ms := clusteredMemories(t, 16, 0, 300, "m")
+	for _, m := range ms {
+		if err := s.Remember(ctx, "default", m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.waitIndexed("default")
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		st, err := s.Stats()
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The loop snapshots once per 100 inserts: the last one holds at
+		// least 200 of the 300 nodes.
+		if st.IndexSnapshots.Taken >= 1 && st.IndexSnapshots.LastNodes >= 200 {
+			if st.IndexSnapshots.Failed != 0 || st.IndexSnapshots.LastAt.IsZero() || st.IndexSnapshots.LastDuration <= 0 {
+				t.Errorf("snapshot stats %+v", st.IndexSnapshots)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no background snapshot of 200+ nodes after 300 inserts in 20 s: %+v", st.IndexSnapshots)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	crashed := fs.CrashClone(vfs.CrashCloneCfg{})
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	opts.FS = crashed
+	c := open(t, "db", opts)
+	defer c.Close()
+	if rec := c.Recovery(); rec.Clean || !rec.IndexLoaded || rec.IndexReused < 200 {
+		t.Errorf("crash after a background snapshot: %+v", rec)
+	}
+}
+
+// A snapshot interrupted by its context (Close cancels the loop's) leaves
+// no part behind, is not counted, and the previous snapshot stays usable.
+func TestLiveSnapshotInterrupted(t *testing.T) {
+	dir := t.TempDir()
+	opts := Options{Dim: 8, NoAutoLink: true, IndexSnapshotEvery: -1}
+	s := open(t, dir, opts)
+	ms := clusteredMemories(t, 8, 0, 1100, "m") // the context is checked every 1024 nodes
+	if err := s.RememberBatch(ctx, "default", ms); err != nil {
+		t.Fatal(err)
+	}
+	sp := s.space("default")
+	if _, err := s.saveIndex(ctx, sp, false); err != nil {
+		t.Fatal(err)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := s.saveIndex(cctx, sp, false); !errors.Is(err, errSnapshotStopped) {
+		t.Fatalf("cancelled snapshot: %v", err)
+	}
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: partKey("default", 2, 0), UpperBound: partKey("default", 3, 0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for it.First(); it.Valid(); it.Next() {
+		t.Errorf("part of the interrupted snapshot left behind: %q", it.Key())
+	}
+	it.Close()
+	if st, _ := s.Stats(); st.IndexSnapshots.Taken != 1 || st.IndexSnapshots.Failed != 0 {
+		t.Errorf("stats after an interrupted snapshot: %+v", st.IndexSnapshots)
+	}
+	// Crash: the first snapshot is what Open finds.
+	s.db.Close()
+	s.releaseMemory()
+	c := open(t, dir, opts)
+	defer c.Close()
+	if rec := c.Recovery(); !rec.IndexLoaded || rec.IndexReused != 1100 || rec.Reindexed != 0 {
+		t.Errorf("reopen after an interrupted snapshot: %+v", rec)
+	}
+}
+
+func TestIndexSnapshotOptions(t *testing.T) {
+	cases := []struct {
+		name      string
+		every     int
+		interval  time.Duration
+		wantEvery int
+		wantIntv  time.Duration
+		bad       string // the field a ValidationError names
+	}{
+		{name: "defaults", wantEvery: DefaultIndexSnapshotEvery, wantIntv: DefaultIndexSnapshotInterval},
+		{name: "set", every: 500, interval: time.Second, wantEvery: 500, wantIntv: time.Second},
+		{name: "disabled", every: -1, wantEvery: -1, wantIntv: DefaultIndexSnapshotInterval},
+		{name: "negative_interval", interval: -time.Second, bad: "index_snapshot_interval"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			o := Options{IndexSnapshotEvery: c.every, IndexSnapshotInterval: c.interval}
+			err := o.fill()
+			if c.bad != "" {
+				var ve *ValidationError
+				if !errors.As(err, &ve) || ve.Field != c.bad {
+					t.Fatalf("fill: %v, want a ValidationError naming %s", err, c.bad)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if o.IndexSnapshotEvery != c.wantEvery || o.IndexSnapshotInterval != c.wantIntv {
+				t.Errorf("filled every=%d interval=%v, want %d %v", o.IndexSnapshotEvery, o.IndexSnapshotInterval, c.wantEvery, c.wantIntv)
+			}
+		})
+	}
+	if _, err := Open(t.TempDir(), Options{IndexSnapshotInterval: -1}); err == nil {
+		t.Error("Open accepted a negative index_snapshot_interval")
+	}
+}
