@@ -365,3 +365,25 @@ func TestIndexSnapshotOptions(t *testing.T) {
 		t.Error("Open accepted a negative index_snapshot_interval")
 	}
 }
+
+// The index's M is bounded so that a layer-0 list (3M links) fits the
+// snapshot's one-byte link count.
+func TestIndexMBounds(t *testing.T) {
+	for _, c := range []struct {
+		m  int
+		ok bool
+	}{{2, true}, {maxIndexM, true}, {maxIndexM + 1, false}, {1, false}, {256, false}} {
+		o := Options{Index: IndexOptions{M: c.m, EfConstruction: 1000}}
+		err := o.fill()
+		var ve *ValidationError
+		if c.ok && err != nil {
+			t.Errorf("M=%d: %v", c.m, err)
+		}
+		if !c.ok && (!errors.As(err, &ve) || ve.Field != "index.m") {
+			t.Errorf("M=%d: %v, want a ValidationError naming index.m", c.m, err)
+		}
+	}
+	if 3*maxIndexM > 255 {
+		t.Errorf("3 × maxIndexM = %d links do not fit a byte", 3*maxIndexM)
+	}
+}

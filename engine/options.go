@@ -11,6 +11,10 @@ import (
 // DefaultDim is the embedding dimension of Engram memories.
 const DefaultDim = 768
 
+// maxIndexM is the largest IndexOptions.M: the index snapshot stores a
+// list's link count in one byte, and layer 0 holds 3M links.
+const maxIndexM = 85
+
 // Documented defaults of Options and of the request types. Zero values in an
 // Options or a request mean these.
 const (
@@ -112,6 +116,8 @@ type IndexOptions struct {
 	// M is the number of links per node on the upper layers; layer 0 keeps
 	// 3M (more than the usual 2M: on clustered data, nodes at the edge of a
 	// cluster otherwise lose their last in-links as the cluster grows).
+	// At most 85, so that a layer-0 list (3M links) fits the index
+	// snapshot's one-byte link count.
 	M int
 	// EfConstruction is the candidate list size while inserting.
 	EfConstruction int
@@ -158,8 +164,8 @@ func (o *Options) fill() error {
 	if ix.M == 0 {
 		ix.M = DefaultIndexM
 	}
-	if ix.M < 2 || ix.M > 256 {
-		return invalid("index.m", fmt.Sprint(ix.M), "must be in [2, 256]")
+	if ix.M < 2 || ix.M > maxIndexM {
+		return invalid("index.m", fmt.Sprint(ix.M), "must be in [2, %d]", maxIndexM)
 	}
 	if ix.EfConstruction == 0 {
 		ix.EfConstruction = DefaultEfConstruction
