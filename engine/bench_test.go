@@ -21,9 +21,10 @@ import (
 //	ENGRAM_BENCH_N     memories preloaded (default 2000; the targets are for 100000)
 //	ENGRAM_BENCH_DIR   keep the preloaded store here and reuse it across runs
 //	                   (default: a fresh temporary directory per run)
-//	ENGRAM_BENCH_NOPIN 1: run the single-goroutine sub-benchmarks on a goroutine
-//	                   not locked to its OS thread, as the harness's callers
-//	                   run (no cpu-* metrics then); see newOpLatencies
+//	ENGRAM_BENCH_NOPIN 1: run the single-goroutine read sub-benchmarks on a
+//	                   goroutine not locked to its OS thread, as the harness's
+//	                   callers run (no cpu-* metrics then); see newOpLatencies.
+//	                   The store sub-benchmarks never lock (newWriteLatencies).
 //
 // Every sub-benchmark reports the p50 and p99 of its per-op latency
 // (p50-ns/op, p99-ns/op) besides ns/op, measured per op with
@@ -38,7 +39,7 @@ func BenchmarkEngine(b *testing.B) {
 	s := env.s
 
 	b.Run("store_single", func(b *testing.B) {
-		lat := newOpLatencies()
+		lat := newWriteLatencies()
 		i := 0
 		for b.Loop() {
 			m := env.fresh(i)
@@ -77,7 +78,7 @@ func BenchmarkEngine(b *testing.B) {
 			b.Fatal(err)
 		}
 		defer ns.Close()
-		lat := newOpLatencies()
+		lat := newWriteLatencies()
 		i := 0
 		for b.Loop() {
 			m := env.fresh(i)
@@ -93,7 +94,7 @@ func BenchmarkEngine(b *testing.B) {
 		ns.waitIndexed("bench_w")
 	})
 	b.Run("store_batch/size=1000", func(b *testing.B) {
-		lat := newOpLatencies()
+		lat := newWriteLatencies()
 		i := 0
 		for b.Loop() {
 			ms := make([]Memory, 1000)
@@ -194,7 +195,7 @@ func BenchmarkEngine(b *testing.B) {
 	b.Run("consolidation_cycle", func(b *testing.B) {
 		// Each cycle consolidates 200 new episodes (stored untimed) into a
 		// space that keeps the semantic memories of earlier cycles.
-		lat := newOpLatencies()
+		lat := newWriteLatencies()
 		i := 0
 		scanned := 0
 		for b.Loop() {
@@ -585,6 +586,13 @@ func newOpLatencies() *latencies {
 	}
 	return l
 }
+
+// newWriteLatencies is latencies for store sub-benchmarks, whose ops are
+// pebble writes: their goroutine is never locked to its OS thread (locking
+// would add two OS thread switches to every write, see newOpLatencies, and
+// the write's CPU is spent on the writer's thread anyway), so they report
+// no cpu-* metrics.
+func newWriteLatencies() *latencies { return newLatencies(1) }
 
 // done records an op that started at wall time t0 and thread CPU time c0.
 func (l *latencies) done(t0 time.Time, c0 time.Duration) {
