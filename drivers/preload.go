@@ -11,6 +11,13 @@ import (
 	"github.com/engram-bench/engram-bench/workloads"
 )
 
+// preloadOutcome is what a preload stored (done) and did not (failed), and
+// the first failure's error.
+type preloadOutcome struct {
+	done, failed int64
+	first        error
+}
+
 // preloadBatch is how many memories one preload call stores.
 const preloadBatch = 500
 
@@ -20,7 +27,10 @@ const preloadBatch = 500
 // through Preloader when the driver has it, else one op at a time. Nothing
 // here is timed into the results; progress is reported every progressEvery
 // (default, and at most, once a second; at least every 10 ms).
-func runPreload(ctx context.Context, d Driver, iterate func(context.Context, func(*workloads.Op) error) error, total int64, concurrency int, progress func(done, total int64), progressEvery time.Duration) (int64, int64, error) {
+//
+// It returns what was stored and what failed, and an error when the preload
+// as a whole failed: the source broke, or nothing could be stored.
+func runPreload(ctx context.Context, d Driver, iterate func(context.Context, func(*workloads.Op) error) error, total int64, concurrency int, progress func(done, total int64), progressEvery time.Duration) (preloadOutcome, error) {
 	batcher, _ := d.(Preloader)
 	workers := runtime.GOMAXPROCS(0) * 2
 	if batcher == nil {
@@ -117,11 +127,12 @@ func runPreload(ctx context.Context, d Driver, iterate func(context.Context, fun
 	if progress != nil {
 		progress(done.Load(), total)
 	}
+	out := preloadOutcome{done: done.Load(), failed: failed.Load(), first: firstErr}
 	if iterErr != nil && ctx.Err() == nil {
-		return done.Load(), failed.Load(), fmt.Errorf("preload: %w", iterErr)
+		return out, fmt.Errorf("preload: %w", iterErr)
 	}
-	if f := failed.Load(); f > 0 && done.Load() == 0 {
-		return done.Load(), f, fmt.Errorf("preload failed: %w", firstErr)
+	if out.failed > 0 && out.done == 0 {
+		return out, fmt.Errorf("preload failed: %w", firstErr)
 	}
-	return done.Load(), failed.Load(), nil
+	return out, nil
 }

@@ -214,8 +214,11 @@ func Execute(ctx context.Context, p Plan) (*reports.Result, error) {
 	}
 	if preloads && nPre > 0 && preload != nil && !ownOps {
 		t0 := time.Now()
-		n, errs, err := runPreload(ctx, d, preload, nPre, p.Concurrency, p.PreloadProgress, p.PreloadProgressEvery)
-		res.Preload = reports.PreloadStats{Memories: n, DurationS: time.Since(t0).Seconds(), Errors: errs}
+		out, err := runPreload(ctx, d, preload, nPre, p.Concurrency, p.PreloadProgress, p.PreloadProgressEvery)
+		res.Preload = reports.PreloadStats{Memories: out.done, DurationS: time.Since(t0).Seconds(), Errors: out.failed}
+		if out.first != nil {
+			res.Preload.FirstError = out.first.Error()
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -169,6 +169,9 @@ type PreloadStats struct {
 	Memories  int64   `json:"memories"`
 	DurationS float64 `json:"duration_s"`
 	Errors    int64   `json:"errors,omitempty"`
+	// FirstError is the first failure among Errors (the preload goes on
+	// past failed batches; the run's results say how many failed and why).
+	FirstError string `json:"first_error,omitempty"`
 }
 
 // HarnessStats is the harness's account of itself.

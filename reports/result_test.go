@@ -166,3 +166,19 @@ func TestMarkdown(t *testing.T) {
 		}
 	}
 }
+
+// A preload that lost some memories says how many and why in the text
+// report.
+func TestTextShowsPreloadFailures(t *testing.T) {
+	r := sampleResult(t)
+	r.Preload = PreloadStats{Memories: 98000, DurationS: 53.5, Errors: 2000, FirstError: "status 504: batch timed out"}
+	var b bytes.Buffer
+	if err := WriteText(&b, r); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"preload: 98000 memories in 53.5s", "preload: 2000 memories failed, first: status 504: batch timed out"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("text lacks %q:\n%s", want, b.String())
+		}
+	}
+}

@@ -332,6 +332,9 @@ func (m *merger) skeleton() *Result {
 		}
 		res.Preload.Memories += r.Preload.Memories
 		res.Preload.Errors += r.Preload.Errors
+		if res.Preload.FirstError == "" {
+			res.Preload.FirstError = r.Preload.FirstError
+		}
 		res.Preload.DurationS = max(res.Preload.DurationS, r.Preload.DurationS)
 		h, rh := &res.Harness, r.Harness
 		h.HarnessLagP99Ns = max(h.HarnessLagP99Ns, rh.HarnessLagP99Ns)

@@ -56,6 +56,9 @@ func WriteText(w io.Writer, r *Result) error {
 	if r.Preload.Memories > 0 {
 		fmt.Fprintf(ew, "  preload: %d memories in %.1fs\n", r.Preload.Memories, r.Preload.DurationS)
 	}
+	if r.Preload.Errors > 0 {
+		fmt.Fprintf(ew, "  preload: %d memories failed, first: %s\n", r.Preload.Errors, r.Preload.FirstError)
+	}
 	writeShardLines(ew, r)
 	h := r.Harness
 	limited := "not limiting"
