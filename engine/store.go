@@ -98,6 +98,27 @@ type RecoveryInfo struct {
 	IndexNotes []string
 }
 
+// pebble's memtable size, and how many may be queued (being filled or
+// flushed) before writes stop.
+const (
+	memTableSize  = 64 << 20
+	memTableQueue = 2
+)
+
+// BoundedMemory is the memory, in bytes, the store may come to hold
+// whatever the number of memories: pebble's queued memtables, its block
+// cache and a full hot tier. These fill with use up to their bounds; the
+// rest of the store's memory (vectors, index, graph, ids) grows with the
+// memories it holds.
+func (s *Store) BoundedMemory() int64 {
+	hot := int64(max(s.opts.HotCapacity, 0)) * int64(s.dim*4+hotEntryBytes)
+	return memTableQueue*memTableSize + s.opts.CacheSize + hot
+}
+
+// hotEntryBytes is a hot-tier entry's memory besides its embedding: the
+// decoded memory's fields, its id and content, and the tier's bookkeeping.
+const hotEntryBytes = 256
+
 // Open opens (or creates) the store in dir and rebuilds its in-memory state.
 // A corrupt record fails Open with an error wrapping ErrCorrupt.
 func Open(dir string, opts Options) (*Store, error) {
@@ -114,7 +135,8 @@ func Open(dir string, opts Options) (*Store, error) {
 		Cache:              cache,
 		// 64 MiB memtables (pebble's default is 4 MiB): fewer flushes, so
 		// fewer moments where a WAL fsync queues behind an sstable write.
-		MemTableSize: 64 << 20,
+		MemTableSize:                memTableSize,
+		MemTableStopWritesThreshold: memTableQueue,
 	}
 	// Embeddings are most of every record and do not compress.
 	po.ApplyCompressionSettings(func() pebble.DBCompressionSettings { return pebble.DBCompressionNone })

@@ -262,3 +262,27 @@ func TestCorruptEdgeFailsOpen(t *testing.T) {
 		t.Fatalf("Open over a corrupt edge: %v", err)
 	}
 }
+
+// BoundedMemory adds up the store's bounded caches and buffers from its
+// options: two 64 MiB memtables, the block cache and a full hot tier.
+func TestBoundedMemory(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		o    Options
+		want int64
+	}{
+		{"defaults", Options{}, 2*64<<20 + 64<<20 + DefaultHotCapacity*(DefaultDim*4+hotEntryBytes)},
+		{"no hot tier, small cache", Options{HotCapacity: -1, CacheSize: 8 << 20, Dim: 16}, 2*64<<20 + 8<<20},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s, err := Open(t.TempDir(), c.o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if got := s.BoundedMemory(); got != c.want {
+				t.Errorf("BoundedMemory = %d, want %d", got, c.want)
+			}
+		})
+	}
+}

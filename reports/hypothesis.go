@@ -293,6 +293,11 @@ func evalH4(r *Result) Hypothesis {
 		return h
 	}
 	used := res.RSSPeakBytes - res.RSSBaselineBytes
+	if res.BoundedBytes > raw {
+		h.Detail = fmt.Sprintf("not judged: the run's raw data (%d memories × %d B = %s) is below the memory the target holds whatever the data (%s of caches and write buffers, which fill with use); RSS peak %s − baseline %s = %s. A run whose raw data is well above %s (a larger preload) tests it",
+			res.Memories, res.RawBytesPerMemory, fmtBytes(raw), fmtBytes(res.BoundedBytes), fmtBytes(res.RSSPeakBytes), fmtBytes(res.RSSBaselineBytes), fmtBytes(used), fmtBytes(res.BoundedBytes))
+		return h
+	}
 	ratio := float64(used) / float64(raw)
 	h.Value = round3(ratio)
 	h.Status = HypothesisPass

@@ -187,6 +187,8 @@ func TestH4(t *testing.T) {
 		{"30 MiB over a 10 MiB baseline for 10 MiB of data", &Resources{Source: "process", RSSPeakBytes: 30 * mb, RSSBaselineBytes: 10 * mb, Memories: 10240, RawBytesPerMemory: 1024}, HypothesisFail, 2},
 		{"15 MiB for 10 MiB", &Resources{Source: "target", RSSPeakBytes: 15 * mb, Memories: 10240, RawBytesPerMemory: 1024}, HypothesisPass, 1.5},
 		{"no data", &Resources{RSSPeakBytes: mb}, HypothesisNotRun, 0},
+		{"10 MiB of data under 200 MiB of bounded caches", &Resources{Source: "process", RSSPeakBytes: 260 * mb, RSSBaselineBytes: 40 * mb, Memories: 10240, RawBytesPerMemory: 1024, BoundedBytes: 200 * mb}, HypothesisNotRun, 0},
+		{"400 MiB of data above 200 MiB of bounded caches", &Resources{Source: "process", RSSPeakBytes: 1000 * mb, RSSBaselineBytes: 40 * mb, Memories: 400 * 1024, RawBytesPerMemory: 1024, BoundedBytes: 200 * mb}, HypothesisFail, 2.4},
 		{"not measured", nil, HypothesisNotRun, 0},
 	}
 	for _, c := range cases {

@@ -58,6 +58,11 @@ type Resources struct {
 	// successful stores); RawBytesPerMemory is dim×4 + metadata.
 	Memories          int64 `json:"memories"`
 	RawBytesPerMemory int64 `json:"raw_bytes_per_memory"`
+	// BoundedBytes is the memory the system under test may hold whatever
+	// the data (caches and write buffers that fill up to a bound), when it
+	// says; 0 when unknown. H4 does not judge a run whose raw data is
+	// below it.
+	BoundedBytes int64 `json:"bounded_bytes,omitempty"`
 }
 
 // RawBytes is the raw data size: Memories × RawBytesPerMemory.

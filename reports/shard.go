@@ -679,8 +679,10 @@ func (m *merger) resources() *Resources {
 		if s.Source == "process" {
 			out.RSSPeakBytes += s.RSSPeakBytes
 			out.RSSBaselineBytes += s.RSSBaselineBytes
+			out.BoundedBytes += s.BoundedBytes
 		} else {
 			out.RSSPeakBytes = max(out.RSSPeakBytes, s.RSSPeakBytes)
+			out.BoundedBytes = max(out.BoundedBytes, s.BoundedBytes)
 		}
 		out.Memories += s.Memories
 	}

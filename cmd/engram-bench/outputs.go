@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -57,6 +58,7 @@ type outputs struct {
 	schedule []int64 // ops due per interval, by tick index
 	inFlight []int   // ops in flight at each tick
 	rss      *reports.RSSPeak
+	bounded  atomic.Int64 // the in-process engine's BoundedMemory, once opened
 	scraper  *reports.Scraper
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
@@ -157,6 +159,15 @@ func startOutputs(ctx context.Context, o *outputFlags, out string, stderr io.Wri
 		s.rss = &reports.RSSPeak{}
 		s.rss.Baseline, _ = reports.ProcessRSS()
 		s.live = append(s.live, func(reports.Tick) { s.rss.Sample() })
+		prev := plan.Opened
+		plan.Opened = func(d drivers.Driver) {
+			if b, ok := d.(interface{ BoundedMemory() int64 }); ok {
+				s.bounded.Store(b.BoundedMemory())
+			}
+			if prev != nil {
+				prev(d)
+			}
+		}
 	}
 	if s.scraper != nil {
 		s.wg.Add(1)
@@ -216,6 +227,9 @@ func (s *outputs) finish(ctx context.Context, res *reports.Result) error {
 	}
 	if s.rss != nil && res.Resources == nil {
 		res.Resources = s.rss.Resources(res, s.dim, s.batch)
+		if res.Resources != nil {
+			res.Resources.BoundedBytes = s.bounded.Load()
+		}
 	}
 	res.EvaluateHypotheses()
 	var firstErr error

@@ -136,6 +136,11 @@ func (d *Driver) Health() error {
 	return err
 }
 
+// BoundedMemory is the engine's memory that does not grow with the data
+// (engine.Store.BoundedMemory); the harness's memory-overhead hypothesis
+// (H4) needs raw data above it to judge the engine.
+func (d *Driver) BoundedMemory() int64 { return d.store.BoundedMemory() }
+
 // Store returns the engine the driver runs against.
 func (d *Driver) Store() *engine.Store { return d.store }
 
