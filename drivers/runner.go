@@ -117,11 +117,14 @@ type RunStats struct {
 	MeasureEnd   int64     // run-clock time where the last measured op finished, or the window's end if later
 	Sent         uint64    // measured ops started
 	WarmupOps    uint64    // warm-up ops started
-	Unsent       uint64    // ops due inside the window that never started
-	StartedLate  uint64    // measured ops due inside the window that started only after it ended
-	Abandoned    uint64    // ops still in flight when the run was cut short
-	Interrupted  bool      // the context was cancelled before the end
-	CPU          time.Duration
+	// WarmupSpill counts warm-up ops that finished after measuring began:
+	// the target was still busy with the warm-up's load in the window.
+	WarmupSpill uint64
+	Unsent      uint64 // ops due inside the window that never started
+	StartedLate uint64 // measured ops due inside the window that started only after it ended
+	Abandoned   uint64 // ops still in flight when the run was cut short
+	Interrupted bool   // the context was cancelled before the end
+	CPU         time.Duration
 	// SourceErr is set when the op source failed mid-run (FailingSource):
 	// the run stopped there and is incomplete.
 	SourceErr error
@@ -188,6 +191,7 @@ type runner struct {
 	sleeper sleeper // used by the leader only
 
 	sent, warm, abandoned atomic.Uint64
+	warmSpill             atomic.Uint64 // warm-up ops that finished inside the measured window
 	startedLate           atomic.Uint64 // measured ops started after the window, though a worker was free
 	claimedDue            atomic.Int64  // due time of an op claimed by a leader stopped before it was due; -1 if none
 	lastEnd               atomic.Int64
@@ -332,6 +336,7 @@ loop:
 	}
 	stats.Sent = r.sent.Load()
 	stats.WarmupOps = r.warm.Load()
+	stats.WarmupSpill = r.warmSpill.Load()
 	stats.Abandoned = r.abandoned.Load()
 	stats.StartedLate = r.startedLate.Load()
 	// Ops that fell due before the end (or before the interruption) but were never started.
@@ -472,6 +477,9 @@ func (r *runner) work(id int) {
 		}
 		if due < r.measure {
 			r.warm.Add(1)
+			if end > r.measure {
+				r.warmSpill.Add(1)
+			}
 			continue
 		}
 		r.record(w, due, start, end, queued, err)
@@ -553,6 +561,9 @@ func (r *runner) user(id int) {
 		}
 		if due < r.measure {
 			r.warm.Add(1)
+			if end > r.measure {
+				r.warmSpill.Add(1)
+			}
 			continue
 		}
 		r.record(w, due, start, end, false, err)

@@ -119,6 +119,36 @@ func TestWarmupIsNotRecorded(t *testing.T) {
 	}
 }
 
+// A target too slow for the warm-up's load is still serving it when
+// measuring begins: those ops are counted as warm-up spill, never recorded.
+func TestWarmupSpill(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		service  time.Duration
+		min, max uint64
+	}{
+		// The last warm-up ops may end just past the window's start on a
+		// busy machine.
+		{"fast target", 0, 0, 5},
+		// 2 workers: 400 ops/s against 1000 asked; about 120 of the 200
+		// warm-up ops are still to come when measuring begins.
+		{"slow target", 5 * time.Millisecond, 50, 200},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			rec := newRec()
+			d := DriverFunc(func(context.Context, *workloads.Op) error { time.Sleep(c.service); return nil })
+			st, err := Run(context.Background(), RunConfig{Arrival: workloads.Constant{PerSecond: 1000}, Ops: indexSource{}, Concurrency: 2,
+				Warmup: 200 * time.Millisecond, Duration: 200 * time.Millisecond, DrainTimeout: 500 * time.Millisecond, Recorder: rec}, d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.WarmupSpill < c.min || st.WarmupSpill > c.max || st.WarmupSpill > st.WarmupOps {
+				t.Errorf("warm-up spill %d of %d warm-up ops, want %d to %d", st.WarmupSpill, st.WarmupOps, c.min, c.max)
+			}
+		})
+	}
+}
+
 func TestCancelReturnsPartial(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	rec := newRec()

@@ -405,6 +405,11 @@ func Finish(res *reports.Result, tot *reports.Totals, stats RunStats, names []st
 		res.Warnings = append(res.Warnings, fmt.Sprintf("dispatch lag p99 %s with free workers exceeds %s (%.0f%% of the latency p99 %s; the lag is part of every latency)",
 			reports.FormatNs(h.HarnessLagP99Ns), reports.FormatNs(int64(maxLag)), 100*lagShare, reports.FormatNs(res.Total.Latency.P99)))
 	}
+	h.WarmupSpill = int64(stats.WarmupSpill)
+	if res.Total.Count > 0 && stats.WarmupSpill > uint64(res.Total.Count)/100 || res.Total.Count == 0 && stats.WarmupSpill > 0 {
+		res.Warnings = append(res.Warnings, fmt.Sprintf("%d ops due in the warm-up finished only inside the measured window (the target was behind from the start): the window's throughput counts the %d measured ops, not everything the target served",
+			stats.WarmupSpill, res.Total.Count))
+	}
 	if stats.Unsent > 0 && !stats.Interrupted {
 		res.Warnings = append(res.Warnings, fmt.Sprintf("%d ops fell due in the window but never started before the drain timeout", stats.Unsent))
 	}

@@ -192,6 +192,10 @@ type HarnessStats struct {
 	// Unsent counts ops that fell due inside the run but were never started
 	// (the run ended or was interrupted while they waited).
 	Unsent int64 `json:"unsent"`
+	// WarmupSpill counts ops due in the warm-up that finished only after
+	// measuring began: the target spent part of the window on the warm-up's
+	// load, which no measured count includes.
+	WarmupSpill int64 `json:"warmup_spill,omitempty"`
 	// Abandoned counts ops still in flight when the run stopped (not counted
 	// in any histogram).
 	Abandoned int64 `json:"abandoned,omitempty"`

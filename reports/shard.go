@@ -340,6 +340,7 @@ func (m *merger) skeleton() *Result {
 		h.HarnessLagP99Ns = max(h.HarnessLagP99Ns, rh.HarnessLagP99Ns)
 		h.Queued += rh.Queued
 		h.Unsent += rh.Unsent
+		h.WarmupSpill += rh.WarmupSpill
 		h.Abandoned += rh.Abandoned
 		h.Saturated += rh.Saturated
 		h.CPUPercent += rh.CPUPercent
