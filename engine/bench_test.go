@@ -473,56 +473,26 @@ func (e *benchEnv) settle(b *testing.B) {
 	b.StartTimer()
 }
 
-// parallel runs b.N ops on g goroutines (op i on goroutine i mod g) and
-// reports the latency percentiles and the throughput.
-func (e *benchEnv) parallel(b *testing.B, g int, op func(w, i int) error) {
-	lat := newLatencies(g)
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	var failed atomic.Value
-	b.ResetTimer()
-	t0 := time.Now()
-	for w := 0; w < g; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= b.N {
-					return
-				}
-				s := time.Now()
-				if err := op(w, i); err != nil {
-					failed.Store(err)
-					return
-				}
-				lat.record(w, time.Since(s))
-			}
-		}()
-	}
-	wg.Wait()
-	el := time.Since(t0)
-	b.StopTimer()
-	if err, ok := failed.Load().(error); ok {
-		b.Fatal(err)
-	}
-	lat.report(b)
-	b.ReportMetric(float64(b.N)/el.Seconds(), "ops/s")
-	b.StartTimer()
-}
+// parallel runs b.N ops on g goroutines as fast as they go (a closed
+// loop): each op's latency is its own call.
+func (e *benchEnv) parallel(b *testing.B, g int, op func(w, i int) error) { e.paced(b, g, 0, op) }
 
-// paced runs b.N ops on g goroutines at a total of rate ops per second:
-// op i is due at i/rate after the start. Its latency runs from when it was
-// due if no goroutine was free then (the wait for a writer is the store's
-// queueing delay) and from when its goroutine woke for it otherwise (a
-// sleeping goroutine waking late is the benchmark's lateness, not the
-// store's). late-% reports the ops that found no goroutine free.
+// paced runs b.N ops on g goroutines at a total of rate ops per second
+// (rate 0: as fast as they go): op i is due at i/rate after the start. Its
+// latency runs from when it was due if no goroutine was free then (the wait
+// for a writer is the store's queueing delay) and from when its goroutine
+// woke for it otherwise (a sleeping goroutine waking late is the
+// benchmark's lateness, not the store's). late-% reports the ops that found
+// no goroutine free.
 func (e *benchEnv) paced(b *testing.B, g, rate int, op func(w, i int) error) {
 	lat := newLatencies(g)
 	var next, late atomic.Int64
 	var wg sync.WaitGroup
 	var failed atomic.Value
-	every := time.Second / time.Duration(rate)
+	var every time.Duration
+	if rate > 0 {
+		every = time.Second / time.Duration(rate)
+	}
 	b.ResetTimer()
 	t0 := time.Now()
 	for w := 0; w < g; w++ {
@@ -534,13 +504,16 @@ func (e *benchEnv) paced(b *testing.B, g, rate int, op func(w, i int) error) {
 				if i >= b.N || failed.Load() != nil {
 					return
 				}
-				due := t0.Add(time.Duration(i) * every)
-				start := due
-				if d := time.Until(due); d > 0 {
-					time.Sleep(d)
-					start = time.Now()
-				} else if -d > time.Millisecond {
-					late.Add(1)
+				start := time.Now()
+				if rate > 0 {
+					due := t0.Add(time.Duration(i) * every)
+					start = due
+					if d := time.Until(due); d > 0 {
+						time.Sleep(d)
+						start = time.Now()
+					} else if -d > time.Millisecond {
+						late.Add(1)
+					}
 				}
 				if err := op(w, i); err != nil {
 					failed.Store(err)
@@ -558,7 +531,9 @@ func (e *benchEnv) paced(b *testing.B, g, rate int, op func(w, i int) error) {
 	}
 	lat.report(b)
 	b.ReportMetric(float64(b.N)/el.Seconds(), "ops/s")
-	b.ReportMetric(100*float64(late.Load())/float64(b.N), "late-%")
+	if rate > 0 {
+		b.ReportMetric(100*float64(late.Load())/float64(b.N), "late-%")
+	}
 	b.StartTimer()
 }
 
