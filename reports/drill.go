@@ -166,18 +166,6 @@ func optSecs(p *float64) string {
 	return fmt.Sprintf("%.1fs", *p)
 }
 
-func bytesIEC(b int64) string {
-	switch {
-	case b >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(b)/(1<<30))
-	case b >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20))
-	case b >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(b)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", b)
-}
-
 // DrillTimeline lists the drill's events in order, one line each, for the
 // text and Markdown reports.
 func (d *Drill) Timeline() []string {
@@ -188,9 +176,9 @@ func (d *Drill) Timeline() []string {
 			continue
 		}
 		out = append(out, fmt.Sprintf("%6.1fs  %s backup %s (chain of %d): %d memories, %s copied of %s, consistent at %.1fs, done at %.1fs",
-			b.StartS, b.Kind, b.ID, b.ChainLength, b.Memories, bytesIEC(b.CopiedBytes), bytesIEC(b.TotalBytes), b.CheckpointS, b.EndS))
+			b.StartS, b.Kind, b.ID, b.ChainLength, b.Memories, FormatBytes(b.CopiedBytes), FormatBytes(b.TotalBytes), b.CheckpointS, b.EndS))
 	}
-	out = append(out, fmt.Sprintf("%6.1fs  DISASTER: %s (%s destroyed)", d.Disaster.AtS, d.Disaster.How, bytesIEC(d.Disaster.DestroyedBytes)))
+	out = append(out, fmt.Sprintf("%6.1fs  DISASTER: %s (%s destroyed)", d.Disaster.AtS, d.Disaster.How, FormatBytes(d.Disaster.DestroyedBytes)))
 	rc := d.Recovery
 	for _, r := range rc.Refused {
 		out = append(out, "        restore REFUSED: "+r)

@@ -371,7 +371,7 @@ func (dr *drill) backupLoop(ctx context.Context) error {
 			for _, n := range ans.Memories {
 				rec.Memories += n
 			}
-			dr.logf("%s backup %s: %d memories, %s copied, in %s", b.Kind, ans.ID, rec.Memories, bytesIEC(ans.CopiedBytes), end.Sub(start).Round(time.Millisecond))
+			dr.logf("%s backup %s: %d memories, %s copied, in %s", b.Kind, ans.ID, rec.Memories, reports.FormatBytes(ans.CopiedBytes), end.Sub(start).Round(time.Millisecond))
 		}
 		dr.st.mu.Lock()
 		dr.st.backups = append(dr.st.backups, rec)
@@ -383,18 +383,6 @@ func (dr *drill) backupLoop(ctx context.Context) error {
 		dr.st.mu.Unlock()
 	}
 	return nil
-}
-
-func bytesIEC(b int64) string {
-	switch {
-	case b >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(b)/(1<<30))
-	case b >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20))
-	case b >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(b)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", b)
 }
 
 // takeBackup asks engramd for an online backup.
@@ -449,7 +437,7 @@ func (dr *drill) disasterAndRecovery(ctx context.Context) error {
 	if rmErr != nil {
 		return fmt.Errorf("disaster: delete %s: %w", dr.data, rmErr)
 	}
-	dr.logf("DISASTER: engramd killed, %s (%s) deleted", dr.data, bytesIEC(size))
+	dr.logf("DISASTER: engramd killed, %s (%s) deleted", dr.data, reports.FormatBytes(size))
 
 	rec := reports.DrillRecovery{}
 	defer func() {
