@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -48,13 +47,9 @@ func runDrill(cmd *cobra.Command, f *runFlags, sc *workloads.Scenario, seed uint
 			return usageErr("--drill-dir %s: not empty (a drill needs a fresh directory)", f.drillDir)
 		}
 	}
-	opts := map[string]string{}
-	for _, o := range f.options {
-		k, v, ok := strings.Cut(o, "=")
-		if !ok || k == "" {
-			return usageErr("--driver-opt %q: want key=value", o)
-		}
-		opts[k] = v
+	opts, err := driverOptions(f.options)
+	if err != nil {
+		return err
 	}
 	if f.out != "" {
 		if err := checkWritable("out", f.out); err != nil {

@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -114,13 +113,9 @@ func runReplay(ctx context.Context, f *replayFlags, stdout, stderr io.Writer) er
 	if err != nil {
 		return &exitError{code: exitUsage, err: err}
 	}
-	opts := map[string]string{}
-	for _, o := range f.options {
-		k, v, ok := strings.Cut(o, "=")
-		if !ok || k == "" {
-			return usageErr("--driver-opt %q: want key=value", o)
-		}
-		opts[k] = v
+	opts, err := driverOptions(f.options)
+	if err != nil {
+		return err
 	}
 	if f.out != "" {
 		fh, err := os.OpenFile(f.out, os.O_WRONLY|os.O_CREATE, 0o644)

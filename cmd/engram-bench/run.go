@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -124,13 +123,9 @@ func runRun(cmd *cobra.Command, f *runFlags, stdout, stderr io.Writer) error {
 	if sc.Drill != nil {
 		return runDrill(cmd, f, sc, seed, conc, driverName, stdout, stderr)
 	}
-	opts := map[string]string{}
-	for _, o := range f.options {
-		k, v, ok := strings.Cut(o, "=")
-		if !ok || k == "" {
-			return usageErr("--driver-opt %q: want key=value", o)
-		}
-		opts[k] = v
+	opts, err := driverOptions(f.options)
+	if err != nil {
+		return err
 	}
 	if f.apiKey != "" {
 		opts["api-key"] = f.apiKey

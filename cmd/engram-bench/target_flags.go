@@ -88,13 +88,9 @@ func (f *targetFlags) resolve(cmd *cobra.Command, stderr io.Writer) (*resolved, 
 	if driver == "" {
 		driver = "embedded"
 	}
-	opts := map[string]string{}
-	for _, o := range f.options {
-		k, v, ok := strings.Cut(o, "=")
-		if !ok || k == "" {
-			return nil, usageErr("--driver-opt %q: want key=value", o)
-		}
-		opts[k] = v
+	opts, err := driverOptions(f.options)
+	if err != nil {
+		return nil, err
 	}
 	if f.apiKey != "" {
 		opts["api-key"] = f.apiKey
@@ -152,4 +148,17 @@ func parseShare(flag, s string) (float64, error) {
 		x /= 100
 	}
 	return x, nil
+}
+
+// driverOptions parses repeated --driver-opt key=value flags.
+func driverOptions(flags []string) (map[string]string, error) {
+	opts := map[string]string{}
+	for _, o := range flags {
+		k, v, ok := strings.Cut(o, "=")
+		if !ok || k == "" {
+			return nil, usageErr("--driver-opt %q: want key=value", o)
+		}
+		opts[k] = v
+	}
+	return opts, nil
 }
