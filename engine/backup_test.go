@@ -302,25 +302,23 @@ func makeChainOnce(t *testing.T, root string) []string {
 // backup holder.
 func sharesSST(t *testing.T, holder, target string) bool {
 	t.Helper()
-	h, err := ReadBackup(holder)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := ReadBackup(target)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range m.Files {
-		if f.In == h.ID && strings.HasSuffix(f.Name, ".sst") {
-			return true
-		}
-	}
-	return false
+	return sharedSST(t, holder, target) != ""
 }
 
 // neededSST returns the path of an sstable held by backup holder that a
 // restore of the backup in target needs.
 func neededSST(t *testing.T, holder, target string) string {
+	t.Helper()
+	p := sharedSST(t, holder, target)
+	if p == "" {
+		t.Fatalf("backup %s needs no sstable of %s", target, holder)
+	}
+	return p
+}
+
+// sharedSST is the path of an sstable held by backup holder that the
+// backup in target needs, or "".
+func sharedSST(t *testing.T, holder, target string) string {
 	t.Helper()
 	h, err := ReadBackup(holder)
 	if err != nil {
@@ -335,7 +333,6 @@ func neededSST(t *testing.T, holder, target string) string {
 			return filepath.Join(holder, backupFilesDir, f.Name)
 		}
 	}
-	t.Fatalf("backup %s needs no sstable of %s", target, holder)
 	return ""
 }
 
