@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -108,41 +107,12 @@ func (l *lockedWriter) Write(b []byte) (int, error) {
 
 // writers stores memories from n goroutines until stop is closed or the
 // server stops answering, and returns the ids it got a 201 for.
-func writers(t *testing.T, url string, n int, stop <-chan struct{}) func() []string {
-	var mu sync.Mutex
-	var acked []string
-	var wg sync.WaitGroup
-	deadline := time.Now().Add(20 * time.Second) // bounded however the test goes
-	for w := 0; w < n; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c := &http.Client{Timeout: 10 * time.Second}
-			for i := 0; time.Now().Before(deadline); i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				id := fmt.Sprintf("w%d-%d", w, i)
-				body := fmt.Sprintf(`{"id":%q,"content":"content of %s","embedding":[%d,1,0.5,0.25,0,0,0,%d]}`, id, id, w+1, i+1)
-				resp, err := c.Post(url+"/api/v1/memories/remember", "application/json", strings.NewReader(body))
-				if err != nil {
-					return // the server went away
-				}
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode == http.StatusCreated {
-					mu.Lock()
-					acked = append(acked, id)
-					mu.Unlock()
-				}
-			}
-		}()
-	}
+func writers(url string, n int, stop <-chan struct{}) func() []string {
+	log := &ackLog{began: map[string]time.Time{}, acked: map[string]time.Time{}}
+	wait := timedWriters(url, n, log, stop)
 	return func() []string {
-		wg.Wait()
-		return acked
+		wait()
+		return log.ackedBefore(time.Now())
 	}
 }
 
@@ -176,7 +146,7 @@ func TestSIGTERMDrains(t *testing.T) {
 	dir := t.TempDir()
 	p := startEngramd(t, "--data", dir, "--dim", "8")
 	stop := make(chan struct{})
-	wait := writers(t, p.url, 8, stop)
+	wait := writers(p.url, 8, stop)
 
 	// One request is in flight when SIGTERM arrives: its body is held back.
 	pr, pw := io.Pipe()
@@ -223,7 +193,7 @@ func TestSIGKILLLosesNoAcknowledgedWrite(t *testing.T) {
 	dir := t.TempDir()
 	p := startEngramd(t, "--data", dir, "--dim", "8", "--sync")
 	stop := make(chan struct{})
-	wait := writers(t, p.url, 16, stop)
+	wait := writers(p.url, 16, stop)
 	time.Sleep(500 * time.Millisecond)
 	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
