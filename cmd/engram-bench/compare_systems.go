@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/engram-bench/engram-bench/drivers"
 	"github.com/engram-bench/engram-bench/drivers/compare"
@@ -200,10 +199,7 @@ func runCompareSystems(cmd *cobra.Command, f *compareFlags, stdout, stderr io.Wr
 	gitRevision(&env)
 	cfg.Env = env
 
-	tty := false
-	if fh, ok := stderr.(*os.File); ok && term.IsTerminal(int(fh.Fd())) {
-		tty = true
-	}
+	tty := isTerminal(stderr)
 	var prog *reports.Progress
 	current := ""
 	if !f.quiet {

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/engram-bench/engram-bench/drivers"
 	"github.com/engram-bench/engram-bench/drivers/recovery"
@@ -58,10 +57,7 @@ func runDrill(cmd *cobra.Command, f *runFlags, sc *workloads.Scenario, seed uint
 	}
 	env := reports.CurrentEnv()
 	gitRevision(&env)
-	tty := false
-	if fh, ok := stderr.(*os.File); ok && term.IsTerminal(int(fh.Fd())) {
-		tty = true
-	}
+	tty := isTerminal(stderr)
 	var arrRate float64
 	if sched, err := workloads.NewSchedule(sc, seed); err == nil {
 		arrRate = sched.Rate()

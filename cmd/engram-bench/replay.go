@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/engram-bench/engram-bench/drivers"
 	"github.com/engram-bench/engram-bench/reports"
@@ -158,10 +157,7 @@ func runReplay(ctx context.Context, f *replayFlags, stdout, stderr io.Writer) er
 	}
 	env := reports.CurrentEnv()
 	gitRevision(&env)
-	tty := false
-	if fh, ok := stderr.(*os.File); ok && term.IsTerminal(int(fh.Fd())) {
-		tty = true
-	}
+	tty := isTerminal(stderr)
 	prog := &reports.Progress{W: stderr, TTY: tty, Total: src.Duration, TargetRate: src.Rate, Names: workloads.KindNames()}
 	plan := drivers.Plan{
 		Scenario:     sc,

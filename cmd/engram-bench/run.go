@@ -150,10 +150,7 @@ func runRun(cmd *cobra.Command, f *runFlags, stdout, stderr io.Writer) error {
 	env := reports.CurrentEnv()
 	gitRevision(&env)
 	progressW := stderr
-	tty := false
-	if fh, ok := stderr.(*os.File); ok && term.IsTerminal(int(fh.Fd())) {
-		tty = true
-	}
+	tty := isTerminal(stderr)
 	var arrRate float64
 	if sched, err := workloads.NewSchedule(sc, seed); err == nil {
 		arrRate = sched.Rate()

@@ -109,9 +109,7 @@ func (f *targetFlags) resolve(cmd *cobra.Command, stderr io.Writer) (*resolved, 
 	}
 	env := reports.CurrentEnv()
 	gitRevision(&env)
-	if fh, ok := stderr.(*os.File); ok && term.IsTerminal(int(fh.Fd())) {
-		r.tty = true
-	}
+	r.tty = isTerminal(stderr)
 	r.plan = drivers.Plan{
 		Scenario:     sc,
 		Seed:         seed,
@@ -161,4 +159,11 @@ func driverOptions(flags []string) (map[string]string, error) {
 		opts[k] = v
 	}
 	return opts, nil
+}
+
+// isTerminal reports whether w is a terminal (live progress redraws one
+// line there instead of printing a line per interval).
+func isTerminal(w io.Writer) bool {
+	fh, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(fh.Fd()))
 }
