@@ -91,6 +91,9 @@ type RunConfig struct {
 	// Started, when set, is told the run's clock before the first op is due
 	// (chaos schedules faults on it).
 	Started func(RunClock)
+	// Spin says whether waits for an op's due time may end in a busy spin
+	// (SpinPolicy). Default: ENGRAM_BENCH_SPIN, else SpinAuto.
+	Spin SpinPolicy
 }
 
 // RunClock places a run in time: Zero is the wall time of run-clock 0, and
@@ -125,6 +128,10 @@ type RunStats struct {
 	Abandoned   uint64 // ops still in flight when the run was cut short
 	Interrupted bool   // the context was cancelled before the end
 	CPU         time.Duration
+	// Spin is the spin policy the run used, and SpinShare the fraction of
+	// the measured window in which it let waits end in a spin.
+	Spin      SpinPolicy
+	SpinShare float64
 	// SourceErr is set when the op source failed mid-run (FailingSource):
 	// the run stopped there and is incomplete.
 	SourceErr error
@@ -145,16 +152,17 @@ func (s RunStats) Seconds() float64 { return float64(s.MeasureEnd-s.MeasureStart
 // overshoots by 22–25 µs on sleeps under 50 µs and by 55–70 µs (p99
 // 105–125 µs) on sleeps of 0.5–1 ms.
 const (
-	coarseMargin  = 2 * time.Millisecond   // sleep with a Go timer until this far before due
-	fillBudget    = 20 * time.Microsecond  // generate the op while waiting if at least this early
-	handoffSlack  = 2 * time.Microsecond   // wake a follower if the next op is due within 4× our expected service + this
-	fastGap       = 500 * time.Microsecond // below this gap between ops, hand off only on expected service time
-	handoffWindow = 5 * time.Millisecond   // above fastGap and below this, always hand off
-	standbyFloor  = 1 * time.Millisecond   // a standby follower checks for a stalled leader at least this often
-	startDelay    = 5 * time.Millisecond   // time zero is this far after Run starts its workers
-	minSleep      = 5 * time.Microsecond   // shorter sleeps are spun
-	overdueSpins  = 64                     // yields a follower tries for leadership while ops are overdue
-	spinYield     = 20 * time.Microsecond  // spin with runtime.Gosched above this, busy below it
+	coarseMargin    = 2 * time.Millisecond   // sleep with a Go timer until this far before due
+	fillBudget      = 20 * time.Microsecond  // generate the op while waiting if at least this early
+	handoffSlack    = 2 * time.Microsecond   // wake a follower if the next op is due within 4× our expected service + this
+	fastGap         = 500 * time.Microsecond // below this gap between ops, hand off only on expected service time
+	handoffWindow   = 5 * time.Millisecond   // above fastGap and below this, always hand off
+	standbyFloor    = 1 * time.Millisecond   // a standby follower checks for a stalled leader at least this often
+	startDelay      = 5 * time.Millisecond   // time zero is this far after Run starts its workers
+	minSleep        = 5 * time.Microsecond   // shorter sleeps are spun
+	minThriftySleep = 25 * time.Microsecond  // when spinning is not allowed, shorter sleeps are still spun: a nanosleep costs two context switches (~16 µs of CPU on the 2-core VM) and would wake late
+	overdueSpins    = 64                     // yields a follower tries for leadership while ops are overdue
+	spinYield       = 20 * time.Microsecond  // spin with runtime.Gosched above this, busy below it
 )
 
 type runner struct {
@@ -189,6 +197,7 @@ type runner struct {
 	stopping atomic.Bool
 
 	sleeper sleeper // used by the leader only
+	spin    *spinGate
 
 	sent, warm, abandoned atomic.Uint64
 	warmSpill             atomic.Uint64 // warm-up ops that finished inside the measured window
@@ -238,7 +247,11 @@ func Run(ctx context.Context, cfg RunConfig, d Driver) (RunStats, error) {
 	if cfg.Shard < 0 || cfg.Shard >= cfg.Shards {
 		return RunStats{}, errors.New("drivers.Run: Shard must be in [0, Shards)")
 	}
-	r := &runner{cfg: cfg, driver: d, base: time.Now(), wake: make(chan struct{}, 1), done: make(chan struct{})}
+	spin, err := resolveSpin(cfg.Spin)
+	if err != nil {
+		return RunStats{}, fmt.Errorf("drivers.Run: %w", err)
+	}
+	r := &runner{cfg: cfg, driver: d, base: time.Now(), wake: make(chan struct{}, 1), done: make(chan struct{}), spin: newSpinGate(spin)}
 	if fs, ok := d.(FillSkipper); ok && fs.SkipsFill() {
 		r.skipFill = true
 	}
@@ -285,13 +298,18 @@ func Run(ctx context.Context, cfg RunConfig, d Driver) (RunStats, error) {
 			}
 		}()
 	}
-	// Ticker: one tick per interval of the measured window.
+	// Ticker: one tick per interval of the measured window; and the spin
+	// gate's sampler.
 	tickStop := make(chan struct{})
 	var tickWG sync.WaitGroup
-	tickWG.Add(1)
+	tickWG.Add(2)
 	go func() {
 		defer tickWG.Done()
 		r.tick(tickStop)
+	}()
+	go func() {
+		defer tickWG.Done()
+		r.spin.run(tickStop, r.now, r.measure, r.end)
 	}()
 
 	var cpu0 time.Duration
@@ -335,6 +353,7 @@ loop:
 		stats.SourceErr = fa.Err() // a trace arrival ended early on a bad line
 	}
 	stats.Sent = r.sent.Load()
+	stats.Spin, stats.SpinShare = spin, r.spin.share()
 	stats.WarmupOps = r.warm.Load()
 	stats.WarmupSpill = r.warmSpill.Load()
 	stats.Abandoned = r.abandoned.Load()
@@ -705,8 +724,10 @@ func (r *runner) park(w *worker) bool {
 }
 
 // waitUntil waits until the run clock reaches t: a Go timer for the coarse
-// part, a nanosleep with 1 ns slack for the fine part, then a short spin. It
-// returns false if the run is stopping.
+// part, a nanosleep with 1 ns slack for the fine part, then a short spin
+// (long enough to land on time when the spin gate allows it, else only what
+// is left when the sleep woke early). It returns false if the run is
+// stopping.
 func (r *runner) waitUntil(t int64) bool { return r.waitFor(t, &r.sleeper) }
 
 // waitFor is waitUntil with the caller's own sleeper (closed-loop users each
@@ -726,8 +747,8 @@ func (r *runner) waitFor(t int64, sl *sleeper) bool {
 			case <-r.done:
 				return false
 			}
-		case havePreciseSleep && d-sl.margin(d) > int64(minSleep):
-			sl.sleep(d)
+		case havePreciseSleep && d-sl.margin(d, r.spin.spin()) > r.spin.minSleep():
+			sl.sleep(d, r.spin.spin())
 		case d > int64(spinYield):
 			runtime.Gosched()
 		}
@@ -753,11 +774,15 @@ func (r *runner) tick(stop <-chan struct{}) {
 
 // sleeper learns how late nanosleep wakes on this machine and ends each sleep
 // that far before the due time; the rest is spun. Per power-of-two bucket of
-// the time left, it tracks the 80th percentile of the overshoot with a
-// stochastic quantile estimator (step up 0.8 µs when a sleep overshot the
-// margin, down 0.2 µs when it did not). Only the leader uses it.
+// the time left, it tracks two quantiles of the overshoot with stochastic
+// quantile estimators: the 80th percentile (step up 0.8 µs when a sleep
+// overshot it, down 0.2 µs when not), the margin when spinning is allowed,
+// so that most sleeps end early and a short spin lands on time; and the 20th
+// (up 0.2 µs, down 0.8 µs), the margin when it is not (spinGate), so that
+// most sleeps end a little late and few need a spin. Only its owner (the
+// leader, or one closed-loop user) uses it.
 type sleeper struct {
-	q [24]int64 // per bucket: estimated p80 overshoot, ns; 0 = no sample yet
+	hi, lo [24]int64 // per bucket: estimated p80 and p20 overshoot, ns; 0 = no sample yet
 }
 
 func sleepBucket(d int64) int {
@@ -770,27 +795,40 @@ func sleepBucket(d int64) int {
 }
 
 // margin returns how long before due a sleep should end when d is left.
-func (s *sleeper) margin(d int64) int64 {
-	if m := s.q[sleepBucket(d)]; m > 0 {
+func (s *sleeper) margin(d int64, spin bool) int64 {
+	q := &s.lo
+	if spin {
+		q = &s.hi
+	}
+	if m := q[sleepBucket(d)]; m > 0 {
 		return m
 	}
 	return int64(defaultMargin)
 }
 
-// sleep sleeps until margin(d) before due, d from now, and learns from it.
-func (s *sleeper) sleep(d int64) {
+// sleep sleeps until margin(d, spin) before due, d from now, and learns from
+// it.
+func (s *sleeper) sleep(d int64, spin bool) {
 	b := sleepBucket(d)
-	m := s.margin(d)
+	m := s.margin(d, spin)
 	t0 := nanotime()
 	preciseSleep(d - m)
 	over := nanotime() - t0 - (d - m)
-	if s.q[b] == 0 {
-		s.q[b] = m
+	learn(&s.hi[b], over, 800, 200)
+	learn(&s.lo[b], over, 200, 800)
+}
+
+// learn moves the quantile estimate q towards one sample: up by up when the
+// sample is above it, else down by down (the estimate converges to the
+// quantile down/(up+down)). An unset estimate starts at defaultMargin.
+func learn(q *int64, sample, up, down int64) {
+	if *q == 0 {
+		*q = int64(defaultMargin)
 	}
-	if over > s.q[b] {
-		s.q[b] += 800
-	} else if s.q[b] > 1000 {
-		s.q[b] -= 200
+	if sample > *q {
+		*q += up
+	} else if *q > 1000+down {
+		*q -= down
 	}
 }
 

@@ -374,6 +374,7 @@ func Finish(res *reports.Result, tot *reports.Totals, stats RunStats, names []st
 	if secs > 0 {
 		h.CPUPercent = 100 * stats.CPU.Seconds() / secs
 	}
+	h.Spin, h.SpinPercent = stats.Spin.String(), 100*stats.SpinShare
 	// The harness limited the run when it could not dispatch at the target
 	// rate although the target kept up (ops rarely waited for a worker), or
 	// when its own lag (ops that had a free worker yet started late) is

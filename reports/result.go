@@ -203,6 +203,13 @@ type HarnessStats struct {
 	Saturated  int64   `json:"saturated,omitempty"`
 	CPUPercent float64 `json:"cpu_percent"` // process CPU over the measured window, 100 = one core
 	MaxLagNs   int64   `json:"max_lag_ns"`  // the harness-lag p99 above which the run is harness-limited
+	// Spin is the dispatcher's spin policy (auto, on or off), and
+	// SpinPercent the share of the measured window in which it spun before
+	// due times (auto spins only while a core is spare). Without a spin an
+	// op starts when its nanosleep wakes, microseconds late: lag_p50_ns
+	// shows by how much.
+	Spin        string  `json:"spin,omitempty"`
+	SpinPercent float64 `json:"spin_percent"`
 }
 
 // OpStats summarises one op kind (or all of them, in Result.Total).

@@ -345,6 +345,12 @@ func (m *merger) skeleton() *Result {
 		h.Saturated += rh.Saturated
 		h.CPUPercent += rh.CPUPercent
 		h.MaxLagNs = max(h.MaxLagNs, rh.MaxLagNs)
+		if h.Spin == "" {
+			h.Spin = rh.Spin
+		} else if rh.Spin != "" && rh.Spin != h.Spin {
+			h.Spin = "mixed"
+		}
+		h.SpinPercent += rh.SpinPercent / float64(len(m.shards))
 		if rh.Limited {
 			h.Limited = true
 			if h.Reason != "" {

@@ -2,17 +2,18 @@
 # Harness ceiling: wrk, hey, vegeta, fortio and engram-bench's generic HTTP
 # driver, each at its maximum rate against the same trivial loopback target
 # (engram-bench stub-server, a fresh one per tool so it counts each tool's
-# requests), then vegeta and engram-bench open-loop at fixed high rates.
+# requests), then vegeta, fortio and engram-bench open-loop at fixed rates
+# (moderate to high), each with its client CPU per request.
 # Prints requests/s, client CPU per request (user+system of the tool's
 # process, GNU time) and ratios to the best peer.
 #
 #   scripts/install-peers.sh            # once
-#   scripts/bench-peer-ceiling.sh       # DURATION=10 CONNS=64 RATES="20000 30000"
+#   scripts/bench-peer-ceiling.sh       # DURATION=10 CONNS=64 RATES="2000 10000 20000 30000"
 set -euo pipefail
 source "$(dirname "$0")/bench-lib.sh"
 D=${DURATION:-10}
 C=${CONNS:-64}
-RATES=${RATES:-20000 30000}
+RATES=${RATES:-2000 10000 20000 30000}
 OPEN_CONNS=${OPEN_CONNS:-256}
 build
 machine
@@ -73,25 +74,41 @@ if [ -n "$best" ] && [ -n "${rps[engram-bench]:-}" ]; then
 fi
 
 echo
-echo "open loop at fixed rates ($D s; vegeta with its default workers, engram-bench with -c $OPEN_CONNS):"
-printf '%-14s %8s %12s %10s %10s  %s\n' tool "asked" "achieved" "p99 ms" "max ms" "verdict"
+echo "open loop at fixed rates ($D s; vegeta with its default workers, fortio with -c $C, engram-bench with -c $OPEN_CONNS):"
+echo "(p99 as each tool reports it: vegeta and fortio time a request from when it was actually sent, engram-bench from when it was due)"
+printf '%-14s %8s %12s %10s %10s %12s  %s\n' tool "asked" "achieved" "p99 ms" "max ms" "µs cpu/req" "verdict"
+cpu_per() { # NAME ANSWERED
+	[ -n "$2" ] && [ "$2" != 0 ] && awk -v c="$(cat "$work/$1.cpu")" -v n="$2" 'BEGIN{printf "%.1f", 1e6*c/n}' || echo -
+}
 for rate in $RATES; do
 	if have vegeta; then
 		start_stub "vegeta-$rate"
 		timed "vegeta-$rate" bash -c "echo 'GET $stub_url' | vegeta attack -rate=$rate -duration=${D}s | vegeta report -type=json"
-		stop_stub "vegeta-$rate" >/dev/null
+		n=$(stop_stub "vegeta-$rate")
 		if json "$work/vegeta-$rate.out" 1 >/dev/null 2>&1; then
-			printf '%-14s %8s %12.0f %10.1f %10.1f  %s\n' vegeta "$rate" "$(json "$work/vegeta-$rate.out" "r['throughput']")" \
-				"$(json "$work/vegeta-$rate.out" "r['latencies']['99th']/1e6")" "$(json "$work/vegeta-$rate.out" "r['latencies']['max']/1e6")" "(vegeta does not judge itself)"
+			printf '%-14s %8s %12.0f %10.1f %10.1f %12s  %s\n' vegeta "$rate" "$(json "$work/vegeta-$rate.out" "r['throughput']")" \
+				"$(json "$work/vegeta-$rate.out" "r['latencies']['99th']/1e6")" "$(json "$work/vegeta-$rate.out" "r['latencies']['max']/1e6")" \
+				"$(cpu_per "vegeta-$rate" "$n")" "(vegeta does not judge itself)"
+		fi
+	fi
+	if have fortio; then
+		start_stub "fortio-$rate"
+		timed "fortio-$rate" fortio load -qps "$rate" -c "$C" -t "${D}s" -json "$work/fortio-$rate.json" "$stub_url"
+		n=$(stop_stub "fortio-$rate")
+		if json "$work/fortio-$rate.json" 1 >/dev/null 2>&1; then
+			printf '%-14s %8s %12.0f %10.1f %10.1f %12s  %s\n' fortio "$rate" "$(json "$work/fortio-$rate.json" "r['ActualQPS']")" \
+				"$(json "$work/fortio-$rate.json" "[p['Value'] for p in r['DurationHistogram']['Percentiles'] if p['Percentile']==99][0]*1e3")" \
+				"$(json "$work/fortio-$rate.json" "r['DurationHistogram']['Max']*1e3")" "$(cpu_per "fortio-$rate" "$n")" "(fortio does not judge itself)"
 		fi
 	fi
 	start_stub "eb-$rate"
 	timed "eb-$rate" "$eb" http --target "$stub_url" --rate "$rate" -c "$OPEN_CONNS" --duration "${D}s" -q --out "$work/eb-$rate.json"
-	stop_stub "eb-$rate" >/dev/null
+	n=$(stop_stub "eb-$rate")
 	if [ -s "$work/eb-$rate.json" ]; then
-		printf '%-14s %8s %12.0f %10.1f %10.1f  %s\n' engram-bench "$rate" "$(json "$work/eb-$rate.json" "r['achieved_rate']")" \
+		printf '%-14s %8s %12.0f %10.1f %10.1f %12s  %s\n' engram-bench "$rate" "$(json "$work/eb-$rate.json" "r['achieved_rate']")" \
 			"$(json "$work/eb-$rate.json" "r['total']['latency_ns']['p99']/1e6")" "$(json "$work/eb-$rate.json" "r['total']['latency_ns']['max']/1e6")" \
-			"$(json "$work/eb-$rate.json" "r['verdict'] + ('; harness-limited: '+r['harness']['reason'] if r['harness'].get('limited') else '') + ('; ' + '; '.join(r.get('warnings') or []) if r.get('warnings') else '')")"
+			"$(cpu_per "eb-$rate" "$n")" \
+			"$(json "$work/eb-$rate.json" "r['verdict'] + '; spin %s %.0f%%, lag p50 %.1f µs' % (r['harness'].get('spin','?'), r['harness'].get('spin_percent',0), r['harness']['lag_p50_ns']/1e3) + ('; harness-limited: '+r['harness']['reason'] if r['harness'].get('limited') else '') + ('; ' + '; '.join(r.get('warnings') or []) if r.get('warnings') else '')")"
 	else
 		tail -5 "$work/eb-$rate.out"
 	fi
