@@ -386,8 +386,13 @@ func Finish(res *reports.Result, tot *reports.Totals, stats RunStats, names []st
 	// Ops due in the window that had not started when it ended, for reasons
 	// of the harness (not a busy target): more than --max-lag of schedule
 	// (and at least 1% of the ops) means the harness fell behind the rate.
+	// When the drain timeout stopped the run with most workers still
+	// waiting on the target (abandoned), the ops left unsent waited for the
+	// target too, even if none of them was measured as queued: a target
+	// still serving the warm-up's backlog when the window ended.
+	held := reports.HeldByTarget(int64(stats.Abandoned), res.Concurrency)
 	behind := stats.StartedLate
-	if queuedShare < 0.01 {
+	if queuedShare < 0.01 && !held {
 		behind += stats.Unsent
 	}
 	due := float64(stats.Sent + stats.Unsent)
@@ -414,7 +419,9 @@ func Finish(res *reports.Result, tot *reports.Totals, stats RunStats, names []st
 	if stats.Unsent > 0 && !stats.Interrupted {
 		res.Warnings = append(res.Warnings, fmt.Sprintf("%d ops fell due in the window but never started before the drain timeout", stats.Unsent))
 	}
-	if stats.Abandoned > 0 {
+	if held && !stats.Interrupted {
+		res.Warnings = append(res.Warnings, fmt.Sprintf("%d ops were still in flight when the drain timeout stopped the run, of at most %d: the target held the workers and fell behind the load; those ops are not counted", stats.Abandoned, res.Concurrency))
+	} else if stats.Abandoned > 0 {
 		res.Warnings = append(res.Warnings, fmt.Sprintf("%d ops were still in flight when the run stopped and are not counted", stats.Abandoned))
 	}
 	if res.Total.Count > 0 && float64(h.Queued) > 0.01*float64(res.Total.Count) {

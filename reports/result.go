@@ -427,6 +427,11 @@ func (r *Result) Evaluate(l Limits) {
 	case r.Harness.Limited:
 		r.Verdict = VerdictInvalid
 		r.Reasons = append(r.Reasons, "harness-limited: "+r.Harness.Reason)
+	case r.Total.Count == 0 && !r.Partial && HeldByTarget(r.Harness.Abandoned, r.Concurrency):
+		// Every worker was still waiting on the target when the drain
+		// timeout stopped the run: a valid run, which the target failed.
+		r.Verdict = VerdictFail
+		r.Reasons = append(r.Reasons, fmt.Sprintf("no measured op finished: %d of at most %d ops were still waiting on the target when the run stopped (it fell behind the load, e.g. still serving the warm-up's backlog)", r.Harness.Abandoned, r.Concurrency))
 	case r.Total.Count == 0:
 		r.Verdict = VerdictInvalid
 		r.Reasons = append(r.Reasons, "no op finished")
@@ -442,6 +447,13 @@ func (r *Result) Evaluate(l Limits) {
 			}
 		}
 	}
+}
+
+// HeldByTarget reports whether the ops in flight when a run stopped
+// (abandoned) were at least half of its concurrency: the target, not the
+// harness, held the workers.
+func HeldByTarget(abandoned int64, concurrency int) bool {
+	return concurrency > 0 && abandoned > 0 && 2*abandoned >= int64(concurrency)
 }
 
 func word(t Target) string {
