@@ -22,6 +22,8 @@ func FuzzHandlers(f *testing.F) {
 		{"GET", "/api/v1/memories/recall?embedding=" + emb + "&threshold=0.1", "default", "", ""},
 		{"GET", "/api/v1/memories/recall?query=x&mode=hybrid&seed_id=a", "default", "", ""},
 		{"POST", "/api/v1/memories/recall", "default", "application/json", `{"embedding":` + emb + `,"max_results":3}`},
+		{"POST", "/api/v1/memories/recall", "default", "application/json", `{"Embedding":` + emb + `,"max_results":3,"max_results":1e2}`},
+		{"POST", "/api/v1/memories/batch", "abc", "application/json", `{"memories":[{"content":"a\u00e9","embedding":` + emb + `},null],"x":[{}]}`},
 		{"GET", "/api/v1/memories/search?query=x&limit=2", "default", "", ""},
 		{"GET", "/api/v1/memories/a", "default", "", ""},
 		{"DELETE", "/api/v1/memories/a", "default", "", ""},

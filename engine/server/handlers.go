@@ -230,13 +230,16 @@ type BatchResponse struct {
 // MaxBatch is the most memories one batch request may store.
 const MaxBatch = 4096
 
+// batchRequest is the body of POST /api/v1/memories/batch.
+type batchRequest struct {
+	Memories      []rememberRequest `json:"memories"`
+	MemorySpaceID string            `json:"memory_space_id"`
+}
+
 // handleRememberBatch stores several memories in one atomic, durable write:
 // {"memories":[{remember fields}...], "memory_space_id": "..."}.
 func (s *Server) handleRememberBatch(w http.ResponseWriter, r *http.Request) error {
-	var req struct {
-		Memories      []rememberRequest `json:"memories"`
-		MemorySpaceID string            `json:"memory_space_id"`
-	}
+	var req batchRequest
 	if err := decodeBody(r, &req); err != nil {
 		return err
 	}

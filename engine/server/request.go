@@ -48,8 +48,21 @@ func bodyReadError(err error) error {
 	return &APIError{Status: http.StatusBadRequest, Code: CodeBadRequest, Field: "body", Message: "body: " + err.Error()}
 }
 
-// decodeJSON unmarshals body into v, turning decoding errors into 4xx.
+// decodeJSON unmarshals body into v, turning decoding errors into 4xx. The
+// hot request types decode in one pass (fastDecode); whatever that path
+// declines, encoding/json decides, so answers and errors are the same.
 func decodeJSON(body []byte, v any) error {
+	if f, ok := v.(fastObject); ok {
+		if fastDecode(body, f) {
+			return nil
+		}
+		f.reset()
+	}
+	return decodeJSONStd(body, v)
+}
+
+// decodeJSONStd is decodeJSON with encoding/json only.
+func decodeJSONStd(body []byte, v any) error {
 	err := json.Unmarshal(body, v)
 	if err == nil {
 		return nil
