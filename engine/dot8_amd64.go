@@ -13,7 +13,8 @@ func dot8AVX2(a, b *int8, n int) int32
 
 var haveAVX2 = cpu.X86.HasAVX2
 
-// dot8 is the dot product of two int8 vectors of equal length.
+// dot8 is the dot product of two int8 vectors of equal length, with every
+// element in [-127, 127] (what quantize writes; -128 may give a wrong sum).
 func dot8(a, b []int8) int32 {
 	n := len(a)
 	b = b[:n]
