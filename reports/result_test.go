@@ -182,3 +182,24 @@ func TestTextShowsPreloadFailures(t *testing.T) {
 		}
 	}
 }
+
+// A complete run whose target held every worker when the drain timeout
+// stopped it: the ops it never answered outnumber the p99's tail, so the
+// p99 target fails even though the ops that did finish were fast.
+func TestEvaluateHeldOpsFailLatency(t *testing.T) {
+	p99 := 100.0
+	r := &Result{Concurrency: 4}
+	r.Total.Count = 30
+	r.Total.Latency.P99 = 2e6
+	r.Harness.Abandoned, r.Harness.Unsent = 4, 46
+	r.Evaluate(Limits{P99Ms: &p99})
+	if r.Verdict != VerdictFail || len(r.Reasons) != 1 || !strings.Contains(r.Reasons[0], "never finished") {
+		t.Fatalf("verdict %s %v; want fail: 50 of 80 ops never finished", r.Verdict, r.Reasons)
+	}
+	// A few held ops within the tail leave the p99 to the finished ops.
+	r.Total.Count, r.Harness.Unsent = 100_000, 0
+	r.Evaluate(Limits{P99Ms: &p99})
+	if r.Verdict != VerdictPass {
+		t.Fatalf("verdict %s %v; want pass: 4 of 100,004 ops held", r.Verdict, r.Reasons)
+	}
+}
