@@ -738,6 +738,7 @@ func (r *runner) waitFor(t int64, sl *sleeper) bool {
 			return false
 		}
 		d := t - r.now()
+		spin := r.spin.spin() // once: the sampler may flip it between the test and the sleep
 		switch {
 		case d <= 0:
 			return true
@@ -747,8 +748,8 @@ func (r *runner) waitFor(t int64, sl *sleeper) bool {
 			case <-r.done:
 				return false
 			}
-		case havePreciseSleep && d-sl.margin(d, r.spin.spin()) > r.spin.minSleep():
-			sl.sleep(d, r.spin.spin())
+		case havePreciseSleep && d-sl.margin(d, spin) > spinMinSleep(spin):
+			sl.sleep(d, spin)
 		case d > int64(spinYield):
 			runtime.Gosched()
 		}
@@ -820,7 +821,8 @@ func (s *sleeper) sleep(d int64, spin bool) {
 
 // learn moves the quantile estimate q towards one sample: up by up when the
 // sample is above it, else down by down (the estimate converges to the
-// quantile down/(up+down)). An unset estimate starts at defaultMargin.
+// quantile up/(up+down), where P(sample > q) = down/(up+down)). An unset
+// estimate starts at defaultMargin.
 func learn(q *int64, sample, up, down int64) {
 	if *q == 0 {
 		*q = int64(defaultMargin)

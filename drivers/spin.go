@@ -116,11 +116,11 @@ func newSpinGate(p SpinPolicy) *spinGate {
 
 func (g *spinGate) spin() bool { return g.allow.Load() }
 
-// minSleep is the shortest wait worth a nanosleep: when spinning is not
+// spinMinSleep is the shortest wait worth a nanosleep: when spinning is not
 // allowed, a sleep shorter than minThriftySleep would cost about as much CPU
 // as the spin it replaces, and wake late.
-func (g *spinGate) minSleep() int64 {
-	if g.allow.Load() {
+func spinMinSleep(spin bool) int64 {
+	if spin {
 		return int64(minSleep)
 	}
 	return int64(minThriftySleep)
