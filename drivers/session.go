@@ -389,8 +389,9 @@ func Finish(res *reports.Result, tot *reports.Totals, stats RunStats, names []st
 	// When the drain timeout stopped the run with most workers still
 	// waiting on the target (abandoned), the ops left unsent waited for the
 	// target too, even if none of them was measured as queued: a target
-	// still serving the warm-up's backlog when the window ended.
-	held := reports.HeldByTarget(int64(stats.Abandoned), res.Concurrency)
+	// still serving the warm-up's backlog when the window ended. (Not when
+	// the op source failed: that stopped the run, not the target.)
+	held := stats.SourceErr == nil && reports.HeldByTarget(int64(stats.Abandoned), res.Concurrency)
 	behind := stats.StartedLate
 	if queuedShare < 0.01 && !held {
 		behind += stats.Unsent

@@ -32,8 +32,10 @@ type SpinPolicy uint8
 const (
 	// SpinDefault is the zero value: ENGRAM_BENCH_SPIN if set, else SpinAuto.
 	SpinDefault SpinPolicy = iota
-	// SpinAuto spins while the machine has a spare core: it stops when less
-	// than half a core is idle and starts again when one and a half are.
+	// SpinAuto spins while the machine has a spare core: it starts
+	// without, spins once one and a half cores are idle and stops when less
+	// than half a core is. Idle means idle on the CPUs the process may run
+	// on (its affinity), and within its cgroup v2 CPU quota if it has one.
 	// Where idle time cannot be read (not Linux), it always spins.
 	SpinAuto
 	// SpinOn always spins: the most precise dispatch, at a core's cost.
@@ -106,11 +108,26 @@ type spinGate struct {
 	// it stopped): run-clock ns in which spinning was allowed, of all.
 	measure, end        int64
 	allowedNs, windowNs int64
+
+	src   *idleSource // SpinAuto with idle time readable; else nil
+	first idleSample
 }
 
 func newSpinGate(p SpinPolicy) *spinGate {
 	g := &spinGate{policy: p}
-	g.allow.Store(p != SpinOff)
+	switch p {
+	case SpinOn:
+		g.allow.Store(true)
+	case SpinAuto:
+		// Closed until a sample shows a spare core (on one CPU, never);
+		// where idle time cannot be read, open, as SpinOn.
+		g.src = newIdleSource()
+		var ok bool
+		if g.first, ok = g.src.read(); !ok {
+			g.src = nil
+			g.allow.Store(true)
+		}
+	}
 	return g
 }
 
@@ -130,17 +147,12 @@ func spinMinSleep(spin bool) int64 {
 // [measure, end) the measured window.
 func (g *spinGate) run(stop <-chan struct{}, now func() int64, measure, end int64) {
 	g.measure, g.end = measure, end
-	if g.policy != SpinAuto {
+	if g.src == nil {
 		<-stop
-		g.account(now, measure, g.policy == SpinOn)
+		g.account(now, measure, g.allow.Load())
 		return
 	}
-	prev, ok := readIdle()
-	if !ok {
-		<-stop // idle time unknown: keep spinning, as SpinOn
-		g.account(now, measure, true)
-		return
-	}
+	prev := g.first
 	t := time.NewTicker(spinPeriod)
 	defer t.Stop()
 	last := now()
@@ -151,7 +163,7 @@ func (g *spinGate) run(stop <-chan struct{}, now func() int64, measure, end int6
 			return
 		case <-t.C:
 		}
-		cur, ok := readIdle()
+		cur, ok := g.src.read()
 		if !ok {
 			continue
 		}
@@ -193,40 +205,59 @@ func (g *spinGate) share() float64 {
 	return float64(g.allowedNs) / float64(g.windowNs)
 }
 
-// idleSample is one reading of the machine's cumulative CPU times.
+// idleSample is one reading of the CPU times of the cores this process may
+// run on, and of its cgroup's CPU quota and usage.
 type idleSample struct {
-	idle, total uint64 // clock ticks, all CPUs
-	cpus        int
+	idle, total uint64 // clock ticks, summed over the allowed CPUs
+	cpus        int    // allowed CPUs
+	// A cgroup v2 quota (cpu.max), in cores, 0 if none; the cgroup's CPU
+	// usage (cpu.stat usage_usec) and the wall time of the reading, ns.
+	quota   float64
+	cgUsage int64
+	at      int64
 }
 
-// idleCores is the number of idle cores between s0 and s.
+// idleCores is the number of idle cores between s0 and s: idle time on the
+// allowed CPUs, and no more than what the cgroup's quota leaves.
 func (s idleSample) idleCores(s0 idleSample) float64 {
 	dt := s.total - s0.total
 	if dt == 0 || s.total < s0.total || s.idle < s0.idle {
 		return 0
 	}
-	return float64(s.idle-s0.idle) / float64(dt) * float64(s.cpus)
+	idle := float64(s.idle-s0.idle) / float64(dt) * float64(s.cpus)
+	if s.quota > 0 && s.at > s0.at && s.cgUsage >= s0.cgUsage {
+		used := float64(s.cgUsage-s0.cgUsage) * 1e3 / float64(s.at-s0.at)
+		idle = min(idle, s.quota-used)
+	}
+	return max(idle, 0)
 }
 
-// parseProcStat parses /proc/stat's cpu lines.
-func parseProcStat(b []byte) (idleSample, bool) {
+// parseProcStat sums /proc/stat's per-CPU lines (cpuN) of the CPUs allowed
+// reports true for: idle (idle and iowait) and total (user, nice, system,
+// idle, iowait, irq, softirq, steal; guest time is already in user and
+// nice). Steal counts as busy: a core the hypervisor gave to someone else is
+// not spare.
+func parseProcStat(b []byte, allowed func(cpu int) bool) (idleSample, bool) {
 	var s idleSample
-	first := true
 	for line := range bytes.Lines(b) {
 		if !bytes.HasPrefix(line, []byte("cpu")) {
 			break // the cpu lines come first
 		}
-		if !first {
-			s.cpus++
-			continue
-		}
-		first = false
 		f := bytes.Fields(line)
-		if len(f) < 5 || string(f[0]) != "cpu" {
+		if len(f) < 5 {
 			return idleSample{}, false
 		}
-		// user nice system idle iowait irq softirq steal (guest time is
-		// already in user and nice).
+		if string(f[0]) == "cpu" {
+			continue // the sum over all CPUs
+		}
+		n, err := strconv.Atoi(string(f[0][3:]))
+		if err != nil {
+			return idleSample{}, false
+		}
+		if !allowed(n) {
+			continue
+		}
+		s.cpus++
 		for i := 1; i < len(f) && i <= 8; i++ {
 			v, err := strconv.ParseUint(string(f[i]), 10, 64)
 			if err != nil {
@@ -239,4 +270,30 @@ func parseProcStat(b []byte) (idleSample, bool) {
 		}
 	}
 	return s, s.cpus > 0
+}
+
+// parseCPUMax parses cgroup v2's cpu.max ("max 100000" or "QUOTA PERIOD")
+// into cores; 0 means no quota.
+func parseCPUMax(b []byte) float64 {
+	f := bytes.Fields(b)
+	if len(f) != 2 || string(f[0]) == "max" {
+		return 0
+	}
+	q, err1 := strconv.ParseFloat(string(f[0]), 64)
+	p, err2 := strconv.ParseFloat(string(f[1]), 64)
+	if err1 != nil || err2 != nil || q <= 0 || p <= 0 {
+		return 0
+	}
+	return q / p
+}
+
+// parseCPUStatUsage returns usage_usec from cgroup v2's cpu.stat.
+func parseCPUStatUsage(b []byte) (int64, bool) {
+	for line := range bytes.Lines(b) {
+		if v, ok := bytes.CutPrefix(line, []byte("usage_usec ")); ok {
+			n, err := strconv.ParseInt(string(bytes.TrimSpace(v)), 10, 64)
+			return n, err == nil
+		}
+	}
+	return 0, false
 }

@@ -2,5 +2,9 @@
 
 package drivers
 
-// readIdle is not available here: SpinAuto then always spins.
-func readIdle() (idleSample, bool) { return idleSample{}, false }
+// idleSource is not available here: SpinAuto then always spins.
+type idleSource struct{}
+
+func newIdleSource() *idleSource { return &idleSource{} }
+
+func (*idleSource) read() (idleSample, bool) { return idleSample{}, false }

@@ -18,13 +18,18 @@ cpu1 50 3 25 400 10 2 1 5 4 0
 intr 12345
 ctxt 999
 `
-	s, ok := parseProcStat([]byte(stat))
+	all := func(int) bool { return true }
+	s, ok := parseProcStat([]byte(stat), all)
 	if !ok {
 		t.Fatal("parse failed")
 	}
 	// total: user..steal = 100+5+50+800+20+3+2+10; idle: idle+iowait.
 	if s.total != 990 || s.idle != 820 || s.cpus != 2 {
 		t.Fatalf("got %+v, want total 990, idle 820, cpus 2", s)
+	}
+	// Pinned to cpu1 (taskset): only its line counts.
+	if s1, ok := parseProcStat([]byte(stat), func(c int) bool { return c == 1 }); !ok || s1.total != 496 || s1.idle != 410 || s1.cpus != 1 {
+		t.Errorf("cpu1 only: got %+v, %v; want total 496, idle 410, cpus 1", s1, ok)
 	}
 	next := idleSample{idle: s.idle + 150, total: s.total + 200, cpus: 2}
 	if got := next.idleCores(s); got != 1.5 {
@@ -33,10 +38,35 @@ ctxt 999
 	if got := s.idleCores(next); got != 0 {
 		t.Errorf("idle cores of a counter going backwards %v, want 0", got)
 	}
-	for _, bad := range []string{"", "intr 1\n", "cpu  1 2 x 4 5\ncpu0 1 2 3 4 5\n", "cpu 1 2\ncpu0 1\n"} {
-		if _, ok := parseProcStat([]byte(bad)); ok {
+	for _, bad := range []string{"", "intr 1\n", "cpu  1 2 3 4 5\ncpu0 1 2 x 4 5\n", "cpu 1 2\ncpu0 1\n", "cpu  1 2 3 4 5\ncpuX 1 2 3 4 5\n"} {
+		if _, ok := parseProcStat([]byte(bad), all); ok {
 			t.Errorf("parseProcStat(%q) succeeded, want a failure", bad)
 		}
+	}
+}
+
+// A cgroup CPU quota bounds the idle cores: 1.5 cores of quota with 1.2
+// used leaves 0.3 spare, however idle the machine is.
+func TestIdleCoresUnderQuota(t *testing.T) {
+	if got := parseCPUMax([]byte("150000 100000\n")); got != 1.5 {
+		t.Errorf("cpu.max 150000 100000 = %v cores, want 1.5", got)
+	}
+	for _, none := range []string{"max 100000\n", "", "x 1", "0 100000"} {
+		if got := parseCPUMax([]byte(none)); got != 0 {
+			t.Errorf("cpu.max %q = %v, want 0 (no quota)", none, got)
+		}
+	}
+	if u, ok := parseCPUStatUsage([]byte("usage_usec 123456\nuser_usec 1\n")); !ok || u != 123456 {
+		t.Errorf("usage_usec = %d, %v", u, ok)
+	}
+	s0 := idleSample{idle: 0, total: 0, cpus: 4, quota: 1.5, cgUsage: 0, at: 0}
+	s1 := idleSample{idle: 300, total: 400, cpus: 4, quota: 1.5, cgUsage: 1_200_000, at: 1e9} // 3 idle cores; 1.2 s of CPU in 1 s
+	if got := s1.idleCores(s0); got < 0.299 || got > 0.301 {
+		t.Errorf("idle cores under a 1.5-core quota with 1.2 used = %v, want 0.3", got)
+	}
+	s1.cgUsage = 2_000_000 // over quota (bursts): no spare core, never negative
+	if got := s1.idleCores(s0); got != 0 {
+		t.Errorf("idle cores over quota = %v, want 0", got)
 	}
 }
 
@@ -114,15 +144,19 @@ func TestSpinOffKeepsTheSchedule(t *testing.T) {
 	}
 }
 
-// The auto gate stops spinning when less than half a core is idle and starts
-// again at one and a half, and accounts the measured window.
+// The auto gate starts closed, spins once one and a half cores are idle and
+// stops when less than half a core is, and accounts the measured window.
 func TestSpinGateHysteresis(t *testing.T) {
 	g := newSpinGate(SpinAuto)
 	g.measure, g.end = 0, 1000
+	if g.spin() != (g.src == nil) {
+		t.Errorf("auto gate starts with spin %v; want closed until a sample shows a spare core", g.spin())
+	}
+	g.allow.Store(false)
 	steps := []struct {
 		idle float64
 		want bool
-	}{{1.0, true}, {0.4, false}, {1.0, false}, {1.4, false}, {1.6, true}, {0.6, true}, {0.2, false}}
+	}{{1.0, false}, {1.6, true}, {1.0, true}, {0.4, false}, {1.4, false}, {1.5, true}, {0.6, true}, {0.2, false}}
 	for i, s := range steps {
 		g.observe(s.idle)
 		if got := g.spin(); got != s.want {

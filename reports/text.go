@@ -65,8 +65,12 @@ func WriteText(w io.Writer, r *Result) error {
 	if h.Limited {
 		limited = "LIMITED THE RUN: " + h.Reason
 	}
-	fmt.Fprintf(ew, "  harness: dispatch lag p50 %s p99 %s max %s, queued %d, unsent %d, cpu %.0f%% — %s\n\n",
-		FormatNs(h.LagP50Ns), FormatNs(h.LagP99Ns), FormatNs(h.LagMaxNs), h.Queued, h.Unsent, h.CPUPercent, limited)
+	spin := ""
+	if h.Spin != "" {
+		spin = fmt.Sprintf(", spin %s %.0f%%", h.Spin, h.SpinPercent)
+	}
+	fmt.Fprintf(ew, "  harness: dispatch lag p50 %s p99 %s max %s, queued %d, unsent %d, cpu %.0f%%%s — %s\n\n",
+		FormatNs(h.LagP50Ns), FormatNs(h.LagP99Ns), FormatNs(h.LagMaxNs), h.Queued, h.Unsent, h.CPUPercent, spin, limited)
 
 	tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "op\tcount\tops/s\tp50\tp90\tp99\tp99.9\tmax\terrors\thit rate\t")
