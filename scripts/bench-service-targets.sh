@@ -48,6 +48,7 @@ summary() { # RESULT.json
 	json "$1" "'achieved %.0f ops/s of %.0f; p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, max %.1f ms; errors %d (%.3f%%) %s; harness cpu %.0f%%, lag p99 %.2f ms, queued %d; verdict %s' % (r['achieved_rate'], r['target_rate'], r['total']['latency_ns']['p50']/1e6, r['total']['latency_ns']['p99']/1e6, r['total']['latency_ns']['p999']/1e6, r['total']['latency_ns']['max']/1e6, r['total']['errors'], 100*r['total']['error_rate'], r['total'].get('errors_by_class') or '', r['harness']['cpu_percent'], r['harness']['lag_p99_ns']/1e6, r['harness']['queued'], r['verdict'])"
 	json "$1" "'\\n'.join('    %-18s %8d ops  p50 %7.2f ms  p99 %7.2f ms  p99.9 %7.2f ms  hit rate %s' % (k, v['count'], v['latency_ns']['p50']/1e6, v['latency_ns']['p99']/1e6, v['latency_ns']['p999']/1e6, ('%.3f' % v['hit_rate']) if v.get('hit_rate') is not None else '-') for k, v in sorted(r['ops'].items()))"
 	json "$1" "'\\n'.join('    target %-14s %s' % (t['name'], 'PASS' if t['pass'] else 'FAIL (%.3g %s vs %.3g)' % (t['achieved'], t['unit'], t['target'])) for t in r.get('targets') or [])"
+	json "$1" "'\\n'.join('    why: ' + x for x in (r.get('reasons') or []) + ['warm-up ops finished inside the window: %d; ops still in flight at the end: %d' % (r['harness'].get('warmup_spill', 0), r['harness'].get('abandoned', 0))])"
 }
 
 top() { # NAME
