@@ -796,15 +796,23 @@ func sleepBucket(d int64) int {
 }
 
 // margin returns how long before due a sleep should end when d is left.
+// Without spinning it is at most d/2, so that a wait long enough for a
+// sleep always gets one: the estimate learns only from sleeps, and a
+// margin learned high once (a burst of late wake-ups) would otherwise leave
+// every later wait to a spin, for good (measured: at 10,000 req/s the
+// runner spun every wait at 95 µs of CPU per request instead of 73).
 func (s *sleeper) margin(d int64, spin bool) int64 {
-	q := &s.lo
 	if spin {
-		q = &s.hi
+		if m := s.hi[sleepBucket(d)]; m > 0 {
+			return m
+		}
+		return int64(defaultMargin)
 	}
-	if m := q[sleepBucket(d)]; m > 0 {
-		return m
+	m := s.lo[sleepBucket(d)]
+	if m == 0 {
+		m = int64(defaultMargin)
 	}
-	return int64(defaultMargin)
+	return min(m, d/2)
 }
 
 // sleep sleeps until margin(d, spin) before due, d from now, and learns from

@@ -198,3 +198,22 @@ func splitmixTest(x uint64) uint64 {
 	x = (x ^ x>>27) * 0x94d049bb133111eb
 	return x ^ x>>31
 }
+
+// Without spinning, a wait long enough for a sleep always gets one, however
+// high the learned margin: otherwise the estimate, which learns only from
+// sleeps, could never come down again, and every wait would be spun.
+func TestThriftyMarginLeavesASleep(t *testing.T) {
+	var sl sleeper
+	for _, d := range []int64{60_000, 100_000, 500_000} {
+		if m := sl.margin(d, false); d-m <= spinMinSleep(false) {
+			t.Errorf("fresh sleeper, %d ns to wait: margin %d leaves no sleep (minimum %d)", d, m, spinMinSleep(false))
+		}
+		sl.lo[sleepBucket(d)] = 10 * d // learned absurdly high
+		if m := sl.margin(d, false); d-m <= spinMinSleep(false) {
+			t.Errorf("high estimate, %d ns to wait: margin %d leaves no sleep", d, m)
+		}
+	}
+	if m := sl.margin(100_000, true); m != int64(defaultMargin) {
+		t.Errorf("spinning margin %d, want the p80 estimate (default %d)", m, int64(defaultMargin))
+	}
+}
