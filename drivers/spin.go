@@ -74,6 +74,11 @@ func (p SpinPolicy) String() string {
 	return "default"
 }
 
+// SpinFromEnv is the policy ENGRAM_BENCH_SPIN sets (SpinAuto when unset),
+// or an error naming the variable and its value: commands check it before
+// they start anything.
+func SpinFromEnv() (SpinPolicy, error) { return resolveSpin(SpinDefault) }
+
 // resolveSpin turns SpinDefault into the environment's policy.
 func resolveSpin(p SpinPolicy) (SpinPolicy, error) {
 	if p != SpinDefault {

@@ -72,6 +72,14 @@ func newRoot(ctx context.Context, stdout, stderr io.Writer) *cobra.Command {
 		Short:         "Load tests and benchmarks for Engram-style cognitive memory databases",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// A bad environment setting is a usage error before anything starts
+		// (not after a preload).
+		PersistentPreRunE: func(*cobra.Command, []string) error {
+			if _, err := drivers.SpinFromEnv(); err != nil {
+				return &exitError{code: exitUsage, err: err}
+			}
+			return nil
+		},
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
