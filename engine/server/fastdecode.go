@@ -129,16 +129,37 @@ func (d *fastReader) object(v fastObject) bool {
 				return false
 			}
 		}
-		switch d.peek() {
-		case ',':
-			d.i++
-		case '}':
-			d.i++
-			return true
-		default:
-			return false
+		if more, ok := d.sep('}'); !ok || !more {
+			return ok
 		}
 	}
+}
+
+// openArray consumes null (null is true) or the '[' that opens an array;
+// ok is false on anything else.
+func (d *fastReader) openArray() (null, ok bool) {
+	switch d.peek() {
+	case 'n':
+		return true, d.lit("null")
+	case '[':
+		d.i++
+		return false, true
+	}
+	return false, false
+}
+
+// sep consumes what follows a member or an element: a comma (more
+// follows) or close (the end); ok is false on anything else.
+func (d *fastReader) sep(close byte) (more, ok bool) {
+	switch d.peek() {
+	case ',':
+		d.i++
+		return true, true
+	case close:
+		d.i++
+		return false, true
+	}
+	return false, false
 }
 
 // plainKey reads a key without escapes, control or non-ASCII bytes.
@@ -378,15 +399,10 @@ func (d *fastReader) delegate(dst any) bool {
 // and at most maxVectorLen of them.
 func (d *fastReader) embedding(dst *embeddingField) bool {
 	dst.set = true
-	switch d.peek() {
-	case 'n':
+	if null, ok := d.openArray(); !ok || null {
 		dst.v = nil
-		return d.lit("null")
-	case '[':
-	default:
-		return false
+		return ok
 	}
-	d.i++
 	if d.peek() == ']' {
 		d.i++
 		dst.v = nil
@@ -451,14 +467,8 @@ func (d *fastReader) skip(depth int) bool {
 			if !d.skip(depth + 1) {
 				return false
 			}
-			switch d.peek() {
-			case ',':
-				d.i++
-			case ']':
-				d.i++
-				return true
-			default:
-				return false
+			if more, ok := d.sep(']'); !ok || !more {
+				return ok
 			}
 		}
 	case '{':
@@ -478,14 +488,8 @@ func (d *fastReader) skip(depth int) bool {
 			if !d.skip(depth + 1) {
 				return false
 			}
-			switch d.peek() {
-			case ',':
-				d.i++
-			case '}':
-				d.i++
-				return true
-			default:
-				return false
+			if more, ok := d.sep('}'); !ok || !more {
+				return ok
 			}
 		}
 	}
@@ -650,15 +654,10 @@ func (r *batchRequest) reset()              { *r = batchRequest{} }
 func (r *batchRequest) fastField(d *fastReader, i int) bool {
 	switch i {
 	case 0:
-		switch d.peek() {
-		case 'n':
+		if null, ok := d.openArray(); !ok || null {
 			r.Memories = nil
-			return d.lit("null")
-		case '[':
-		default:
-			return false
+			return ok
 		}
-		d.i++
 		r.Memories = []rememberRequest{}
 		if d.peek() == ']' {
 			d.i++
@@ -669,14 +668,8 @@ func (r *batchRequest) fastField(d *fastReader, i int) bool {
 			if !d.object(&r.Memories[len(r.Memories)-1]) {
 				return false
 			}
-			switch d.peek() {
-			case ',':
-				d.i++
-			case ']':
-				d.i++
-				return true
-			default:
-				return false
+			if more, ok := d.sep(']'); !ok || !more {
+				return ok
 			}
 		}
 	case 1:
