@@ -26,8 +26,24 @@ type Prober interface {
 // Preloader is a driver that can store many memories at once before measuring.
 type Preloader interface {
 	// Preload stores the memories of ops (all KindStore, one memory space).
+	// When only some were stored it returns a *PreloadError saying how many
+	// were not; any other error means none were.
 	Preload(ctx context.Context, ops []workloads.Op) error
 }
+
+// PreloadError is a Preload that stored some of its memories and not
+// Failed of them (a driver that sends a batch in several requests, one of
+// which failed). Err is the first failure.
+type PreloadError struct {
+	Failed int
+	Err    error
+}
+
+func (e *PreloadError) Error() string {
+	return fmt.Sprintf("%d memories not stored: %v", e.Failed, e.Err)
+}
+
+func (e *PreloadError) Unwrap() error { return e.Err }
 
 // OpNamer is a driver that does not run the scenario's op kinds but requests
 // of its own (the generic HTTP driver). Its results are recorded under

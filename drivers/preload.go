@@ -2,6 +2,7 @@ package drivers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
 	"sync"
@@ -78,10 +79,17 @@ func runPreload(ctx context.Context, d Driver, iterate func(context.Context, fun
 					continue // drain
 				}
 				if batcher != nil {
-					if err := batcher.Preload(ctx, b); err != nil {
-						fail(int64(len(b)), err)
-					} else {
+					err := batcher.Preload(ctx, b)
+					var pe *PreloadError
+					switch {
+					case err == nil:
 						done.Add(int64(len(b)))
+					case errors.As(err, &pe) && pe.Failed >= 0 && pe.Failed <= len(b):
+						// Some of the batch was stored.
+						fail(int64(pe.Failed), pe.Err)
+						done.Add(int64(len(b) - pe.Failed))
+					default:
+						fail(int64(len(b)), err)
 					}
 					continue
 				}

@@ -15,13 +15,18 @@ import (
 type flakyPreloader struct {
 	calls     atomic.Int64
 	failEvery int64
+	partial   int // when > 0, a failing call stored all but this many (a *PreloadError)
 }
 
 func (d *flakyPreloader) Do(context.Context, *workloads.Op) error { return nil }
 
 func (d *flakyPreloader) Preload(_ context.Context, ops []workloads.Op) error {
 	if d.calls.Add(1)%d.failEvery == 0 {
-		return errors.New("status 504: batch timed out")
+		err := errors.New("status 504: batch timed out")
+		if d.partial > 0 {
+			return &PreloadError{Failed: d.partial, Err: err}
+		}
+		return err
 	}
 	return nil
 }
@@ -42,20 +47,28 @@ func TestPreloadKeepsFirstFailure(t *testing.T) {
 	cases := []struct {
 		name      string
 		failEvery int64
+		partial   int
 		wantErr   bool
 	}{
 		{name: "some batches fail", failEvery: 3},
 		{name: "every batch fails", failEvery: 1, wantErr: true},
+		// A batch sent in several requests, one of which failed: only its
+		// memories count as lost.
+		{name: "part of some batches fails", failEvery: 3, partial: 100},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			d := &flakyPreloader{failEvery: c.failEvery}
+			d := &flakyPreloader{failEvery: c.failEvery, partial: c.partial}
 			out, err := runPreload(context.Background(), d, iterate, n, 8, nil, 0)
 			if (err != nil) != c.wantErr {
 				t.Fatalf("err = %v, want error: %v", err, c.wantErr)
 			}
 			calls := d.calls.Load()
-			wantFailed := calls / c.failEvery * preloadBatch
+			perFailure := int64(preloadBatch)
+			if c.partial > 0 {
+				perFailure = int64(c.partial)
+			}
+			wantFailed := calls / c.failEvery * perFailure
 			if out.failed != wantFailed || out.done+out.failed != n {
 				t.Errorf("done %d, failed %d of %d (%d calls), want %d failed", out.done, out.failed, n, calls, wantFailed)
 			}

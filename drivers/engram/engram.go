@@ -508,11 +508,35 @@ func (d *Driver) Preload(ctx context.Context, ops []workloads.Op) error {
 	if len(ops) == 0 {
 		return nil
 	}
-	for len(ops) > preloadChunk && d.batch != batchOff && !d.noBatch.Load() {
-		if err := d.Preload(ctx, ops[:preloadChunk]); err != nil {
-			return err
+	if len(ops) > preloadChunk && d.batch != batchOff && !d.noBatch.Load() {
+		// One request per chunk; a failed chunk does not stop the others,
+		// and the error says how many memories were not stored.
+		var first error
+		failed := 0
+		for len(ops) > 0 {
+			n := min(len(ops), preloadChunk)
+			if err := d.Preload(ctx, ops[:n]); err != nil {
+				var pe *drivers.PreloadError
+				if errors.As(err, &pe) {
+					failed += pe.Failed
+					err = pe.Err
+				} else {
+					failed += n
+				}
+				if first == nil {
+					first = err
+				}
+				if ctx.Err() != nil {
+					failed += len(ops) - n
+					break
+				}
+			}
+			ops = ops[n:]
 		}
-		ops = ops[preloadChunk:]
+		if first != nil {
+			return &drivers.PreloadError{Failed: failed, Err: first}
+		}
+		return nil
 	}
 	if d.batch != batchOff && !d.noBatch.Load() {
 		b := d.get()

@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -416,5 +417,45 @@ func BenchmarkEncodeStoreReflect(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		json.Marshal(&m)
+	}
+}
+
+// TestPreloadCountsFailedChunks: a batch is sent in chunks of preloadChunk;
+// one failed chunk does not stop the others, and the error says how many
+// memories were not stored (not the whole batch).
+func TestPreloadCountsFailedChunks(t *testing.T) {
+	var calls, stored atomic.Int64
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/api/v1/memories/batch" {
+			return
+		}
+		var body struct{ Memories []json.RawMessage }
+		if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+			w.WriteHeader(400)
+			return
+		}
+		if calls.Add(1) == 3 {
+			w.WriteHeader(503)
+			fmt.Fprint(w, `{"error":{"code":"OVERLOADED","message":"busy"}}`)
+			return
+		}
+		stored.Add(int64(len(body.Memories)))
+		w.WriteHeader(201)
+		fmt.Fprint(w, `{"stored":1}`)
+	}))
+	defer hs.Close()
+	d, err := New(Options{Target: hs.URL, Batch: "on"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, _ := workloads.LoadBuiltin("quickstart")
+	ops := opsOf(t, sc, 5*preloadChunk)
+	err = d.Preload(context.Background(), ops)
+	var pe *drivers.PreloadError
+	if !errors.As(err, &pe) || pe.Failed != preloadChunk {
+		t.Fatalf("Preload error %v, want a PreloadError with %d failed", err, preloadChunk)
+	}
+	if calls.Load() != 5 || stored.Load() != 4*preloadChunk {
+		t.Errorf("%d requests, %d memories stored; want 5 and %d", calls.Load(), stored.Load(), 4*preloadChunk)
 	}
 }
