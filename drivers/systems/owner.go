@@ -221,6 +221,31 @@ func (e *Engramd) LastRecovery() (memories int, took time.Duration, ok bool) {
 	return n, d, err1 == nil && err2 == nil
 }
 
+var indexRE = regexp.MustCompile(`engramd: index: (\d+) memories reused from its snapshot, (\d+) being re-indexed in the background`)
+
+// LastIndexRecovery returns what the latest started process reported about
+// its HNSW index on the line after its listening line: the memories whose
+// index nodes it reused from the last index snapshot and those it is
+// re-indexing in the background. ok is false when the latest process printed
+// no such line (it loaded no memories, or has not started yet).
+func (e *Engramd) LastIndexRecovery() (reused, reindexed int, ok bool) {
+	b, err := os.ReadFile(e.cfg.LogPath)
+	if err != nil {
+		return 0, 0, false
+	}
+	starts := recoveredRE.FindAllIndex(b, -1)
+	if len(starts) == 0 {
+		return 0, 0, false
+	}
+	m := indexRE.FindSubmatch(b[starts[len(starts)-1][1]:])
+	if m == nil {
+		return 0, 0, false
+	}
+	r, err1 := strconv.Atoi(string(m[1]))
+	x, err2 := strconv.Atoi(string(m[2]))
+	return r, x, err1 == nil && err2 == nil
+}
+
 // start launches a process on dir and waits for /health/alive. e.mu must not be held.
 func (e *Engramd) start(ctx context.Context, dir string) error {
 	e.mu.Lock()

@@ -78,6 +78,10 @@ func TestOwnEngramdLifecycle(t *testing.T) {
 	if st := status(e.URL() + "/api/v1/memories/m1"); st != 200 {
 		t.Errorf("m1 after kill -9 and restart: %d", st)
 	}
+	// Killed before any index snapshot: its one memory is re-indexed.
+	if r, x, ok := e.LastIndexRecovery(); !ok || r != 0 || x != 1 {
+		t.Errorf("last index recovery: %d reused, %d re-indexed, ok %v; log:\n%s", r, x, ok, e.LogTail(5))
+	}
 
 	if err := e.Pause(); err != nil {
 		t.Fatal(err)
@@ -98,6 +102,10 @@ func TestOwnEngramdLifecycle(t *testing.T) {
 	}
 	if e.DataDir() != other || status(e.URL()+"/api/v1/memories/m1") != 404 {
 		t.Errorf("on %s m1 is %d, want 404 (a fresh directory)", e.DataDir(), status(e.URL()+"/api/v1/memories/m1"))
+	}
+	// The empty store prints no index line; the earlier process's is not its.
+	if r, x, ok := e.LastIndexRecovery(); ok {
+		t.Errorf("index recovery of an empty store: %d reused, %d re-indexed", r, x)
 	}
 
 	// Stop a paused process: it is continued, drains and exits 0.

@@ -271,6 +271,9 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		ln.Addr(), c.data, mems, c.sync, auth, c.maxInflight, backups, st.RecoveryTime().Round(time.Millisecond))
 	if rec := st.Recovery(); rec.Memories > 0 {
 		fmt.Fprintf(stdout, "engramd: index: %d memories reused from its snapshot, %d being re-indexed in the background\n", rec.IndexReused, rec.Reindexed)
+		for _, note := range rec.IndexNotes {
+			fmt.Fprintf(stdout, "engramd: index: %s\n", note)
+		}
 	}
 
 	serveErr := make(chan error, 1)
