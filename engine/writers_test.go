@@ -3,6 +3,7 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -204,5 +205,30 @@ func TestCloseStopsWriters(t *testing.T) {
 	}
 	if n := s.writers.live.Load(); n != 0 {
 		t.Errorf("%d writers left after Close", n)
+	}
+}
+
+// A backlog queued in one call (the re-index after a crash) starts every
+// worker it wants at once, not one per call: an idle store catches up on
+// all its cores.
+func TestBacklogStartsAllWorkers(t *testing.T) {
+	h := &hnsw{sp: &space{st: &Store{}}}
+	h.queue = make([]uint32, 1000)
+	want := runtime.GOMAXPROCS(0)
+	if n := h.startWorkersLocked(); n != want || h.workers != want {
+		t.Fatalf("a 1000-slot backlog started %d workers (%d running), want %d", n, h.workers, want)
+	}
+	if n := h.startWorkersLocked(); n != 0 {
+		t.Errorf("started %d more with all %d running", n, want)
+	}
+	h2 := &hnsw{sp: &space{st: &Store{}}}
+	h2.queue = make([]uint32, 3)
+	if n := h2.startWorkersLocked(); n != 1 {
+		t.Errorf("a 3-slot queue started %d workers, want 1", n)
+	}
+	h2.sp.st.stopping.Store(true)
+	h2.workers = 0
+	if n := h2.startWorkersLocked(); n != 0 {
+		t.Errorf("a stopping store started %d workers", n)
 	}
 }
