@@ -207,18 +207,31 @@ var recoveredRE = regexp.MustCompile(`listening on \S+ \(data .*, (\d+) memories
 // LastRecovery returns what the latest started process reported on its
 // listening line: the memories it loaded and how long opening the store took.
 func (e *Engramd) LastRecovery() (memories int, took time.Duration, ok bool) {
-	b, err := os.ReadFile(e.cfg.LogPath)
-	if err != nil {
+	m, _ := e.lastStart()
+	if m == nil {
 		return 0, 0, false
 	}
-	all := recoveredRE.FindAllSubmatch(b, -1)
-	if len(all) == 0 {
-		return 0, 0, false
-	}
-	m := all[len(all)-1]
 	n, err1 := strconv.Atoi(string(m[1]))
 	d, err2 := time.ParseDuration(string(m[2]))
 	return n, d, err1 == nil && err2 == nil
+}
+
+// lastStart finds the latest started process's listening line in the log:
+// its submatches (nil if none) and the log after it.
+func (e *Engramd) lastStart() (m [][]byte, after []byte) {
+	b, err := os.ReadFile(e.cfg.LogPath)
+	if err != nil {
+		return nil, nil
+	}
+	all := recoveredRE.FindAllSubmatchIndex(b, -1)
+	if len(all) == 0 {
+		return nil, nil
+	}
+	ix := all[len(all)-1]
+	for i := 0; i < len(ix); i += 2 {
+		m = append(m, b[ix[i]:ix[i+1]])
+	}
+	return m, b[ix[1]:]
 }
 
 var indexRE = regexp.MustCompile(`engramd: index: (\d+) memories reused from its snapshot, (\d+) being re-indexed in the background`)
@@ -229,15 +242,8 @@ var indexRE = regexp.MustCompile(`engramd: index: (\d+) memories reused from its
 // re-indexing in the background. ok is false when the latest process printed
 // no such line (it loaded no memories, or has not started yet).
 func (e *Engramd) LastIndexRecovery() (reused, reindexed int, ok bool) {
-	b, err := os.ReadFile(e.cfg.LogPath)
-	if err != nil {
-		return 0, 0, false
-	}
-	starts := recoveredRE.FindAllIndex(b, -1)
-	if len(starts) == 0 {
-		return 0, 0, false
-	}
-	m := indexRE.FindSubmatch(b[starts[len(starts)-1][1]:])
+	_, after := e.lastStart()
+	m := indexRE.FindSubmatch(after)
 	if m == nil {
 		return 0, 0, false
 	}
