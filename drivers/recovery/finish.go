@@ -32,13 +32,9 @@ func (dr *drill) finish(ctx context.Context, res *reports.Result) {
 	for _, b := range d.Backups {
 		if b.Error == "" {
 			res.Windows = append(res.Windows, reports.Window{Kind: reports.WindowBackup, Name: b.Kind + " backup", StartS: b.StartS, EndS: b.EndS})
-		} else {
-			res.Warnings = append(res.Warnings, fmt.Sprintf("the %s backup due at %.1fs failed: %s", b.Kind, b.DueS, b.Error))
-		}
-		if late := b.StartS - b.DueS; late > 1 {
-			res.Warnings = append(res.Warnings, fmt.Sprintf("the %s backup due at %.1fs started %.1fs late: the previous one was still running", b.Kind, b.DueS, late))
 		}
 	}
+	res.Warnings = append(res.Warnings, backupWarnings(dr.spec.Backups(), d.Backups, st.hit, d.Disaster.AtS)...)
 	if !st.hit {
 		res.Verdict = reports.VerdictInvalid
 		res.Reasons = append(res.Reasons, "the disaster never happened: the run ended first")
@@ -186,4 +182,29 @@ func (dr *drill) readBack(ctx context.Context, res *reports.Result, out *reports
 		})
 	}
 	return rb.run(ctx, dr.cfg.ReadBackWorkers, feed)
+}
+
+// backupWarnings explains the backups that did not go as scheduled: failed,
+// started late, cut off by the disaster, or never taken because the one
+// before was still running when the disaster came. sched is the schedule,
+// taken the backups attempted (in schedule order), hit whether the disaster
+// happened and at when.
+func backupWarnings(sched []workloads.DrillBackup, taken []reports.DrillBackup, hit bool, at float64) []string {
+	var w []string
+	for _, b := range taken {
+		switch {
+		case b.Error == "":
+		case hit && b.EndS >= at:
+			w = append(w, fmt.Sprintf("the %s backup due at %.1fs was still running at the disaster (%.1fs) and died with engramd: %s", b.Kind, b.DueS, at, b.Error))
+		default:
+			w = append(w, fmt.Sprintf("the %s backup due at %.1fs failed: %s", b.Kind, b.DueS, b.Error))
+		}
+		if late := b.StartS - b.DueS; late > 1 {
+			w = append(w, fmt.Sprintf("the %s backup due at %.1fs started %.1fs late: the previous one was still running", b.Kind, b.DueS, late))
+		}
+	}
+	if n := len(sched) - len(taken); hit && n > 0 {
+		w = append(w, fmt.Sprintf("%d scheduled backup(s) from %.1fs on never started: the one before was still running at the disaster", n, sched[len(taken)].AtS))
+	}
+	return w
 }

@@ -4,6 +4,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/engram-bench/engram-bench/reports"
+	"github.com/engram-bench/engram-bench/workloads"
 )
 
 func TestRecoveredAt(t *testing.T) {
@@ -44,5 +47,38 @@ func TestRecoveredAt(t *testing.T) {
 	}
 	if s := c.String(); !strings.Contains(s, "p99 ≤ 50ms") || !strings.Contains(s, "errors ≤ 1%") || !strings.Contains(s, "3 windows of 1s") {
 		t.Errorf("criteria read %q", s)
+	}
+}
+
+func TestBackupWarnings(t *testing.T) {
+	sched := []workloads.DrillBackup{{AtS: 2, Kind: "full"}, {AtS: 5, Kind: "incremental"}, {AtS: 8, Kind: "incremental"}, {AtS: 11, Kind: "incremental"}}
+	ok := func(due, start, end float64) reports.DrillBackup {
+		return reports.DrillBackup{Kind: "incremental", DueS: due, StartS: start, EndS: end}
+	}
+	failed := func(due, start, end float64) reports.DrillBackup {
+		b := ok(due, start, end)
+		b.Error = "EOF"
+		return b
+	}
+	for _, tc := range []struct {
+		name  string
+		taken []reports.DrillBackup
+		hit   bool
+		want  []string
+	}{
+		{"all on time", []reports.DrillBackup{ok(2, 2, 2.2), ok(5, 5, 5.2), ok(8, 8, 8.2), ok(11, 11, 11.2)}, true, nil},
+		{"one failed before the disaster", []reports.DrillBackup{ok(2, 2, 2.2), failed(5, 5, 5.1), ok(8, 8, 8.2), ok(11, 11, 11.2)}, true,
+			[]string{"the incremental backup due at 5.0s failed: EOF"}},
+		{"cut off by the disaster, the last never started", []reports.DrillBackup{ok(2, 2, 3.2), ok(5, 5, 7.2), failed(8, 8, 12.3)}, true,
+			[]string{"the incremental backup due at 8.0s was still running at the disaster (12.0s) and died with engramd: EOF",
+				"1 scheduled backup(s) from 11.0s on never started: the one before was still running at the disaster"}},
+		{"late", []reports.DrillBackup{ok(2, 2, 6.5), ok(5, 6.5, 7), ok(8, 8, 8.2), ok(11, 11, 11.2)}, true,
+			[]string{"the incremental backup due at 5.0s started 1.5s late: the previous one was still running"}},
+		{"no disaster: nothing is missing", []reports.DrillBackup{ok(2, 2, 2.2)}, false, nil},
+	} {
+		got := backupWarnings(sched, tc.taken, tc.hit, 12)
+		if strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
+			t.Errorf("%s:\n got %q\nwant %q", tc.name, got, tc.want)
+		}
 	}
 }
