@@ -53,6 +53,9 @@ type hnsw struct {
 	inserts     atomic.Int64
 	snapInserts atomic.Int64
 	snapshotted atomic.Bool
+	// reindexAtOpen is how many live memories Open found missing from the
+	// snapshot and queued; set before the store serves, read-only after.
+	reindexAtOpen int
 
 	visited sync.Pool
 
@@ -829,9 +832,7 @@ func (h *hnsw) repair(r uint32) {
 
 // stats describes the graph.
 func (h *hnsw) stats() IndexStats {
-	h.qmu.Lock()
-	pending := len(h.queue) + len(h.busy)
-	h.qmu.Unlock()
+	pending := h.backlog()
 	_, top, ok := h.entry()
 	levels := 0
 	if ok {

@@ -173,6 +173,13 @@ func (h *hnsw) retired(r uint32, oldFlags uint32) {
 	}
 }
 
+// backlog is how many slots are queued or being inserted.
+func (h *hnsw) backlog() int {
+	h.qmu.Lock()
+	defer h.qmu.Unlock()
+	return len(h.queue) + len(h.busy)
+}
+
 // pendingSlots appends the slots queued or being inserted.
 func (h *hnsw) pendingSlots(dst []uint32) []uint32 {
 	h.qmu.Lock()

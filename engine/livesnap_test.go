@@ -288,6 +288,87 @@ func TestIndexSnapshotLoop(t *testing.T) {
 	}
 }
 
+// A store that Open had to re-index memories for snapshots once they are
+// indexed, though fewer than IndexSnapshotEvery: the next crash reuses
+// them instead of re-indexing the same memories again.
+func TestIndexSnapshotAfterCatchUp(t *testing.T) {
+	fs := vfs.NewCrashableMem()
+	opts := Options{FS: fs, Dim: 16, NoAutoLink: true} // default IndexSnapshotEvery, far above 300
+	s := open(t, "db", opts)
+	ms := clusteredMemories(t, 16, 0, 300, "m")
+	for _, m := range ms[:200] {
+		if err := s.Remember(ctx, "default", m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.waitIndexed("default")
+	if _, err := s.saveIndex(ctx, s.space("default"), false); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range ms[200:] {
+		if err := s.Remember(ctx, "default", m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.waitIndexed("default")
+	crashed := fs.CrashClone(vfs.CrashCloneCfg{})
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	opts.FS = crashed
+	c := open(t, "db", opts)
+	if rec := c.Recovery(); rec.IndexReused != 200 || rec.Reindexed != 100 {
+		t.Fatalf("first crash: %+v, want 200 reused and 100 re-indexed", rec)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		st, err := c.Stats()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.IndexSnapshots.Taken >= 1 {
+			if st.IndexSnapshots.LastNodes != 300 {
+				t.Errorf("snapshot after the catch-up holds %d nodes, want 300", st.IndexSnapshots.LastNodes)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no snapshot 20 s after reopening with 100 memories to re-index: %+v", st.IndexSnapshots)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	crashed = crashed.CrashClone(vfs.CrashCloneCfg{})
+	c.db.Close() // a crash: no snapshot from Close
+	c.releaseMemory()
+	opts.FS = crashed
+	d := open(t, "db", opts)
+	defer d.Close()
+	if rec := d.Recovery(); rec.IndexReused != 300 || rec.Reindexed != 0 {
+		t.Errorf("second crash: %+v, want all 300 reused", rec)
+	}
+	time.Sleep(1500 * time.Millisecond) // a loop tick: nothing was re-indexed, so no snapshot
+	if st, _ := d.Stats(); st.IndexSnapshots.Taken != 0 {
+		t.Errorf("a reopen with nothing to re-index took %d background snapshots", st.IndexSnapshots.Taken)
+	}
+}
+
+func TestSnapshotGap(t *testing.T) {
+	for _, c := range []struct {
+		interval, took, want time.Duration
+	}{
+		{time.Minute, 0, time.Second},                                // the first: a second after Open at the earliest
+		{time.Minute, 20 * time.Millisecond, time.Second},            // cheap: at least a second apart
+		{time.Minute, 300 * time.Millisecond, 6 * time.Second},       // 20× its cost
+		{time.Minute, 5 * time.Second, time.Minute},                  // dear: no rarer than the interval
+		{time.Millisecond, 300 * time.Millisecond, time.Millisecond}, // an interval below a second wins
+	} {
+		if got := snapshotGap(c.interval, c.took); got != c.want {
+			t.Errorf("snapshotGap(%v, %v) = %v, want %v", c.interval, c.took, got, c.want)
+		}
+	}
+}
+
 // A snapshot interrupted by its context (Close cancels the loop's) leaves
 // no part behind, is not counted, and the previous snapshot stays usable.
 func TestLiveSnapshotInterrupted(t *testing.T) {

@@ -214,6 +214,7 @@ func (s *Store) load() error {
 		}
 		s.recovery.IndexLoaded = s.recovery.IndexLoaded || loaded
 		s.recovery.Reindexed += len(todo)
+		sp.idx.reindexAtOpen = len(todo)
 		if len(todo) > 0 {
 			sp.idx.enqueue(todo...)
 		}

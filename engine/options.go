@@ -42,7 +42,7 @@ const (
 	DefaultReinforcement    = 0.5                // decay: stability gained per recall
 
 	DefaultIndexSnapshotEvery    = 10_000      // index inserts in a space between background snapshots
-	DefaultIndexSnapshotInterval = time.Minute // minimum time between background snapshots of a space
+	DefaultIndexSnapshotInterval = time.Minute // longest wait between background snapshots of a busy space
 )
 
 // Options configures a Store. The zero value means: 768 dimensions, synced
@@ -95,8 +95,12 @@ type Options struct {
 	// snapshots. A snapshot writes about 8 bytes per link (~400 bytes per
 	// memory at the default M) into pebble and replaces the previous one.
 	IndexSnapshotEvery int
-	// IndexSnapshotInterval is the least time between two background
-	// snapshots of a space. 0 means DefaultIndexSnapshotInterval.
+	// IndexSnapshotInterval is the longest the background loop waits
+	// between two snapshots of a space that keeps taking
+	// IndexSnapshotEvery inserts. It snapshots sooner when the last
+	// snapshot of the space was cheap: 20 times its duration later, but at
+	// least a second apart, so snapshots cost about 5% of one core while
+	// writes go on. 0 means DefaultIndexSnapshotInterval.
 	IndexSnapshotInterval time.Duration
 	// Decay sets the forgetting curves.
 	Decay DecayOptions

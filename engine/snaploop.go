@@ -17,7 +17,9 @@ import (
 //     matches it up to the writes made during the backup itself;
 //   - in the background (snapshotLoop), once Options.IndexSnapshotEvery
 //     index inserts have accumulated in a space since its last snapshot,
-//     at most once per Options.IndexSnapshotInterval.
+//     as often as the snapshots' cost allows (snapshotGap) and at least
+//     once per Options.IndexSnapshotInterval; and once after Open's
+//     re-indexing of memories missing from the snapshot has caught up.
 //
 // A snapshot taken while the store serves is fuzzy; saveIndex explains why
 // that is safe.
@@ -76,15 +78,41 @@ func (h *hnsw) snapFresh() bool {
 	return h.snapshotted.Load() && h.inserts.Load() == h.snapInserts.Load()
 }
 
-// snapshotLoop snapshots each space whose graph took IndexSnapshotEvery
-// inserts since its last snapshot, at most once per IndexSnapshotInterval
-// per space. Close stops it (an interrupted snapshot leaves nothing behind
-// and Close writes its own).
+// snapshotGapFactor bounds the background snapshots' cost: a space is
+// snapshotted again at the earliest this many times its last snapshot's
+// duration later, so snapshots of a space that keeps taking inserts use
+// about 1/snapshotGapFactor of one core.
+const snapshotGapFactor = 20
+
+// snapshotGap is the least time between two background snapshots of a
+// space whose last one took took: snapshotGapFactor times that, at least
+// a second, never more than interval.
+func snapshotGap(interval, took time.Duration) time.Duration {
+	return min(interval, max(snapshotGapFactor*took, time.Second))
+}
+
+// snapshotLoop snapshots a space in the background when
+//   - it took IndexSnapshotEvery inserts since its last snapshot, and
+//     snapshotGap has passed since the loop's last snapshot of it: a cheap
+//     snapshot is repeated sooner than IndexSnapshotInterval, so a kill
+//     leaves little to re-index;
+//   - or Open found memories missing from its snapshot and re-indexing
+//     them has caught up: without that snapshot, a restarted store that
+//     re-indexed fewer than IndexSnapshotEvery would re-index the same
+//     memories again after every crash.
+//
+// Close stops it (an interrupted snapshot leaves nothing behind and Close
+// writes its own).
 func (s *Store) snapshotLoop(ctx context.Context) {
 	every, interval := int64(s.opts.IndexSnapshotEvery), s.opts.IndexSnapshotInterval
 	t := time.NewTicker(min(interval, time.Second))
 	defer t.Stop()
-	last := map[string]time.Time{}
+	type spaceLoop struct {
+		at       time.Time     // when the loop's last snapshot began
+		took     time.Duration // how long it took
+		caughtUp bool          // the re-indexing Open started has been snapshotted
+	}
+	loops := map[string]*spaceLoop{}
 	for {
 		select {
 		case <-ctx.Done():
@@ -97,14 +125,30 @@ func (s *Store) snapshotLoop(ctx context.Context) {
 			}
 			sp := s.space(id)
 			h := sp.idx
-			if h.inserts.Load()-h.snapInserts.Load() < every {
+			l := loops[id]
+			if l == nil {
+				l = &spaceLoop{caughtUp: h.reindexAtOpen == 0}
+				loops[id] = l
+			}
+			since := h.inserts.Load() - h.snapInserts.Load()
+			due := since >= every && (l.at.IsZero() || time.Since(l.at) >= snapshotGap(interval, l.took))
+			recovered := false
+			if !l.caughtUp && h.backlog() == 0 {
+				if since == 0 {
+					l.caughtUp = true // a snapshot since the catch-up holds it
+					continue
+				}
+				due, recovered = true, true
+			}
+			if !due {
 				continue
 			}
-			if at, ok := last[id]; ok && time.Since(at) < interval {
-				continue
+			start := time.Now()
+			_, err := s.saveIndex(ctx, sp, false) // a failure is counted in the stats; the next round tries again
+			l.at, l.took = start, time.Since(start)
+			if err == nil && recovered {
+				l.caughtUp = true
 			}
-			last[id] = time.Now()
-			s.saveIndex(ctx, sp, false) // a failure is counted in the stats; the next round tries again
 		}
 	}
 }
