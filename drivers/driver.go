@@ -23,6 +23,16 @@ type Prober interface {
 	Probe(ctx context.Context) error
 }
 
+// Warmer is a driver that opens its connections ahead of the measured
+// phase, so that the first ops do not pay for connecting. Execute calls it
+// after the preload, just before the schedule starts: a connection opened
+// before a long preload and left unused would be closed by many servers
+// meanwhile (Go's net/http after its ReadHeaderTimeout, 10 s in engramd),
+// and one picked up at the moment the server closes it fails with a reset.
+type Warmer interface {
+	Warm(ctx context.Context) error
+}
+
 // Preloader is a driver that can store many memories at once before measuring.
 type Preloader interface {
 	// Preload stores the memories of ops (all KindStore, one memory space).

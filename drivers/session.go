@@ -161,6 +161,7 @@ func Execute(ctx context.Context, p Plan) (*reports.Result, error) {
 	if p.Opened != nil {
 		p.Opened(d)
 	}
+	warmer, _ := d.(Warmer) // the driver's own, not a wrapper's
 	if p.Wrap != nil {
 		w, err := p.Wrap(d)
 		if err != nil {
@@ -225,6 +226,14 @@ func Execute(ctx context.Context, p Plan) (*reports.Result, error) {
 	}
 	if ctx.Err() != nil {
 		return nil, fmt.Errorf("interrupted during preload: %w", ctx.Err())
+	}
+	if warmer != nil {
+		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := warmer.Warm(wctx)
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("%w: opening connections before measuring: %v", ErrUnreachable, err)
+		}
 	}
 
 	names := workloads.KindNames()

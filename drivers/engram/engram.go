@@ -82,6 +82,7 @@ const (
 var (
 	_ drivers.Driver    = (*Driver)(nil)
 	_ drivers.Prober    = (*Driver)(nil)
+	_ drivers.Warmer    = (*Driver)(nil)
 	_ drivers.Preloader = (*Driver)(nil)
 )
 
@@ -186,7 +187,7 @@ func (d *Driver) Close() error { return d.client.Close() }
 
 // Probe implements drivers.Prober: GET /health/alive must answer 200, then
 // GET /health (which needs the key when authentication is on) must not be
-// refused; the connection pool is then filled.
+// refused.
 func (d *Driver) Probe(ctx context.Context) error {
 	b := d.get()
 	defer d.put(b)
@@ -205,8 +206,12 @@ func (d *Driver) Probe(ctx context.Context) error {
 			return fmt.Errorf("GET %s%s: status %d, want 200: %s", d.target, path, st, clipS(body))
 		}
 	}
-	return d.client.Warm(ctx, d.conns-1)
+	return nil
 }
+
+// Warm implements drivers.Warmer: the connection pool is filled to the
+// run's concurrency.
+func (d *Driver) Warm(ctx context.Context) error { return d.client.Warm(ctx, d.conns) }
 
 func (d *Driver) get() *buffers  { return d.bufs.Get().(*buffers) }
 func (d *Driver) put(b *buffers) { d.bufs.Put(b) }

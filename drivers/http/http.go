@@ -49,6 +49,7 @@ type request struct {
 var (
 	_ drivers.Driver      = (*Driver)(nil)
 	_ drivers.Prober      = (*Driver)(nil)
+	_ drivers.Warmer      = (*Driver)(nil)
 	_ drivers.OpNamer     = (*Driver)(nil)
 	_ drivers.FillSkipper = (*Driver)(nil)
 )
@@ -152,21 +153,22 @@ func (d *Driver) OpNames() []string { return []string{OpName} }
 // SkipsFill implements drivers.FillSkipper: only op.Index is used.
 func (d *Driver) SkipsFill() bool { return true }
 
-// Probe implements drivers.Prober: every host must accept a connection; the
-// pools are then filled, so the run does not pay for connecting.
-func (d *Driver) Probe(ctx context.Context) error {
+// Probe implements drivers.Prober: every host must accept a connection.
+func (d *Driver) Probe(ctx context.Context) error { return d.warm(ctx, 1) }
+
+// Warm implements drivers.Warmer: the pools are filled, so the run does not
+// pay for connecting.
+func (d *Driver) Warm(ctx context.Context) error { return d.warm(ctx, d.conns) }
+
+// warm fills each host's pool to n connections, hosts in name order.
+func (d *Driver) warm(ctx context.Context, n int) error {
 	keys := make([]string, 0, len(d.clients))
 	for k := range d.clients {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		if err := d.clients[k].Warm(ctx, 1); err != nil {
-			return fmt.Errorf("%s: %w", k, err)
-		}
-	}
-	for _, k := range keys {
-		if err := d.clients[k].Warm(ctx, d.conns-1); err != nil {
+		if err := d.clients[k].Warm(ctx, n); err != nil {
 			return fmt.Errorf("%s: %w", k, err)
 		}
 	}

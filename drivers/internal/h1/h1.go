@@ -254,11 +254,17 @@ func (c *conn) close() {
 	c.cl.mu.Unlock()
 }
 
-// Warm opens up to n connections ahead of the run, so the first requests do
-// not pay for connecting.
+// Warm opens connections ahead of the run until n are open (at most the
+// pool's size), so the first requests do not pay for connecting.
 func (cl *Client) Warm(ctx context.Context, n int) error {
 	n = min(n, cap(cl.pool))
-	for i := 0; i < n; i++ {
+	for {
+		cl.mu.Lock()
+		open := len(cl.live)
+		cl.mu.Unlock()
+		if open >= n {
+			return nil
+		}
 		c, err := cl.dial(ctx)
 		if err != nil {
 			return err
@@ -271,7 +277,6 @@ func (cl *Client) Warm(ctx context.Context, n int) error {
 			return nil
 		}
 	}
-	return nil
 }
 
 // Close closes every connection, cutting short exchanges in flight, and

@@ -144,6 +144,15 @@ func TestServerClosedIdleConnection(t *testing.T) {
 	if err := c.Warm(context.Background(), 4); err != nil {
 		t.Fatal(err)
 	}
+	if err := c.Warm(context.Background(), 4); err != nil { // already 4 open: none more
+		t.Fatal(err)
+	}
+	c.mu.Lock()
+	open := len(c.live)
+	c.mu.Unlock()
+	if open != 4 {
+		t.Fatalf("Warm(4) twice: %d connections open, want 4", open)
+	}
 	time.Sleep(checkAfter + 200*time.Millisecond)
 	for i := 0; i < 8; i++ {
 		r, err := c.Do(context.Background(), get("/", host), false, false)
