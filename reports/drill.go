@@ -121,7 +121,9 @@ type DrillData struct {
 	// ReadErrors counts reads that failed (neither found nor not found).
 	ReadErrors int64 `json:"read_errors"`
 	// NewestSurvivorAgeS is the data-loss window: from the acknowledgement
-	// of the newest memory that survived to the disaster, seconds.
+	// of the newest memory that survived to the disaster, seconds. When
+	// none survived it is OldestLostAgeS: the loss reaches back to the
+	// oldest acknowledged memory.
 	NewestSurvivorAgeS float64   `json:"newest_survivor_age_s"`
 	NewestSurvivorAt   time.Time `json:"newest_survivor_at"`
 	// OldestLostAgeS is how long before the disaster the oldest lost memory

@@ -98,7 +98,11 @@ func (dr *drill) finish(ctx context.Context, res *reports.Result) {
 		dr.logf("read-back: %d acknowledged, %d intact, %d lost, %d corrupt, %d unexpected, in %.1fs",
 			d.Data.Acknowledged, d.Data.Present, d.Data.Lost, d.Data.Corrupt, d.Data.Unexpected, d.Data.CheckS)
 		if v.ExpectedRPOS != nil {
-			targets = append(targets, reports.Target{Name: "rpo", Unit: "s", Target: *v.ExpectedRPOS, Achieved: d.Data.NewestSurvivorAgeS, Pass: d.Data.NewestSurvivorAgeS <= *v.ExpectedRPOS})
+			none := d.Data.Present == 0 && d.Data.Lost > 0
+			if none {
+				why["rpo"] = fmt.Sprintf("rpo: no acknowledged memory survived: all %d were lost", d.Data.Lost)
+			}
+			targets = append(targets, reports.Target{Name: "rpo", Unit: "s", Target: *v.ExpectedRPOS, Achieved: d.Data.NewestSurvivorAgeS, Pass: !none && d.Data.NewestSurvivorAgeS <= *v.ExpectedRPOS})
 		}
 		targets = append(targets,
 			reports.Target{Name: "corrupt_memories", Unit: "memories", Achieved: float64(d.Data.Corrupt), Pass: d.Data.Corrupt == 0},

@@ -89,6 +89,10 @@ func (rb *readBack) run(ctx context.Context, workers int, feed func(yield func(e
 	if rb.max > 0 {
 		rb.d.NewestSurvivorAt = time.Unix(0, rb.max).UTC()
 		rb.d.NewestSurvivorAgeS = float64(rb.disaster-rb.max) / 1e9
+	} else if rb.d.Lost > 0 {
+		// Nothing survived: the data-loss window reaches back to the
+		// oldest acknowledged memory, not 0.
+		rb.d.NewestSurvivorAgeS = rb.d.OldestLostAgeS
 	}
 	return err
 }

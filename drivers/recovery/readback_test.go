@@ -106,6 +106,43 @@ func TestReadBack(t *testing.T) {
 	}
 }
 
+// When nothing survived (no backup could be restored), the data-loss
+// window reaches back to the oldest acknowledged memory: never an RPO of 0.
+func TestReadBackNothingSurvived(t *testing.T) {
+	st, err := engine.Open(t.TempDir(), engine.Options{Dim: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	srv, err := server.New(server.Config{Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+	disaster := time.Date(2026, 11, 27, 12, 0, 10, 0, time.UTC)
+	var want []expectation
+	for i, age := range []float64{9, 4, 0.5} {
+		want = append(want, expectation{Space: "default", Key: workloads.OpKey(uint64(i)), Conf: 0.9, Ack: disaster.Add(-time.Duration(age * 1e9)).UnixNano(), Acked: true})
+	}
+	var d reports.DrillData
+	rb := &readBack{base: hs.URL, client: http.DefaultClient, disaster: disaster.UnixNano(), d: &d}
+	err = rb.run(context.Background(), 2, func(yield func(expectation) error) error {
+		for _, e := range want {
+			if err := yield(e); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Present != 0 || d.Lost != 3 || d.NewestSurvivorAgeS != 9 || d.OldestLostAgeS != 9 {
+		t.Errorf("%d present, %d lost, RPO %gs, oldest lost %gs; want 0, 3, 9 s, 9 s", d.Present, d.Lost, d.NewestSurvivorAgeS, d.OldestLostAgeS)
+	}
+}
+
 // TestSpillRoundTrip writes records from many goroutines and reads them back.
 func TestSpillRoundTrip(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "w.spill")
