@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -501,25 +502,84 @@ func (r *Result) WriteFile(path string) error {
 	return WriteFileAtomic(path, r.WriteJSON)
 }
 
-// WriteFileAtomic writes path through write: into path + ".tmp", renamed
-// over path once complete, so a reader never sees half a file. On error the
-// temporary file is removed and path is left as it was.
+// WriteFileAtomic writes path through write: into a temporary file beside
+// it, renamed over path once complete, so a reader never sees half a file
+// (see CreateAtomic for devices and links). On error the temporary file is
+// removed and path is left as it was.
 func WriteFileAtomic(path string, write func(io.Writer) error) error {
-	tmp := path + ".tmp"
-	f, err := os.Create(tmp)
+	f, err := CreateAtomic(path)
 	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+		return err
 	}
 	if err := write(f); err != nil {
-		f.Close()
-		os.Remove(tmp)
+		f.Abort()
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
+	return f.Commit()
+}
+
+// AtomicFile is an output file written under a temporary name (path +
+// ".tmp") and renamed over its path by Commit, so a reader never sees half
+// of it and a failed write leaves the old file as it was.
+type AtomicFile struct {
+	*os.File
+	path string // what the caller asked for, for errors
+	dst  string // where Commit renames to ("" when written in place)
+}
+
+// CreateAtomic creates the temporary file for path. A path that exists
+// and is not a regular file (/dev/null, /dev/stdout, a named pipe) is
+// opened and written in place instead: renaming over it would replace the
+// device with a file. A symbolic link is followed, so the file it names is
+// replaced and the link stays.
+func CreateAtomic(path string) (*AtomicFile, error) {
+	dst := path
+	if real, err := filepath.EvalSymlinks(path); err == nil {
+		dst = real
 	}
-	return os.Rename(tmp, path)
+	if st, err := os.Stat(dst); err == nil && !st.Mode().IsRegular() {
+		if st.IsDir() {
+			return nil, fmt.Errorf("write %s: is a directory", path)
+		}
+		f, err := os.OpenFile(dst, os.O_WRONLY|os.O_TRUNC, 0)
+		if err != nil {
+			return nil, fmt.Errorf("write %s: %w", path, err)
+		}
+		return &AtomicFile{File: f, path: path}, nil
+	}
+	f, err := os.Create(dst + ".tmp")
+	if err != nil {
+		return nil, fmt.Errorf("write %s: %w", path, err)
+	}
+	return &AtomicFile{File: f, path: path, dst: dst}, nil
+}
+
+// Commit closes the file and renames it over its path.
+func (f *AtomicFile) Commit() error {
+	if err := f.File.Close(); err != nil {
+		f.remove()
+		return fmt.Errorf("write %s: %w", f.path, err)
+	}
+	if f.dst == "" {
+		return nil
+	}
+	if err := os.Rename(f.Name(), f.dst); err != nil {
+		f.remove()
+		return fmt.Errorf("write %s: %w", f.path, err)
+	}
+	return nil
+}
+
+// Abort closes the file and removes it; path is left as it was.
+func (f *AtomicFile) Abort() {
+	f.File.Close()
+	f.remove()
+}
+
+func (f *AtomicFile) remove() {
+	if f.dst != "" {
+		os.Remove(f.Name())
+	}
 }
 
 // ReadFile reads a Result written by WriteFile, with clear errors for a

@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -66,24 +65,20 @@ func runMerge(paths []string, out, hlog string, hlogGiven, allowPartial bool, st
 		}
 	}
 	opt := reports.MergeOptions{AllowPartial: allowPartial, Limits: scenarioLimits(shards[0])}
-	var hf *os.File
+	var hf *reports.AtomicFile
 	if hlog != "" {
 		var err error
-		if hf, err = os.Create(hlog + ".tmp"); err != nil {
+		if hf, err = reports.CreateAtomic(hlog); err != nil {
 			return usageErr("--hlog %s: %v", hlog, err)
 		}
 		opt.HLog = hf
 	}
 	res, err := reports.Merge(shards, opt)
 	if hf != nil {
-		cerr := hf.Close()
-		if err == nil && cerr != nil {
-			err = fmt.Errorf("write %s: %w", hlog, cerr)
-		}
 		if err != nil {
-			os.Remove(hlog + ".tmp")
-		} else if rerr := os.Rename(hlog+".tmp", hlog); rerr != nil {
-			err = rerr
+			hf.Abort()
+		} else {
+			err = hf.Commit()
 		}
 	}
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/engram-bench/engram-bench/reports"
 	"github.com/engram-bench/engram-bench/workloads"
 )
 
@@ -41,21 +42,17 @@ same times, optionally sped up.`,
 			if err := applyOverrides(sc, rate, duration, warmup, s); err != nil {
 				return err
 			}
-			tmp := out + ".tmp"
-			f, err := os.Create(tmp)
+			f, err := reports.CreateAtomic(out)
 			if err != nil {
 				return usageErr("--out %s: %v", out, err)
 			}
 			t0 := time.Now()
 			info, err := workloads.RecordTrace(f, sc, s, workloads.RecordOptions{NoPreload: noPreload, MaxOps: maxOps})
-			if cerr := f.Close(); err == nil {
-				err = cerr
-			}
 			if err != nil {
-				os.Remove(tmp)
+				f.Abort()
 				return &exitError{code: exitUsage, err: fmt.Errorf("record %s: %w", sc.ID, err)}
 			}
-			if err := os.Rename(tmp, out); err != nil {
+			if err := f.Commit(); err != nil {
 				return &exitError{code: exitInvalid, err: err}
 			}
 			size := int64(0)
