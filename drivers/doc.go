@@ -48,8 +48,9 @@
 // Concurrency: Run owns every goroutine it starts and waits for them; a
 // Driver must be safe for concurrent use.
 //
-// Adding a driver: implement Driver (and Prober/Preloader/io.Closer where they
-// apply), keep `var _ drivers.Driver = (*yours)(nil)` next to it, and register
+// Adding a driver: implement Driver (and Prober, Preloader, Warmer and
+// io.Closer where they apply: Execute probes, preloads, warms the
+// connections, then measures), keep `var _ drivers.Driver = (*yours)(nil)` next to it, and register
 // it by name in an init function with drivers.Register; set Meta.InProcess
 // when its target lives inside the harness's process (each shard then
 // preloads its own).
