@@ -332,7 +332,9 @@ func Resolve(nameOrPath string) (*Scenario, error) {
 	return Load(nameOrPath)
 }
 
-var tomlLineRe = regexp.MustCompile(`line (\d+)`)
+// tomlPrefixRe matches the "toml: line N (last key "K"): " prefix the TOML
+// decoder puts on type errors (line and key each optional).
+var tomlPrefixRe = regexp.MustCompile(`^toml: (?:line (\d+) ?)?(?:\(last key "([^"]*)"\): )?`)
 
 // Parse parses and validates a scenario. file names it in errors.
 func Parse(file string, data []byte) (*Scenario, error) {
@@ -345,11 +347,12 @@ func Parse(file string, data []byte) (*Scenario, error) {
 			se.Line = pe.Position.Line
 			se.Msg = pe.Message
 			se.Key = pe.LastKey
-		} else if m := tomlLineRe.FindStringSubmatch(err.Error()); m != nil {
-			fmt.Sscan(m[1], &se.Line)
-			se.Msg = strings.TrimPrefix(err.Error(), "toml: ")
-			se.Msg = strings.TrimSpace(tomlLineRe.ReplaceAllString(se.Msg, ""))
-			se.Msg = strings.TrimPrefix(se.Msg, "(")
+		} else if m := tomlPrefixRe.FindStringSubmatch(err.Error()); m != nil {
+			if m[1] != "" {
+				fmt.Sscan(m[1], &se.Line)
+			}
+			se.Key = m[2]
+			se.Msg = strings.TrimSpace(err.Error()[len(m[0]):])
 		}
 		if se.Msg == "" {
 			se.Msg = "invalid TOML"

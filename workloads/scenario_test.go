@@ -155,7 +155,8 @@ func TestBadScenarios(t *testing.T) {
 		want       []string // substrings of the error
 	}{
 		{"unknown key", base + "bogus = 3\n", []string{"bad.toml:6", "operations.bogus", "unknown key"}},
-		{"wrong type", strings.Replace(base, "rate = 10", `rate = "fast"`, 1), []string{"bad.toml:3", "arrival.rate", "incompatible types"}},
+		{"wrong type", strings.Replace(base, "rate = 10", `rate = "fast"`, 1), []string{"bad.toml:3: arrival.rate: incompatible types: TOML value has type string; destination has type float"}},
+		{"wrong type in a table array", "[arrival]\nrate = 10\n[operations]\nstore_weight = 1\n[[phases]]\nname = \"a\"\nduration_seconds = \"x\"\n", []string{"bad.toml:7: phases.duration_seconds: incompatible types"}},
 		{"negative rate", strings.Replace(base, "rate = 10", "rate = -5", 1), []string{"bad.toml:3", "arrival.rate", "must be > 0", "got -5"}},
 		{"weights sum to zero", strings.Replace(base, "store_weight = 1", "store_weight = 0", 1), []string{"weights sum to zero"}},
 		{"negative weight", base + "recall_weight = -1\n", []string{"bad.toml:6", "operations.recall_weight", "got -1"}},

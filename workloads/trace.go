@@ -275,6 +275,9 @@ func OpenTrace(path string) (*TraceReader, error) {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&t.Header); err != nil {
 		f.Close()
+		if t.cutShort() {
+			return nil, t.truncErr()
+		}
 		return nil, t.errf("header: not a trace header: %v", err)
 	}
 	h := &t.Header
@@ -313,6 +316,17 @@ func (t *TraceReader) errf(format string, args ...any) error {
 	return &TraceError{File: t.name, Line: t.line, Msg: fmt.Sprintf(format, args...)}
 }
 
+// cutShort reports whether the compressed stream ended in the middle: the
+// scanner then hands out the cut-off tail as a last line, whose parse error
+// would hide the real cause.
+func (t *TraceReader) cutShort() bool { return errors.Is(t.sc.Err(), io.ErrUnexpectedEOF) }
+
+// truncErr is the error of a line cut off by the end of a truncated
+// compressed stream.
+func (t *TraceReader) truncErr() error {
+	return &TraceError{File: t.name, Line: t.line, Msg: "truncated: the compressed stream ends in the middle", Err: io.ErrUnexpectedEOF}
+}
+
 func (t *TraceReader) scanErr(what string) error {
 	err := t.sc.Err()
 	switch {
@@ -348,6 +362,9 @@ func (t *TraceReader) Next(op *Op) (kind int, due time.Duration, err error) {
 	if !t.parseFlat(b, &t.tl) {
 		t.tl = traceLine{}
 		if err := json.Unmarshal(b, &t.tl); err != nil {
+			if t.cutShort() {
+				return 0, 0, t.truncErr()
+			}
 			return 0, 0, t.errf("not a JSON object: %v", err)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -128,6 +129,34 @@ const hdr = `{"format":"engram-bench-trace","version":1,"dim":2}` + "\n"
 
 // emb of [1, 0] as base64 little-endian float32.
 const e2 = "AACAPwAAAAA="
+
+// A gzip trace cut off anywhere — in the middle of a line, not only in its
+// footer — is refused as truncated, at the line that was cut, not as a line
+// of bad JSON.
+func TestTruncatedTraceMidStream(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(hdr)
+	for i := 0; i < 20000; i++ {
+		fmt.Fprintf(&b, `{"t_ns":%d,"op":"store","space":"default","key":"m%d","emb":"%s"}`+"\n", i*1000, i, e2)
+	}
+	fmt.Fprintf(&b, `{"end":true,"ops":%d}`+"\n", 20000)
+	full := gz(t, b.String())
+	if _, err := ScanTrace(writeFile(t, full)); err != nil {
+		t.Fatalf("whole trace: %v", err)
+	}
+	for _, frac := range []int{10, 25, 50, 75, 90} {
+		t.Run(fmt.Sprintf("cut=%d%%", frac), func(t *testing.T) {
+			_, err := ScanTrace(writeFile(t, full[:len(full)*frac/100]))
+			var te *TraceError
+			if !errors.As(err, &te) {
+				t.Fatalf("err = %v, want a *TraceError", err)
+			}
+			if !strings.Contains(err.Error(), "truncated: the compressed stream ends in the middle") || te.Line < 2 {
+				t.Errorf("err = %v, want truncated at a line after the header", err)
+			}
+		})
+	}
+}
 
 // A bad trace is refused with its file and line, whatever is wrong with it.
 func TestBadTraces(t *testing.T) {

@@ -62,6 +62,9 @@ Exit codes: as gate (0 pass, 1 regression, 2 bad input, 4 inconclusive).`,
 			if f.count < 1 {
 				return usageErr("--count %d: must be > 0", f.count)
 			}
+			if baselines.MinP(f.count, f.count) > pol.Alpha {
+				return usageErr("--count %d: with so few runs per side no change can reach p <= %g; use at least %d", f.count, pol.Alpha, baselines.RunsForP(pol.Alpha))
+			}
 			it := &baselines.Interleaving{
 				Arms: [2]baselines.Arm{
 					{Name: "baseline", Bin: baseBin, Args: baseArgs},

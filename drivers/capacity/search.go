@@ -220,12 +220,14 @@ type search struct {
 	passAchieved           float64
 	failInvalid            string // why the failing end is not a measured failure ("" if it is)
 	unreachable, cancelled bool
+	stepLimited, atMaxRate bool // why a search without a knee stopped rising
 }
 
 // step runs one step and records it; ok is false when the search must stop.
 func (s *search) step(ctx context.Context, phase string, rate float64) (pass, ok bool) {
 	if len(s.c.Steps) >= s.cfg.MaxSteps {
 		s.c.Stopped = fmt.Sprintf("the step limit (%d) was reached", s.cfg.MaxSteps)
+		s.stepLimited = true
 		return false, false
 	}
 	if ctx.Err() != nil {
@@ -320,6 +322,7 @@ func (s *search) run(ctx context.Context) {
 		}
 		if rate >= s.cfg.MaxRate {
 			s.c.Stopped = fmt.Sprintf("every step up to the max rate %g ops/s passed", s.cfg.MaxRate)
+			s.atMaxRate = true
 			return
 		}
 		rate = math.Min(s.next(rate), s.cfg.MaxRate)
@@ -374,8 +377,12 @@ func (s *search) knee() {
 	if k.Found && k.Width() > s.cfg.Resolution {
 		notes = append(notes, fmt.Sprintf("wider than the %g%% resolution: the search stopped early", 100*s.cfg.Resolution))
 	}
-	if !k.Found && k.Pass > 0 {
+	switch {
+	case k.Found || k.Pass == 0:
+	case s.atMaxRate:
 		notes = append(notes, "raise --max-rate to find the knee")
+	case s.stepLimited:
+		notes = append(notes, "raise --max-steps to find the knee")
 	}
 	if falling := s.throughputFalls(); falling != "" {
 		notes = append(notes, falling)
