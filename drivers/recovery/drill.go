@@ -274,11 +274,17 @@ func Run(ctx context.Context, cfg Config) (*reports.Result, error) {
 			dr.measure = dr.wall(c.MeasureStart)
 			dr.logf("measuring: %d backups scheduled, the disaster at %gs", len(dr.spec.Backups()), dr.spec.DisasterAtS)
 			g.Go(func() error { return dr.backupLoop(gctx) })
-			g.Go(func() error { return dr.disasterAndRecovery(gctx) })
+			g.Go(func() error { return dr.disasterAndRecovery(gctx, ctx) })
 		},
 	}
 	res, runErr := drivers.Execute(ctx, plan)
 	stop()
+	dr.st.mu.Lock()
+	waiting := dr.st.hit && dr.st.healthy.IsZero()
+	dr.st.mu.Unlock()
+	if waiting && runErr == nil {
+		dr.logf("the load has ended; waiting for the restored engramd to answer (up to recovery_timeout_s %gs after the disaster) to read the data back", dr.spec.RecoveryTimeoutS)
+	}
 	if err := g.Wait(); err != nil && !errors.Is(err, context.Canceled) {
 		return nil, fmt.Errorf("drill: %w", err)
 	}
@@ -415,10 +421,14 @@ func (dr *drill) takeBackup(ctx context.Context, kind string) (*backupAnswer, er
 	return &a, nil
 }
 
-// disasterAndRecovery destroys the data at the scheduled moment, then
-// restores the newest chain and starts engramd on it.
-func (dr *drill) disasterAndRecovery(ctx context.Context) error {
-	if !sleepUntil(ctx, dr.measure.Add(dr.spec.Disaster())) {
+// disasterAndRecovery destroys the data at the scheduled moment (unless
+// run ends first), then restores the newest chain and starts engramd on
+// it. The recovery follows ctx, not run: a restore or a restart that
+// outlasts the load still completes (within the recovery timeout), so the
+// restored data is read back and the RPO measured even when the RTO was
+// not reached within the run.
+func (dr *drill) disasterAndRecovery(run, ctx context.Context) error {
+	if !sleepUntil(run, dr.measure.Add(dr.spec.Disaster())) {
 		return nil
 	}
 	// The disaster: the process dies and its data directory is gone.

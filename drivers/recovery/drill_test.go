@@ -66,6 +66,34 @@ func TestDrill(t *testing.T) {
 	bin := systemstest.EngramdBinary(t)
 	t.Run("a healthy drill", func(t *testing.T) { healthyDrill(t, bin) })
 	t.Run("a corrupt newest backup", func(t *testing.T) { brokenBackupDrill(t, bin) })
+	t.Run("a recovery that outlasts the run", func(t *testing.T) { lateRecoveryDrill(t, bin) })
+}
+
+// lateRecoveryDrill holds the restore until the load has ended: the RTO is
+// not reached within the run, but the drill waits for the restored server
+// and still reads the data back (RPO and integrity).
+func lateRecoveryDrill(t *testing.T, bin string) {
+	res, _ := runSmallDrill(t, bin, func([][]string) { time.Sleep(5 * time.Second) }) // the disaster is at 3.6 s of 8
+	d := res.Drill
+	rc := d.Recovery
+	if rc.HealthyS == nil || *rc.HealthyS <= res.DurationS || rc.RTOS != nil {
+		t.Fatalf("healthy at %v of a %.1f-s run, RTO %v: want healthy after the run, RTO not reached", rc.HealthyS, res.DurationS, rc.RTOS)
+	}
+	if d.Data.Acknowledged < 2000 || d.Data.Present == 0 || d.Data.Corrupt != 0 || d.Data.LostBackedUp != 0 {
+		t.Errorf("read-back after the run: %+v", d.Data)
+	}
+	found := false
+	for _, tg := range res.Targets {
+		if tg.Name == "rto" {
+			found = true
+			if tg.Pass || tg.Achieved < *rc.HealthyS-d.Disaster.AtS-1e-9 {
+				t.Errorf("rto target %+v: want a failure at least until the server answered (%.2fs)", tg, *rc.HealthyS-d.Disaster.AtS)
+			}
+		}
+	}
+	if !found || !strings.Contains(strings.Join(res.Reasons, "; "), "answered only") {
+		t.Errorf("targets %+v, reasons %v", res.Targets, res.Reasons)
+	}
 }
 
 // healthyDrill: engramd under load, backups, the disaster, restore,

@@ -70,11 +70,19 @@ func (dr *drill) finish(ctx context.Context, res *reports.Result) {
 			targets = append(targets, reports.Target{Name: "rto", Unit: "s", Target: *v.ExpectedRTOS, Achieved: rto, Pass: rto <= *v.ExpectedRTOS})
 		}
 	} else {
+		// At least until the run ended, and until the restored server
+		// answered when that came later.
 		lower := runEnd.Sub(st.dAt).Seconds()
+		if !st.healthy.IsZero() {
+			lower = max(lower, st.healthy.Sub(st.dAt).Seconds())
+		}
 		if v.ExpectedRTOS != nil {
 			targets = append(targets, reports.Target{Name: "rto", Unit: "s", Target: *v.ExpectedRTOS, Achieved: lower, Pass: false})
 		}
-		why["rto"] = fmt.Sprintf("rto: the workload was not back within its targets (%s) by the end of the run, %.1fs after the disaster", crit, lower)
+		why["rto"] = fmt.Sprintf("rto: the workload was not back within its targets (%s) by the end of the run, %.1fs after the disaster", crit, runEnd.Sub(st.dAt).Seconds())
+		if !st.healthy.IsZero() && st.healthy.After(runEnd) {
+			why["rto"] += fmt.Sprintf("; the restored engramd answered only %.1fs after it", st.healthy.Sub(st.dAt).Seconds())
+		}
 		if v.ExpectedRTOS == nil {
 			fail(res, why["rto"])
 		}
