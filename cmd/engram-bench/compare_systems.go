@@ -76,7 +76,7 @@ written).`,
 	fl.StringArrayVar(&f.targets, "target", nil, "NAME=ADDR: drive an already running system instead of starting one (repeatable)")
 	fl.StringArrayVar(&f.pids, "pid", nil, "NAME=PID: the process of an external --target system, to measure its memory")
 	fl.StringArrayVar(&f.dirs, "dir", nil, "NAME=DIR: the data directory of an external --target system, to measure its disk")
-	fl.StringArrayVar(&f.bins, "bin", nil, "NAME=PATH: server binary to start (redis-server) or PostgreSQL's bin directory")
+	fl.StringArrayVar(&f.bins, "bin", nil, "NAME=PATH: server binary to start (redis-server, engramd) or PostgreSQL's bin directory")
 	fl.StringArrayVar(&f.options, "driver-opt", nil, "NAME.key=value: option for one system's driver (repeatable)")
 	fl.StringVarP(&f.outDir, "out-dir", "o", "", "write comparison.html, comparison.json and result-NAME.json here")
 	fl.StringVar(&f.tempDir, "temp-dir", "", "where started systems keep their data (default: the system temporary directory)")
@@ -164,6 +164,7 @@ func runCompareSystems(cmd *cobra.Command, f *compareFlags, stdout, stderr io.Wr
 	if cfg.Bins, err = nameValues("--bin", f.bins); err != nil {
 		return err
 	}
+	cfg.EngramdCommand = append(selfCommand(), "engramd") // this binary contains engramd
 	pids, err := nameValues("--pid", f.pids)
 	if err != nil {
 		return err

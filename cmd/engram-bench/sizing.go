@@ -41,8 +41,8 @@ per op is the difference over the ops finished in between.
 
 Targets: --driver embedded (the engine in this process; the harness's own
 CPU per op is measured with the null driver on the same op stream and
-subtracted), --driver engram with --engramd BIN (a fresh engramd started on
-127.0.0.1), or --driver engram --target URL --pid PID --dir DATA for an
+subtracted), --driver engram (a fresh engramd started on 127.0.0.1: --engramd
+BIN, else engramd on PATH, else the one built into this binary), or --driver engram --target URL --pid PID --dir DATA for an
 engramd you started (its process and data directory are measured).
 
 Writes sizing.json (--out) and the measured run's result beside it;
@@ -61,7 +61,7 @@ the run was interrupted.`,
 	fl.Float64Var(&f.rate, "rate", 0, "steady rate the CPU per op is measured at, ops/s (required: well below the target's capacity)")
 	fl.DurationVar(&f.duration, "duration", 30*time.Second, "measured window of the steady run")
 	fl.DurationVar(&f.warmup, "warmup", 3*time.Second, "warm-up before it")
-	fl.StringVar(&f.engramd, "engramd", "", "engramd binary to start fresh for --driver engram (go build -o bin/engramd ./cmd/engramd)")
+	fl.StringVar(&f.engramd, "engramd", "", "engramd binary to start fresh for --driver engram (default: engramd on PATH, else the one built into this binary)")
 	fl.IntVar(&f.pid, "pid", 0, "with --target: the target server's process id, to measure its memory and CPU")
 	fl.StringVar(&f.dir, "dir", "", "with --target: the target server's data directory, to measure its disk")
 	fl.StringVarP(&f.out, "out", "o", "", "write the sizing measurement here (the run's result goes beside it, as NAME.run.json)")
@@ -93,15 +93,13 @@ func runSizing(cmd *cobra.Command, f *sizingFlags, stdout, stderr io.Writer) err
 		cfg.System = "this process (the engine in-process, with the harness)"
 	case p.Driver == "engram" && p.DriverConfig.Target != "":
 		if f.pid <= 0 || f.dir == "" {
-			return usageErr("--target %s: give --pid and --dir, the server's process and data directory, so its memory, CPU and disk can be measured (or --engramd BIN to start a fresh one)", p.DriverConfig.Target)
+			return usageErr("--target %s: give --pid and --dir, the server's process and data directory, so its memory, CPU and disk can be measured (or leave out --target to start a fresh engramd)", p.DriverConfig.Target)
 		}
 		cfg.PID, cfg.DataDir = f.pid, f.dir
 		cfg.System = fmt.Sprintf("the server at %s (pid %d)", p.DriverConfig.Target, f.pid)
 	case p.Driver == "engram":
-		if f.engramd == "" {
-			return usageErr("--driver engram: give --engramd BIN to start a fresh engramd, or --target URL --pid PID --dir DIR for one you started")
-		}
-		sys, err := systems.StartEngramd(ctx, systems.Options{Bin: f.engramd, Dim: rs.sc.Data.EmbeddingDim, NoSync: f.target.noSync})
+		sys, err := systems.StartEngramd(ctx, systems.Options{Bin: f.engramd, Dim: rs.sc.Data.EmbeddingDim, NoSync: f.target.noSync,
+			EngramdCommand: append(selfCommand(), "engramd")})
 		if err != nil {
 			return &exitError{code: exitInvalid, err: err}
 		}

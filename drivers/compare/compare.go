@@ -61,6 +61,9 @@ type Config struct {
 	Options map[string]map[string]string
 	// Bins overrides a launcher's server binary (systems.Options.Bin).
 	Bins map[string]string
+	// EngramdCommand runs engramd when no --bin and no engramd on PATH
+	// name one (systems.Options.EngramdCommand).
+	EngramdCommand []string
 	// Env describes the machine; copied into every result.
 	Env reports.Env
 	// Log receives one line per step (which system, preload, done); nil is silent.
@@ -291,7 +294,7 @@ func provide(ctx context.Context, cfg Config, name string) (provided, error) {
 		return provided{System: &systems.System{Name: name}}, nil
 	}
 	cfg.logf("%s: starting a fresh %s", name, l.Help)
-	s, err := l.Start(ctx, systems.Options{TempDir: cfg.TempDir, NoSync: cfg.NoSync, Bin: cfg.Bins[name], Keep: cfg.Keep, Dim: cfg.Scenario.Data.EmbeddingDim})
+	s, err := l.Start(ctx, systems.Options{TempDir: cfg.TempDir, NoSync: cfg.NoSync, Bin: cfg.Bins[name], Keep: cfg.Keep, Dim: cfg.Scenario.Data.EmbeddingDim, EngramdCommand: cfg.EngramdCommand})
 	if err != nil {
 		return provided{}, err
 	}

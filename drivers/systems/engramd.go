@@ -14,12 +14,14 @@ import (
 // StartEngramd starts a fresh engramd (the engine behind Engram's REST API)
 // on a free port of 127.0.0.1 with its data in a new directory, and waits
 // until GET /health/alive answers 200. The binary is Options.Bin, else
-// engramd on PATH (go build -o bin/engramd ./cmd/engramd).
+// engramd on PATH (go build -o bin/engramd ./cmd/engramd), else
+// Options.EngramdCommand.
 func StartEngramd(ctx context.Context, opts Options) (*System, error) {
-	bin, err := engramdBin(opts.Bin)
+	command, err := engramdCommand(opts)
 	if err != nil {
 		return nil, err
 	}
+	bin := strings.Join(command, " ")
 	root, err := os.MkdirTemp(opts.TempDir, "engram-bench-engramd-")
 	if err != nil {
 		return nil, fmt.Errorf("engramd: %w", err)
@@ -28,7 +30,7 @@ func StartEngramd(ctx context.Context, opts Options) (*System, error) {
 	if opts.NoSync {
 		syncFlag = "--sync=false"
 	}
-	e, err := OwnEngramd(ctx, EngramdConfig{Command: []string{bin}, DataDir: filepath.Join(root, "data"), NoSync: opts.NoSync, Dim: opts.Dim,
+	e, err := OwnEngramd(ctx, EngramdConfig{Command: command, DataDir: filepath.Join(root, "data"), NoSync: opts.NoSync, Dim: opts.Dim,
 		Args: []string{"--max-inflight", "-1"}, LogPath: filepath.Join(root, "engramd.log")})
 	if err != nil {
 		if e != nil {
@@ -42,7 +44,7 @@ func StartEngramd(ctx context.Context, opts Options) (*System, error) {
 		Target:   e.URL(),
 		DataDir:  e.DataDir(),
 		PID:      e.PID(),
-		Version:  engramdVersion(bin),
+		Version:  engramdVersion(command),
 		Settings: []string{syncFlag, "--max-inflight -1 (no server-side shedding, like the other systems)"},
 	}
 	s.stop = func(ctx context.Context) error {
@@ -58,18 +60,22 @@ func StartEngramd(ctx context.Context, opts Options) (*System, error) {
 	return s, nil
 }
 
-func engramdBin(bin string) (string, error) {
-	if bin != "" {
-		if _, err := os.Stat(bin); err != nil {
-			return "", fmt.Errorf("engramd: %s: %w", bin, ErrNotInstalled)
+// engramdCommand is the command that runs engramd: Options.Bin, else
+// engramd on PATH, else Options.EngramdCommand.
+func engramdCommand(o Options) ([]string, error) {
+	if o.Bin != "" {
+		if _, err := os.Stat(o.Bin); err != nil {
+			return nil, fmt.Errorf("engramd: %s: %w", o.Bin, ErrNotInstalled)
 		}
-		return bin, nil
+		return []string{o.Bin}, nil
 	}
-	p, err := exec.LookPath("engramd")
-	if err != nil {
-		return "", fmt.Errorf("engramd: no engramd on PATH (%w): build it with go build -o bin/engramd ./cmd/engramd and pass --bin engram=bin/engramd", ErrNotInstalled)
+	if p, err := exec.LookPath("engramd"); err == nil {
+		return []string{p}, nil
 	}
-	return p, nil
+	if len(o.EngramdCommand) > 0 {
+		return o.EngramdCommand, nil
+	}
+	return nil, fmt.Errorf("engramd: no engramd on PATH (%w): build it with go build -o bin/engramd ./cmd/engramd and pass --bin engram=bin/engramd", ErrNotInstalled)
 }
 
 func httpAlive(url string) error {
@@ -85,8 +91,8 @@ func httpAlive(url string) error {
 	return nil
 }
 
-func engramdVersion(bin string) string {
-	out, err := exec.Command(bin, "--version").Output()
+func engramdVersion(command []string) string {
+	out, err := exec.Command(command[0], append(command[1:len(command):len(command)], "--version")...).Output()
 	if err != nil {
 		return "engramd (version unknown)"
 	}

@@ -92,11 +92,11 @@ func OwnEngramd(ctx context.Context, cfg EngramdConfig) (*Engramd, error) {
 		return nil, errors.New("engramd: EngramdConfig.DataDir is required")
 	}
 	if len(cfg.Command) == 0 {
-		bin, err := engramdBin("")
+		command, err := engramdCommand(Options{})
 		if err != nil {
 			return nil, err
 		}
-		cfg.Command = []string{bin}
+		cfg.Command = command
 	}
 	if cfg.Dim <= 0 {
 		cfg.Dim = 768

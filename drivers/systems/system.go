@@ -41,6 +41,10 @@ type Options struct {
 	// Dim is the embedding dimension, for servers that need it at start
 	// (engramd). 0 means 768.
 	Dim int
+	// EngramdCommand runs engramd when Bin is empty and there is no
+	// engramd on PATH: engram-bench passes itself ([path, "engramd"]),
+	// since it contains engramd. nil means no fallback.
+	EngramdCommand []string
 }
 
 // System is one running system under test.
@@ -138,7 +142,7 @@ func init() {
 	Register(Launcher{Driver: "postgres", Help: "PostgreSQL (initdb + postgres) on 127.0.0.1 in a fresh directory", Start: StartPostgres,
 		Installed: func(o Options) error { _, err := postgresBinDir(o.Bin); return err }})
 	Register(Launcher{Driver: "engram", Help: "engramd (the engine behind Engram's REST API) on 127.0.0.1 in a fresh directory", Start: StartEngramd,
-		Installed: func(o Options) error { _, err := engramdBin(o.Bin); return err }})
+		Installed: func(o Options) error { _, err := engramdCommand(o); return err }})
 }
 
 // StartEmbedded prepares a fresh data directory for the in-process engine.
