@@ -178,7 +178,6 @@ func TestPlanErrors(t *testing.T) {
 		{"sizing bad memories", []string{"sizing", "--driver", "embedded", "--memories", "lots", "--rate", "10"}, `--memories "lots"`},
 		{"sizing too few", []string{"sizing", "--driver", "embedded", "--memories", "10", "--rate", "10"}, "memories 10: load at least 1,000"},
 		{"sizing null driver", []string{"sizing", "--driver", "null", "--memories", "5000", "--rate", "10"}, "--driver null"},
-		{"sizing engram without server", []string{"sizing", "--driver", "engram", "--memories", "5000", "--rate", "10"}, "--engramd BIN"},
 		{"sizing target without pid", []string{"sizing", "--driver", "engram", "--target", "http://127.0.0.1:1", "--memories", "5000", "--rate", "10"}, "--pid and --dir"},
 	}
 	for _, c := range cases {
