@@ -180,7 +180,8 @@ type runner struct {
 	// Leadership. Only the leader touches seq, nextI, nextDue, filledUpTo.
 	leader   atomic.Bool
 	seq      workloads.Sequence
-	seqI     uint64 // index of the op seq.Next() returns next
+	seqI     uint64          // index of the op next() returns next
+	primed   []time.Duration // the first offsets of seq, read before the run clock started
 	nextI    uint64
 	nextDue  int64
 	finished bool
@@ -251,6 +252,18 @@ func Run(ctx context.Context, cfg RunConfig, d Driver) (RunStats, error) {
 	if err != nil {
 		return RunStats{}, fmt.Errorf("drivers.Run: %w", err)
 	}
+	// Position the schedule at this shard's first op before the run clock
+	// starts: building a sequence may read a file (a trace replay reads past
+	// its preload section, ~30 ms per 1,000 768-d memories), which would
+	// otherwise make the first ops late by that much.
+	var (
+		seq    workloads.Sequence
+		primed []time.Duration
+	)
+	if cfg.Closed == nil {
+		seq = workloads.NewSequence(cfg.Arrival)
+		primed = primeSequence(seq, cfg.Shard)
+	}
 	r := &runner{cfg: cfg, driver: d, base: time.Now(), wake: make(chan struct{}, 1), done: make(chan struct{}), spin: newSpinGate(spin)}
 	if fs, ok := d.(FillSkipper); ok && fs.SkipsFill() {
 		r.skipFill = true
@@ -271,7 +284,7 @@ func Run(ctx context.Context, cfg RunConfig, d Driver) (RunStats, error) {
 	r.opCtx, r.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	defer r.cancel()
 	if cfg.Closed == nil {
-		r.seq = workloads.NewSequence(cfg.Arrival)
+		r.seq, r.primed = seq, primed
 		r.advance()
 	} else {
 		r.finished = true // nothing is scheduled, so nothing can be left unsent
@@ -391,10 +404,37 @@ func (r *runner) onTick(t reports.Tick) {
 	}
 }
 
+// primeSequence reads the schedule offsets of ops 0 … shard (up to the
+// first NeverDue) from seq: what the first advance needs, read before the
+// run clock starts. It holds at most shard+1 offsets, whatever the run's
+// length.
+func primeSequence(seq workloads.Sequence, shard int) []time.Duration {
+	primed := make([]time.Duration, 0, shard+1)
+	for range shard + 1 {
+		d := seq.Next()
+		primed = append(primed, d)
+		if d >= workloads.NeverDue {
+			break
+		}
+	}
+	return primed
+}
+
+// next returns the schedule offset of op seqI: a primed one, else the
+// sequence's next.
+func (r *runner) next() time.Duration {
+	if len(r.primed) > 0 {
+		d := r.primed[0]
+		r.primed = r.primed[1:]
+		return d
+	}
+	return r.seq.Next()
+}
+
 // advance moves the leader's cursor to the next op of this shard.
 func (r *runner) advance() {
 	for {
-		due := r.origin + int64(r.seq.Next())
+		due := r.origin + int64(r.next())
 		i := r.seqI
 		r.seqI++
 		if int(i%uint64(r.cfg.Shards)) == r.cfg.Shard {
@@ -414,7 +454,7 @@ func (r *runner) advance() {
 // Only called after every worker has stopped.
 func (r *runner) countUnsent(limit int64) uint64 {
 	var n uint64
-	if sk, ok := r.seq.(workloads.Skipper); ok && r.nextDue < limit {
+	if sk, ok := r.seq.(workloads.Skipper); ok && len(r.primed) == 0 && r.nextDue < limit {
 		// The cursor's op is this shard's and unsent; the ops after it
 		// that fall due before limit are counted without visiting them
 		// (an overloaded run leaves millions).

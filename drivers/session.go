@@ -306,6 +306,14 @@ func Execute(ctx context.Context, p Plan) (*reports.Result, error) {
 	}
 	Finish(res, rec.Cumulative(), stats, names, p.MaxLag)
 	obs.fill(res, stats.Seconds(), shards)
+	if sched != nil && closed == nil {
+		switch window := sched.Window(); {
+		case window <= 0 && sched.Measured > 0:
+			res.Warnings = append(res.Warnings, fmt.Sprintf("the trace arrival ends before the measured window begins (after the %s warm-up): nothing of it was measured", sched.Warmup.Round(time.Millisecond)))
+		case window < sched.Measured:
+			res.Warnings = append(res.Warnings, fmt.Sprintf("the trace arrival ends %s into the measured window, before its %s were up: the run ended with the trace, and the target rate is its ops over those %s", window.Round(time.Millisecond), sched.Measured.Round(time.Millisecond), window.Round(time.Millisecond)))
+		}
+	}
 	if closed != nil {
 		res.Warnings = append(res.Warnings, fmt.Sprintf("closed loop (%d users, think time %s): each user waits for a reply before sending again, so a slow target slows the load down and latency hides queueing; use an open-loop arrival to measure it", closed.Users, closed.ThinkMean))
 	}
@@ -335,7 +343,9 @@ func ShardLimits(sc *workloads.Scenario, shards int) reports.Limits {
 
 // offeredRate is the rate the run offered over its measured window: the
 // arrival's own rate for constant and Poisson arrivals, else the ops due in
-// the window over its length (ramps, steps, bursts, phases).
+// the window over its length (ramps, steps, bursts, phases, traces; a
+// trace that ends before the window does cuts it short: see
+// Schedule.Offered).
 func offeredRate(sched *workloads.Schedule, arr workloads.Arrival) float64 {
 	if sched == nil {
 		return arr.Rate()
@@ -346,10 +356,11 @@ func offeredRate(sched *workloads.Schedule, arr workloads.Arrival) float64 {
 			return sched.Phases[0].Arrival.Rate()
 		}
 	}
-	if sched.Measured <= 0 {
+	ops, window := sched.Offered()
+	if window <= 0 {
 		return 0
 	}
-	return float64(sched.MeasuredOps()) / sched.Measured.Seconds()
+	return float64(ops) / window.Seconds()
 }
 
 // Finish fills the measured part of res from the run's totals and stats.

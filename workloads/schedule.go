@@ -92,8 +92,24 @@ func NewSchedule(sc *Scenario, seed uint64) (*Schedule, error) {
 	return s, nil
 }
 
+// Finite is an Arrival whose schedule ends on its own (the "trace" pattern):
+// End is where it ends, an offset from its time zero; every op is due before
+// it, and a Sequence returns NeverDue after the last one. A run whose
+// schedule ends this way ends with it, even before its duration is up.
+type Finite interface {
+	Arrival
+	End() time.Duration
+}
+
 // countDue counts the ops of a due before d.
 func countDue(a Arrival, d time.Duration) uint64 {
+	if f, ok := a.(interface {
+		countBefore(time.Duration) (uint64, bool)
+	}); ok {
+		if n, ok := f.countBefore(d); ok {
+			return n
+		}
+	}
 	if c, ok := a.(Constant); ok {
 		// op i is due at round(i/rate s): count i with that below d.
 		n := uint64(d.Seconds() * c.PerSecond)
@@ -167,6 +183,43 @@ func (s *Schedule) MeasuredOps() uint64 {
 		}
 	}
 	return n
+}
+
+// Window is the length of the measured window the schedule fills: the
+// measured duration, cut short where a Finite arrival of the last phase (a
+// trace) ends before it — the run then ends with it — and 0 when it ends
+// before measuring begins. Cheap but for a trace's first End (one read of
+// the file).
+func (s *Schedule) Window() time.Duration {
+	end := s.Warmup + s.Measured
+	if s.Closed == nil {
+		if last := &s.Phases[len(s.Phases)-1]; last.End >= end {
+			if f, ok := last.Arrival.(Finite); ok {
+				end = min(end, max(last.Start+f.End(), s.Warmup))
+			}
+		}
+	}
+	return end - s.Warmup
+}
+
+// Offered returns the ops due in the measured window and the window's
+// length (Window); the offered rate is ops / window. For a single phase it
+// steps the arrival (O(ops) for stochastic and trace arrivals).
+func (s *Schedule) Offered() (ops uint64, window time.Duration) {
+	window = s.Window()
+	if s.Closed != nil {
+		return 0, window
+	}
+	if s.single {
+		a := s.Phases[0].Arrival
+		return countDue(a, s.Warmup+window) - countDue(a, s.Warmup), window
+	}
+	for _, p := range s.Phases {
+		if p.Recorded {
+			ops += p.EndOp - p.FirstOp
+		}
+	}
+	return ops, window
 }
 
 func (s *Schedule) sequence() Sequence {

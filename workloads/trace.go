@@ -566,6 +566,9 @@ type TraceInfo struct {
 	Preload uint64
 	// Last is the due time of the last op.
 	Last time.Duration
+	// WarmupOps counts the ops due before the header's warmup_ns (sent but
+	// not measured).
+	WarmupOps uint64
 	// Spaces are the memory spaces the ops use, in order of first use (at
 	// most maxTraceSpaces are listed).
 	Spaces []string
@@ -595,6 +598,9 @@ func ScanTrace(path string) (TraceInfo, error) {
 			return info, nil
 		case TraceOp:
 			info.Last = due
+			if int64(due) < t.Header.WarmupNs {
+				info.WarmupOps++
+			}
 		}
 		if !seen[op.Space] && len(seen) < maxTraceSpaces {
 			seen[op.Space] = true

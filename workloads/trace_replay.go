@@ -184,8 +184,11 @@ func ReadPreload(path string, yield func(op *Op) error) error {
 
 // TraceTimes is the "trace" arrival pattern: the intended times of a
 // recorded trace (÷ rate_multiplier) driving the scenario's own op mix. Each
-// Sequence reads the file from the start; Err reports a read failure of the
-// last sequence (its Next then returns NeverDue, ending the run early).
+// Sequence reads the file from the start (its first Next reads past any
+// preload section: the runner calls it before its clock starts); Err reports
+// a read failure of the last sequence (its Next then returns NeverDue,
+// ending the run early). After the trace's last op Next returns NeverDue:
+// a run ends with the trace (End), even before its duration is up.
 type TraceTimes struct {
 	Path string
 	Mult float64
@@ -193,6 +196,72 @@ type TraceTimes struct {
 
 	mu  sync.Mutex
 	err error
+
+	spanOnce sync.Once
+	ops      uint64        // op lines in the trace
+	end      time.Duration // End, scaled
+}
+
+// End implements Finite: where the trace's schedule ends, scaled by the
+// rate multiplier — its recorded window (the header's duration_ns) when that
+// reaches past its last op, else just after its last op. The first call reads
+// the whole trace once (O(ops)); a trace that fails to read ends nowhere
+// (NeverDue) and its error is reported by Err.
+func (a *TraceTimes) End() time.Duration {
+	a.span()
+	return a.end
+}
+
+// span counts the trace's ops and finds its end, once.
+func (a *TraceTimes) span() (ops uint64, end time.Duration) {
+	a.spanOnce.Do(func() {
+		a.end = NeverDue
+		r, err := OpenTrace(a.Path)
+		if err != nil {
+			a.fail(err)
+			return
+		}
+		defer r.Close()
+		var op Op
+		last := time.Duration(-1)
+		for {
+			kind, due, err := r.Next(&op)
+			if err != nil {
+				a.fail(err)
+				return
+			}
+			if kind == TraceEnd {
+				break
+			}
+			if kind == TraceOp {
+				last = due
+			}
+		}
+		a.ops = r.ops
+		if last < 0 {
+			a.end = 0
+			return
+		}
+		a.end = a.scale(last) + 1
+		if d := a.hdr.DurationNs; d != nil {
+			a.end = max(a.end, a.scale(time.Duration(*d)))
+		}
+	})
+	return a.ops, a.end
+}
+
+// countBefore implements the fast path of countDue: every op of the trace is
+// due before its End.
+func (a *TraceTimes) countBefore(d time.Duration) (uint64, bool) {
+	ops, end := a.span()
+	if end == NeverDue || d < end {
+		return 0, false
+	}
+	return ops, true
+}
+
+func (a *TraceTimes) scale(d time.Duration) time.Duration {
+	return time.Duration(math.Round(float64(d) / a.Mult))
 }
 
 // Due implements Arrival by reading the trace up to op i (O(i); the runner
@@ -255,7 +324,7 @@ func (s *traceTimesSeq) Next() time.Duration {
 		case kind == TracePreload:
 			continue
 		case kind == TraceOp:
-			return time.Duration(math.Round(float64(due) / s.a.Mult))
+			return s.a.scale(due)
 		}
 		s.r.Close()
 		s.r = nil

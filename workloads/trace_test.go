@@ -305,3 +305,59 @@ func FuzzReadTrace(f *testing.F) {
 		}
 	})
 }
+
+// A scenario whose "trace" arrival ends before its duration is up ends with
+// the trace: the offered rate is the trace's ops due in the measured window
+// over the part of the window the trace covers, not over the whole
+// duration (which would report 1,000 ops/s for a 1,500 ops/s trace run for
+// 3 s instead of 2).
+func TestScheduleOfferedTraceEndsEarly(t *testing.T) {
+	// 300 ops at 1,500 ops/s: due at 0, 1/1500 s, …; recorded window 200 ms,
+	// of which the first 100 ms are warm-up.
+	path, _, info := recordTo(t, "[duration]\ntotal_seconds = 0.1\nwarmup_seconds = 0.1\n[arrival]\npattern = \"constant\"\nrate = 1500\n[operations]\nstore_weight = 1\n[data]\npreload = 5\nembedding_dim = 4\n", 1)
+	if info.Ops != 300 {
+		t.Fatalf("recorded %d ops, want 300", info.Ops)
+	}
+	scan, err := ScanTrace(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if scan.WarmupOps != 150 {
+		t.Errorf("ScanTrace: %d warm-up ops, want 150", scan.WarmupOps)
+	}
+	trace := "[arrival]\npattern = \"trace\"\nfile = \"" + path + "\"\n"
+	cases := []struct {
+		name   string
+		text   string
+		ops    uint64
+		window time.Duration
+	}{
+		{"duration longer than the trace", "[duration]\ntotal_seconds = 3\nwarmup_seconds = 0\n" + trace, 300, 200 * time.Millisecond},
+		{"warm-up, then longer than the trace", "[duration]\ntotal_seconds = 3\nwarmup_seconds = 0.1\n" + trace, 150, 100 * time.Millisecond},
+		{"duration shorter than the trace", "[duration]\ntotal_seconds = 0.1\nwarmup_seconds = 0\n" + trace, 150, 100 * time.Millisecond},
+		{"sped up ×2", "[duration]\ntotal_seconds = 3\nwarmup_seconds = 0\n" + trace + "rate_multiplier = 2\n", 300, 100 * time.Millisecond},
+		{"warm-up outlasts the trace", "[duration]\ntotal_seconds = 3\nwarmup_seconds = 0.5\n" + trace, 0, 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			sc := scenarioText(t, tc.text+"[operations]\nstore_weight = 1\n")
+			sched, err := NewSchedule(sc, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ops, window := sched.Offered()
+			if ops != tc.ops || window != tc.window {
+				t.Errorf("offered %d ops over %v, want %d over %v", ops, window, tc.ops, tc.window)
+			}
+			// The run ends where the schedule does: no op due after the window.
+			seq := NewSequence(sched)
+			var n uint64
+			for d := seq.Next(); d != NeverDue; d = seq.Next() {
+				if d >= sched.Warmup+tc.window && d < sched.Warmup+sched.Measured && tc.window < sched.Measured {
+					t.Fatalf("op %d due at %v, after the offered window ends at %v", n, d, sched.Warmup+tc.window)
+				}
+				n++
+			}
+		})
+	}
+}

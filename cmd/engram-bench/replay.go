@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"time"
@@ -135,7 +136,8 @@ func runReplay(ctx context.Context, f *replayFlags, stdout, stderr io.Writer) er
 		}
 		defer os.RemoveAll(dataDir)
 	}
-	scale := func(d time.Duration) time.Duration { return time.Duration(float64(d) / f.mult) }
+	// The same rounding as the replay's own due times.
+	scale := func(d time.Duration) time.Duration { return time.Duration(math.Round(float64(d) / f.mult)) }
 	warm := scale(time.Duration(info.Header.WarmupNs))
 	end := scale(info.Last) + time.Nanosecond
 	if d := info.Header.DurationNs; d != nil && scale(time.Duration(*d)) >= end {
@@ -147,8 +149,10 @@ func runReplay(ctx context.Context, f *replayFlags, stdout, stderr io.Writer) er
 		Warmup:   min(warm, end-time.Nanosecond),
 		Duration: max(end-warm, time.Nanosecond),
 		Spaces:   info.Spaces,
-		Rate:     float64(info.Ops) / end.Seconds(),
 	}
+	// The offered rate over the measured window: the ops due after the
+	// warm-up over the window's length (not every op over the whole trace).
+	src.Rate = float64(info.Ops-info.WarmupOps) / src.Duration.Seconds()
 	if !f.noPreload && info.Preload > 0 {
 		src.PreloadCount = int64(info.Preload)
 		src.Preload = func(ctx context.Context, yield func(op *workloads.Op) error) error {
