@@ -18,17 +18,7 @@ import (
 // handlers, holding intact, corrupt, missing and unexpected memories, and
 // checks every count and the RPO it derives.
 func TestReadBack(t *testing.T) {
-	st, err := engine.Open(t.TempDir(), engine.Options{Dim: 4})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	srv, err := server.New(server.Config{Store: st})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv)
-	defer hs.Close()
+	st, hs := readBackTarget(t)
 
 	disaster := time.Date(2026, 11, 27, 12, 0, 10, 0, time.UTC)
 	ack := func(s float64) int64 { return disaster.Add(-time.Duration(s * 1e9)).UnixNano() } // s seconds before the disaster
@@ -70,7 +60,7 @@ func TestReadBack(t *testing.T) {
 
 	var d reports.DrillData
 	rb := &readBack{base: hs.URL, client: http.DefaultClient, disaster: disaster.UnixNano(), d: &d}
-	err = rb.run(context.Background(), 4, func(yield func(expectation) error) error {
+	err := rb.run(context.Background(), 4, func(yield func(expectation) error) error {
 		for _, e := range want {
 			if err := yield(e); err != nil {
 				return err
@@ -109,17 +99,7 @@ func TestReadBack(t *testing.T) {
 // When nothing survived (no backup could be restored), the data-loss
 // window reaches back to the oldest acknowledged memory: never an RPO of 0.
 func TestReadBackNothingSurvived(t *testing.T) {
-	st, err := engine.Open(t.TempDir(), engine.Options{Dim: 4})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	srv, err := server.New(server.Config{Store: st})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv)
-	defer hs.Close()
+	_, hs := readBackTarget(t)
 	disaster := time.Date(2026, 11, 27, 12, 0, 10, 0, time.UTC)
 	var want []expectation
 	for i, age := range []float64{9, 4, 0.5} {
@@ -127,7 +107,7 @@ func TestReadBackNothingSurvived(t *testing.T) {
 	}
 	var d reports.DrillData
 	rb := &readBack{base: hs.URL, client: http.DefaultClient, disaster: disaster.UnixNano(), d: &d}
-	err = rb.run(context.Background(), 2, func(yield func(expectation) error) error {
+	err := rb.run(context.Background(), 2, func(yield func(expectation) error) error {
 		for _, e := range want {
 			if err := yield(e); err != nil {
 				return err
@@ -141,6 +121,24 @@ func TestReadBackNothingSurvived(t *testing.T) {
 	if d.Present != 0 || d.Lost != 3 || d.NewestSurvivorAgeS != 9 || d.OldestLostAgeS != 9 {
 		t.Errorf("%d present, %d lost, RPO %gs, oldest lost %gs; want 0, 3, 9 s, 9 s", d.Present, d.Lost, d.NewestSurvivorAgeS, d.OldestLostAgeS)
 	}
+}
+
+// readBackTarget is a real engine of 4 dimensions behind engramd's
+// handlers, closed when the test ends.
+func readBackTarget(t *testing.T) (*engine.Store, *httptest.Server) {
+	t.Helper()
+	st, err := engine.Open(t.TempDir(), engine.Options{Dim: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	srv, err := server.New(server.Config{Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv)
+	t.Cleanup(hs.Close)
+	return st, hs
 }
 
 // TestSpillRoundTrip writes records from many goroutines and reads them back.
