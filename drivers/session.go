@@ -228,10 +228,16 @@ func Execute(ctx context.Context, p Plan) (*reports.Result, error) {
 		return nil, fmt.Errorf("interrupted during preload: %w", ctx.Err())
 	}
 	if warmer != nil {
+		// Connections not opened in 10 s are dialled when an op needs one;
+		// a target that refuses them is unreachable.
 		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		err := warmer.Warm(wctx)
+		late := wctx.Err() != nil
 		cancel()
-		if err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("interrupted while opening connections: %w", ctx.Err())
+		}
+		if err != nil && !late {
 			return nil, fmt.Errorf("%w: opening connections before measuring: %v", ErrUnreachable, err)
 		}
 	}

@@ -254,29 +254,54 @@ func (c *conn) close() {
 	c.cl.mu.Unlock()
 }
 
+// warmDials is how many connections Warm opens at once: a remote target
+// 50 ms away takes 1.6 s for 1,024 connections instead of 51 s.
+const warmDials = 32
+
 // Warm opens connections ahead of the run until n are open (at most the
-// pool's size), so the first requests do not pay for connecting.
+// pool's size), so the first requests do not pay for connecting; up to
+// warmDials at once. It returns the first dial error; connections it did
+// not open are dialled when a request needs one.
 func (cl *Client) Warm(ctx context.Context, n int) error {
 	n = min(n, cap(cl.pool))
-	for {
-		cl.mu.Lock()
-		open := len(cl.live)
-		cl.mu.Unlock()
-		if open >= n {
-			return nil
-		}
-		c, err := cl.dial(ctx)
-		if err != nil {
-			return err
-		}
-		c.lastUsed = cl.now()
-		select {
-		case cl.pool <- c:
-		default:
-			c.close()
-			return nil
-		}
+	cl.mu.Lock()
+	want := n - len(cl.live)
+	cl.mu.Unlock()
+	if want <= 0 {
+		return nil
 	}
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+		next  atomic.Int64
+	)
+	for range min(want, warmDials) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for next.Add(1) <= int64(want) {
+				c, err := cl.dial(ctx)
+				if err != nil {
+					mu.Lock()
+					if first == nil {
+						first = err
+					}
+					mu.Unlock()
+					next.Store(int64(want)) // the others stop too
+					return
+				}
+				c.lastUsed = cl.now()
+				select {
+				case cl.pool <- c:
+				default:
+					c.close()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return first
 }
 
 // Close closes every connection, cutting short exchanges in flight, and

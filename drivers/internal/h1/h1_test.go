@@ -285,3 +285,32 @@ func BenchmarkDoRaw(b *testing.B) {
 		r.Release()
 	}
 }
+
+// Warm opens connections up to the pool's size, several at once, and says
+// when the target refuses them.
+func TestWarm(t *testing.T) {
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
+	defer hs.Close()
+	host := strings.TrimPrefix(hs.URL, "http://")
+	c := newClient(t, host, Config{Conns: 100})
+	if err := c.Warm(context.Background(), 150); err != nil { // more than the pool holds
+		t.Fatal(err)
+	}
+	c.mu.Lock()
+	open := len(c.live)
+	c.mu.Unlock()
+	if open != 100 || len(c.pool) != 100 {
+		t.Errorf("%d open, %d pooled; want 100 of each", open, len(c.pool))
+	}
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens: refused
+	r := newClient(t, addr, Config{Conns: 8})
+	if err := r.Warm(context.Background(), 8); err == nil {
+		t.Error("Warm against a closed port succeeded")
+	}
+}
