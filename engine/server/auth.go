@@ -48,7 +48,8 @@ func (ks *KeySet) Len() int {
 //	engram_key_<id>_<secret> [space,space,...]
 //
 // with an optional comma-separated list of the memory spaces the key may use
-// (none or "*": all). Blank lines and lines starting with # are ignored.
+// (none or "*": all). Blank lines and lines starting with # are ignored,
+// and so is the rest of a line from a word starting with #.
 // Errors name the file and line. name is used in messages only.
 func ParseKeys(name string, data []byte) (*KeySet, error) {
 	ks := &KeySet{byID: map[string]*Key{}}
@@ -62,6 +63,12 @@ func ParseKeys(name string, data []byte) (*KeySet, error) {
 			continue
 		}
 		fields := strings.Fields(text)
+		for i, f := range fields {
+			if f[0] == '#' {
+				fields = fields[:i] // a comment after the key
+				break
+			}
+		}
 		if len(fields) > 2 {
 			return nil, fmt.Errorf("%s:%d: want \"KEY [space,space,...]\", got %d fields", name, line, len(fields))
 		}

@@ -297,7 +297,7 @@ func TestBadRequests(t *testing.T) {
 }
 
 func TestAuth(t *testing.T) {
-	keys, err := ParseKeys("keys.txt", []byte("# test keys\nengram_key_abc_s3cret\nengram_key_lim_other tenant_a,tenant_b\n"))
+	keys, err := ParseKeys("keys.txt", []byte("# test keys\nengram_key_abc_s3cret   # every space\nengram_key_lim_other tenant_a,tenant_b #two\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -346,6 +346,7 @@ func TestParseKeysErrors(t *testing.T) {
 		{"duplicate", "engram_key_a_b\nengram_key_a_c\n", `keys.txt:2: key id "a" appears twice`},
 		{"bad space", "engram_key_a_b UPPER\n", `keys.txt:1: space "UPPER"`},
 		{"too many fields", "engram_key_a_b x y\n", "keys.txt:1: want"},
+		{"too many before a comment", "engram_key_a_b x y # z\n", "keys.txt:1: want"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
