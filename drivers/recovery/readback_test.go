@@ -58,19 +58,7 @@ func TestReadBack(t *testing.T) {
 	// Written after the consistent point, failed, absent: as it should be.
 	want = append(want, expectation{Space: "default", Key: workloads.OpKey(17), Conf: 0.9, MustBeAbsent: true})
 
-	var d reports.DrillData
-	rb := &readBack{base: hs.URL, client: http.DefaultClient, disaster: disaster.UnixNano(), d: &d}
-	err := rb.run(context.Background(), 4, func(yield func(expectation) error) error {
-		for _, e := range want {
-			if err := yield(e); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := readBackAll(t, hs, disaster, 4, want)
 	for _, c := range []struct {
 		name      string
 		got, want int64
@@ -105,19 +93,7 @@ func TestReadBackNothingSurvived(t *testing.T) {
 	for i, age := range []float64{9, 4, 0.5} {
 		want = append(want, expectation{Space: "default", Key: workloads.OpKey(uint64(i)), Conf: 0.9, Ack: disaster.Add(-time.Duration(age * 1e9)).UnixNano(), Acked: true})
 	}
-	var d reports.DrillData
-	rb := &readBack{base: hs.URL, client: http.DefaultClient, disaster: disaster.UnixNano(), d: &d}
-	err := rb.run(context.Background(), 2, func(yield func(expectation) error) error {
-		for _, e := range want {
-			if err := yield(e); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := readBackAll(t, hs, disaster, 2, want)
 	if d.Present != 0 || d.Lost != 3 || d.NewestSurvivorAgeS != 9 || d.OldestLostAgeS != 9 {
 		t.Errorf("%d present, %d lost, RPO %gs, oldest lost %gs; want 0, 3, 9 s, 9 s", d.Present, d.Lost, d.NewestSurvivorAgeS, d.OldestLostAgeS)
 	}
@@ -139,6 +115,25 @@ func readBackTarget(t *testing.T) (*engine.Store, *httptest.Server) {
 	hs := httptest.NewServer(srv)
 	t.Cleanup(hs.Close)
 	return st, hs
+}
+
+// readBackAll runs the read-back of want against hs with workers workers.
+func readBackAll(t *testing.T, hs *httptest.Server, disaster time.Time, workers int, want []expectation) reports.DrillData {
+	t.Helper()
+	var d reports.DrillData
+	rb := &readBack{base: hs.URL, client: http.DefaultClient, disaster: disaster.UnixNano(), d: &d}
+	err := rb.run(context.Background(), workers, func(yield func(expectation) error) error {
+		for _, e := range want {
+			if err := yield(e); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
 }
 
 // TestSpillRoundTrip writes records from many goroutines and reads them back.
