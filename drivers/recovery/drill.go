@@ -164,8 +164,11 @@ type drill struct {
 	measure time.Time // wall time where measuring began
 	winMu   sync.Mutex
 	windows []window
+
+	logMu sync.Mutex // the backup loop, the recovery and Run all log
 }
 
+// logf writes one line to Config.Log, one caller at a time.
 func (dr *drill) logf(format string, args ...any) {
 	if dr.cfg.Log == nil {
 		return
@@ -174,6 +177,8 @@ func (dr *drill) logf(format string, args ...any) {
 	if !dr.measure.IsZero() {
 		at = fmt.Sprintf("%6.1fs ", time.Since(dr.measure).Seconds())
 	}
+	dr.logMu.Lock()
+	defer dr.logMu.Unlock()
 	fmt.Fprintf(dr.cfg.Log, "drill: %s"+format+"\n", append([]any{at}, args...)...)
 }
 
