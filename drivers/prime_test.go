@@ -36,12 +36,18 @@ func (a *firstDues) Due(i uint64) time.Duration {
 // memories and returns its path.
 func recordPreloadTrace(t *testing.T, n int) string {
 	t.Helper()
-	text := []byte("name = \"prime\"\n[duration]\ntotal_seconds = 0.1\nwarmup_seconds = 0\n[arrival]\npattern = \"constant\"\nrate = 200\n[operations]\nrecall_by_id_weight = 1\n[data]\nembedding_dim = 64\npreload = " + strconv.Itoa(n) + "\n")
-	sc, err := workloads.Parse("prime.toml", text)
+	return recordTestTrace(t, "name = \"prime\"\n[duration]\ntotal_seconds = 0.1\nwarmup_seconds = 0\n[arrival]\npattern = \"constant\"\nrate = 200\n[operations]\nrecall_by_id_weight = 1\n[data]\nembedding_dim = 64\npreload = "+strconv.Itoa(n)+"\n")
+}
+
+// recordTestTrace records the trace of the scenario text (seed 1) into a
+// temporary file and returns its path.
+func recordTestTrace(t *testing.T, text string) string {
+	t.Helper()
+	sc, err := workloads.Parse("trace-source.toml", []byte(text))
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(t.TempDir(), "prime.jsonl.gz")
+	path := filepath.Join(t.TempDir(), "t.jsonl.gz")
 	f, err := os.Create(path)
 	if err != nil {
 		t.Fatal(err)

@@ -3,13 +3,9 @@ package drivers
 import (
 	"context"
 	"math"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/engram-bench/engram-bench/workloads"
 )
 
 // A "trace" arrival that ends before the scenario's duration ends the run
@@ -19,20 +15,7 @@ import (
 // warning says the run ended early.
 func TestExecuteTraceArrivalEndsEarly(t *testing.T) {
 	// 200 ops at 1,000 ops/s over a recorded 200 ms.
-	text := []byte("[duration]\ntotal_seconds = 0.2\nwarmup_seconds = 0\n[arrival]\npattern = \"constant\"\nrate = 1000\n[operations]\nrecall_by_id_weight = 1\n[data]\nembedding_dim = 4\npreload = 0\n")
-	src, err := workloads.Parse("src.toml", text)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "t.jsonl.gz")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := workloads.RecordTrace(f, src, 1, workloads.RecordOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
+	path := recordTestTrace(t, "[duration]\ntotal_seconds = 0.2\nwarmup_seconds = 0\n[arrival]\npattern = \"constant\"\nrate = 1000\n[operations]\nrecall_by_id_weight = 1\n[data]\nembedding_dim = 4\npreload = 0\n")
 	cases := []struct {
 		name        string
 		total, warm string
