@@ -576,6 +576,26 @@ type TraceInfo struct {
 
 const maxTraceSpaces = 1024
 
+// ScaleTraceTime is a trace time d at rate multiplier mult, rounded as a
+// replay's due times are.
+func ScaleTraceTime(d time.Duration, mult float64) time.Duration {
+	return time.Duration(math.Round(float64(d) / mult))
+}
+
+// End is where the trace's schedule ends at rate multiplier mult: its
+// recorded window (the header's duration_ns) when that reaches past its
+// last op, else just after its last op; 0 for a trace without ops.
+func (i *TraceInfo) End(mult float64) time.Duration {
+	if i.Ops == 0 {
+		return 0
+	}
+	end := ScaleTraceTime(i.Last, mult) + 1
+	if d := i.Header.DurationNs; d != nil {
+		end = max(end, ScaleTraceTime(time.Duration(*d), mult))
+	}
+	return end
+}
+
 // ScanTrace reads and checks a whole trace: every line, its order and the
 // trailer. A replay runs only a trace that scans clean.
 func ScanTrace(path string) (TraceInfo, error) {

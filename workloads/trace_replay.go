@@ -212,40 +212,16 @@ func (a *TraceTimes) End() time.Duration {
 	return a.end
 }
 
-// span counts the trace's ops and finds its end, once.
+// span counts the trace's ops and finds its end, once (ScanTrace).
 func (a *TraceTimes) span() (ops uint64, end time.Duration) {
 	a.spanOnce.Do(func() {
-		a.end = NeverDue
-		r, err := OpenTrace(a.Path)
+		info, err := ScanTrace(a.Path)
 		if err != nil {
 			a.fail(err)
+			a.end = NeverDue
 			return
 		}
-		defer r.Close()
-		var op Op
-		last := time.Duration(-1)
-		for {
-			kind, due, err := r.Next(&op)
-			if err != nil {
-				a.fail(err)
-				return
-			}
-			if kind == TraceEnd {
-				break
-			}
-			if kind == TraceOp {
-				last = due
-			}
-		}
-		a.ops = r.ops
-		if last < 0 {
-			a.end = 0
-			return
-		}
-		a.end = a.scale(last) + 1
-		if d := a.hdr.DurationNs; d != nil {
-			a.end = max(a.end, a.scale(time.Duration(*d)))
-		}
+		a.ops, a.end = info.Ops, info.End(a.Mult)
 	})
 	return a.ops, a.end
 }
@@ -260,9 +236,7 @@ func (a *TraceTimes) countBefore(d time.Duration) (uint64, bool) {
 	return ops, true
 }
 
-func (a *TraceTimes) scale(d time.Duration) time.Duration {
-	return time.Duration(math.Round(float64(d) / a.Mult))
-}
+func (a *TraceTimes) scale(d time.Duration) time.Duration { return ScaleTraceTime(d, a.Mult) }
 
 // Due implements Arrival by reading the trace up to op i (O(i); the runner
 // uses NewSequence, which is O(1) per op).

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"path/filepath"
 	"time"
@@ -136,13 +135,8 @@ func runReplay(ctx context.Context, f *replayFlags, stdout, stderr io.Writer) er
 		}
 		defer os.RemoveAll(dataDir)
 	}
-	// The same rounding as the replay's own due times.
-	scale := func(d time.Duration) time.Duration { return time.Duration(math.Round(float64(d) / f.mult)) }
-	warm := scale(time.Duration(info.Header.WarmupNs))
-	end := scale(info.Last) + time.Nanosecond
-	if d := info.Header.DurationNs; d != nil && scale(time.Duration(*d)) >= end {
-		end = scale(time.Duration(*d)) // the recorded window, not just up to its last op
-	}
+	warm := workloads.ScaleTraceTime(time.Duration(info.Header.WarmupNs), f.mult)
+	end := info.End(f.mult) // the recorded window, not just up to its last op
 	src := &drivers.Source{
 		Ops:      rp,
 		Arrival:  rp,
