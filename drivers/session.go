@@ -38,6 +38,10 @@ type Plan struct {
 	Interval time.Duration
 	// Live receives every interval as it closes (progress display, exporters).
 	Live func(reports.Tick)
+	// Scheduled, when set, says how many ops the arrival schedule made due
+	// in a tick (Result.Intervals' Scheduled); it is called once per tick,
+	// in order, before Live.
+	Scheduled func(reports.Tick) int64
 	// PreloadProgress is told how many memories are loaded, now and then:
 	// every PreloadProgressEvery (default 1 s).
 	PreloadProgress      func(done, total int64)
@@ -250,8 +254,11 @@ func Execute(ctx context.Context, p Plan) (*reports.Result, error) {
 	rec := reports.NewRecorder(names, shardsN)
 	obs := newObservers(sched, sc, spaces, workloads.KindNames(), min(shardsN, 4))
 	obs.keepHistograms(shards > 1) // merge needs the breakdowns' histograms
-	var intervals []reports.Interval
-	origin := int64(-1) // run clock where measuring starts: the first tick's start
+	tick := p.Interval
+	if tick <= 0 {
+		tick = DefaultInterval
+	}
+	intervals := reports.NewIntervalBuilder(names, reports.TicksPerInterval(measure, tick))
 	rc := RunConfig{
 		Arrival:     arr,
 		Ops:         ops,
@@ -268,12 +275,11 @@ func Execute(ctx context.Context, p Plan) (*reports.Result, error) {
 		Closed:      closed,
 		OnStart:     p.OnStart,
 		OnTick: func(t reports.Tick) {
-			if origin < 0 {
-				origin = t.Start
+			var due int64
+			if p.Scheduled != nil {
+				due = p.Scheduled(t)
 			}
-			if t.End > t.Start || t.Delta.All().Count > 0 {
-				intervals = append(intervals, reports.SummarizeTick(t, names, origin))
-			}
+			intervals.Add(t, due)
 			if p.Live != nil {
 				p.Live(t)
 			}
@@ -298,7 +304,7 @@ func Execute(ctx context.Context, p Plan) (*reports.Result, error) {
 		return nil, err
 	}
 	res.StartedAt = stats.Start.Add(rc.Warmup).UTC()
-	res.Intervals = intervals
+	res.Intervals = intervals.Intervals()
 	res.TargetRate = offeredRate(sched, arr) / float64(shards)
 	if p.Source != nil && p.Source.Rate > 0 {
 		res.TargetRate = p.Source.Rate / float64(shards)

@@ -51,8 +51,8 @@ type FaultResult struct {
 	// RecoverHealthS is the time from the heal until the target's health
 	// check answered 200; nil when it has no health check or never did.
 	RecoverHealthS *float64 `json:"recover_health_s,omitempty"`
-	// RecoverP99S is the time from the heal to the end of the first 1-s
-	// interval whose p99 (the largest among op kinds) was back under
+	// RecoverP99S is the time from the heal to the end of the first
+	// interval (1 s in runs up to an hour) whose p99 (the largest among op kinds) was back under
 	// P99TargetMs with no errors; nil when it never was.
 	RecoverP99S *float64 `json:"recover_p99_s,omitempty"`
 	P99TargetMs float64  `json:"p99_target_ms,omitempty"`

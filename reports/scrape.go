@@ -86,6 +86,51 @@ type Scraper struct {
 type scrapeSeries struct {
 	s     Series
 	times []time.Time
+	// Past maxScrapePoints samples, adjacent pairs are merged and each
+	// kept sample stands for stride scrapes; pending counts the scrapes
+	// already folded into the last one.
+	stride, pending int
+}
+
+// maxScrapePoints bounds the samples kept per series, so that a long run's
+// memory and result stay bounded: an hour of 1-s scrapes is kept as is, a
+// longer run keeps one sample per 2, 4, … scrapes (the later one; for the
+// RSS series the larger one, so that H4 still sees the peak).
+const maxScrapePoints = MaxIntervals
+
+// push records v at at.
+func (ss *scrapeSeries) push(v float64, at time.Time) {
+	if ss.stride == 0 {
+		ss.stride = 1
+	}
+	if ss.pending > 0 {
+		last := len(ss.s.V) - 1
+		if ss.s.Name != RSSSeries || v >= ss.s.V[last] {
+			ss.s.V[last], ss.times[last] = v, at
+		}
+	} else {
+		if len(ss.s.V) >= maxScrapePoints {
+			ss.halve()
+		}
+		ss.times = append(ss.times, at)
+		ss.s.V = append(ss.s.V, v)
+	}
+	ss.pending = (ss.pending + 1) % ss.stride
+}
+
+// halve merges adjacent pairs of samples and doubles the stride.
+func (ss *scrapeSeries) halve() {
+	n := 0
+	for i := 0; i < len(ss.s.V); i += 2 {
+		j := i
+		if i+1 < len(ss.s.V) && (ss.s.Name != RSSSeries || ss.s.V[i+1] >= ss.s.V[i]) {
+			j = i + 1
+		}
+		ss.s.V[n], ss.times[n] = ss.s.V[j], ss.times[j]
+		n++
+	}
+	ss.s.V, ss.times = ss.s.V[:n], ss.times[:n]
+	ss.stride *= 2
 }
 
 // NewScraper validates cfg and returns a scraper.
@@ -231,8 +276,7 @@ func (s *Scraper) add(name, typ string, labels map[string]string, v float64, at 
 	if math.IsNaN(v) || math.IsInf(v, 0) {
 		return // JSON cannot hold them; a gap says as much
 	}
-	ss.times = append(ss.times, at)
-	ss.s.V = append(ss.s.V, v)
+	ss.push(v, at)
 }
 
 func seriesKey(name string, labels map[string]string) string {

@@ -426,6 +426,7 @@ func (m *merger) intervals(res *Result, cum *Totals) error {
 		idx[n] = i
 	}
 	tick := 0
+	var ivs *IntervalBuilder
 	for {
 		// The earliest start among the shards' next intervals.
 		key, any := int64(0), false
@@ -505,9 +506,15 @@ func (m *merger) intervals(res *Result, cum *Totals) error {
 			}
 			lw.Tick(t)
 		}
-		iv := SummarizeTick(t, m.names, 0)
-		iv.Scheduled, iv.InFlight = scheduled, inFlight
-		res.Intervals = append(res.Intervals, iv)
+		if ivs == nil {
+			// The runs' own intervals merged ticks the same way.
+			ivs = NewIntervalBuilder(m.names, TicksPerInterval(time.Duration(res.DurationS*1e9), time.Duration(t.End-t.Start)))
+			ivs.origin, ivs.haveOrigin = 0, true
+		}
+		ivs.Add(t, scheduled)
+	}
+	if ivs != nil {
+		res.Intervals = ivs.Intervals()
 	}
 	for k, rd := range m.readers {
 		r := m.shards[k]

@@ -55,8 +55,6 @@ type outputs struct {
 	hlogFile *os.File
 	hlog     *reports.HLogWriter
 	sched    *drivers.ScheduleCounter
-	schedule []int64 // ops due per interval, by tick index
-	inFlight []int   // ops in flight at each tick
 	rss      *reports.RSSPeak
 	bounded  atomic.Int64 // the in-process engine's BoundedMemory, once opened
 	scraper  *reports.Scraper
@@ -145,14 +143,9 @@ func startOutputs(ctx context.Context, o *outputFlags, out string, stderr io.Wri
 	if arr != nil {
 		s.sched = drivers.NewScheduleCounter(arr, plan.Scenario.Duration.Warmup(), plan.Scenario.Duration.Total(), plan.Shard, plan.Shards)
 	}
-	s.live = append(s.live, func(t reports.Tick) {
-		n := int64(0)
-		if s.sched != nil {
-			n = s.sched.Count(t)
-		}
-		s.schedule = append(s.schedule, n)
-		s.inFlight = append(s.inFlight, t.InFlight)
-	})
+	if s.sched != nil {
+		plan.Scheduled = s.sched.Count
+	}
 	if plan.Driver == "embedded" {
 		// The engine runs in this process: its RSS, over what the harness
 		// used before the engine opened, is what H4 judges.
@@ -216,14 +209,6 @@ func (s *outputs) finish(ctx context.Context, res *reports.Result) error {
 	defer s.cancel()
 	if s.scraper != nil {
 		s.scraper.Finish(res)
-	}
-	// Execute keeps one Interval per tick in order (it may drop only an
-	// empty zero-length last one), so ticks and intervals match by position.
-	for i := range res.Intervals {
-		if i < len(s.schedule) {
-			res.Intervals[i].Scheduled = s.schedule[i]
-			res.Intervals[i].InFlight = s.inFlight[i]
-		}
 	}
 	if s.rss != nil && res.Resources == nil {
 		res.Resources = s.rss.Resources(res, s.dim, s.batch)
