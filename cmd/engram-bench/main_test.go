@@ -28,6 +28,12 @@ func (c cleanupM) Run() int {
 }
 
 func TestMain(m *testing.M) {
+	// A test calling run in-process starts engramd and chaos helpers as
+	// this binary (selfCommand) with those subcommands: serve them as
+	// engram-bench would, instead of running the whole suite again.
+	if len(os.Args) > 1 && (os.Args[1] == "engramd" || os.Args[1] == "chaos") {
+		os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+	}
 	testscript.Main(cleanupM{m}, map[string]func(){
 		"engram-bench": func() { os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr)) },
 	})
