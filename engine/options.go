@@ -130,6 +130,33 @@ type IndexOptions struct {
 	EfSearch int
 }
 
+// Validate checks the index options as Open would, zero values standing for
+// the defaults; the error is a *ValidationError naming the field
+// (index.m, index.ef_construction, index.ef_search).
+func (ix IndexOptions) Validate() error { return ix.fill() }
+
+func (ix *IndexOptions) fill() error {
+	if ix.M == 0 {
+		ix.M = DefaultIndexM
+	}
+	if ix.M < 2 || ix.M > maxIndexM {
+		return invalid("index.m", fmt.Sprint(ix.M), "must be in [2, %d]", maxIndexM)
+	}
+	if ix.EfConstruction == 0 {
+		ix.EfConstruction = DefaultEfConstruction
+	}
+	if ix.EfConstruction < ix.M || ix.EfConstruction > 10_000 {
+		return invalid("index.ef_construction", fmt.Sprint(ix.EfConstruction), "must be in [M = %d, 10000]", ix.M)
+	}
+	if ix.EfSearch == 0 {
+		ix.EfSearch = DefaultEfSearch
+	}
+	if ix.EfSearch < 1 || ix.EfSearch > 10_000 {
+		return invalid("index.ef_search", fmt.Sprint(ix.EfSearch), "must be in [1, 10000]")
+	}
+	return nil
+}
+
 func (o *Options) fill() error {
 	if o.Dim == 0 {
 		o.Dim = DefaultDim
@@ -164,24 +191,8 @@ func (o *Options) fill() error {
 	if !(o.LinkThreshold >= -1 && o.LinkThreshold <= 1) {
 		return invalid("link_threshold", fmt.Sprint(o.LinkThreshold), "must be in [-1, 1]")
 	}
-	ix := &o.Index
-	if ix.M == 0 {
-		ix.M = DefaultIndexM
-	}
-	if ix.M < 2 || ix.M > maxIndexM {
-		return invalid("index.m", fmt.Sprint(ix.M), "must be in [2, %d]", maxIndexM)
-	}
-	if ix.EfConstruction == 0 {
-		ix.EfConstruction = DefaultEfConstruction
-	}
-	if ix.EfConstruction < ix.M || ix.EfConstruction > 10_000 {
-		return invalid("index.ef_construction", fmt.Sprint(ix.EfConstruction), "must be in [M, 10000]")
-	}
-	if ix.EfSearch == 0 {
-		ix.EfSearch = DefaultEfSearch
-	}
-	if ix.EfSearch < 1 || ix.EfSearch > 10_000 {
-		return invalid("index.ef_search", fmt.Sprint(ix.EfSearch), "must be in [1, 10000]")
+	if err := o.Index.fill(); err != nil {
+		return err
 	}
 	if o.IndexSnapshotEvery == 0 {
 		o.IndexSnapshotEvery = DefaultIndexSnapshotEvery

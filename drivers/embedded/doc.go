@@ -17,7 +17,9 @@
 //	slowdown=F                 plant a regression of F (0.25 = every op about 25% slower)
 //	autolink=on|off            auto_link new memories (default on: spreading needs a graph)
 //	hot_capacity=N             memories in the hot tier (default 10000; 0 disables)
-//	ef_search=N                HNSW search candidate list (default 128)
+//	ef_search=N                HNSW search candidate list (default 96)
+//	index_m=N                  HNSW links per node, 3N on layer 0 (default 16)
+//	ef_construction=N          HNSW candidate list while inserting (default 128, at least index_m)
 //	consolidation_interval=D   background consolidation every D (e.g. 10s; default off)
 //	disk-faults=on|off         open the engine on chaos's switchable disk wrapper (DiskFS), so
 //	                           chaos drills can make its disk slow or failing while it runs

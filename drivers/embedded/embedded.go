@@ -93,12 +93,20 @@ func Options(cfg drivers.Config) (engine.Options, error) {
 			if n == 0 {
 				opts.HotCapacity = -1
 			}
-		case "ef_search":
+		case "ef_search", "ef_construction", "index_m":
 			n, err := strconv.Atoi(v)
-			if err != nil || n < 1 || n > 10_000 {
-				return opts, bad("an integer in [1, 10000]")
+			if err != nil || n < 1 {
+				return opts, bad("a positive integer")
 			}
-			opts.Index.EfSearch = n
+			ix := &opts.Index
+			switch k {
+			case "ef_search":
+				ix.EfSearch = n
+			case "ef_construction":
+				ix.EfConstruction = n
+			default:
+				ix.M = n
+			}
 		case "disk-faults":
 			switch strings.ToLower(v) {
 			case "on", "true", "1":
@@ -115,8 +123,16 @@ func Options(cfg drivers.Config) (engine.Options, error) {
 			}
 			opts.ConsolidationInterval = d
 		default:
-			return opts, fmt.Errorf("embedded driver option %q: unknown (have slowdown, autolink, hot_capacity, ef_search, consolidation_interval, disk-faults)", k)
+			return opts, fmt.Errorf("embedded driver option %q: unknown (have slowdown, autolink, hot_capacity, ef_search, ef_construction, index_m, consolidation_interval, disk-faults)", k)
 		}
+	}
+	// The index options depend on each other (ef_construction >= index_m).
+	var ve *engine.ValidationError
+	if err := opts.Index.Validate(); errors.As(err, &ve) {
+		k := map[string]string{"index.m": "index_m", "index.ef_construction": "ef_construction", "index.ef_search": "ef_search"}[ve.Field]
+		return opts, fmt.Errorf("embedded driver option %s=%s: %s", k, ve.Value, ve.Reason)
+	} else if err != nil {
+		return opts, fmt.Errorf("embedded driver options: %w", err)
 	}
 	return opts, nil
 }

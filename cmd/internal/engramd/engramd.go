@@ -69,6 +69,7 @@ type config struct {
 	diskFault    string
 	unsafeFlush  time.Duration
 	backupDir    string
+	index        engine.IndexOptions
 }
 
 func parseFlags(args []string, stderr io.Writer) (*config, error) {
@@ -86,6 +87,9 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.DurationVar(&c.idleTimeout, "idle-timeout", 5*time.Minute, "how long an idle keep-alive connection stays open")
 	fs.DurationVar(&c.drainTimeout, "drain-timeout", 30*time.Second, "on SIGTERM, how long in-flight requests may take to finish")
 	fs.IntVar(&c.dim, "dim", engine.DefaultDim, "embedding dimension of every memory")
+	fs.IntVar(&c.index.M, "index-m", engine.DefaultIndexM, "HNSW links per node on the upper layers (3× on layer 0); more: better recall on dense data, slower inserts, more memory")
+	fs.IntVar(&c.index.EfConstruction, "ef-construction", engine.DefaultEfConstruction, "HNSW candidate list while inserting; more: better recall, slower inserts")
+	fs.IntVar(&c.index.EfSearch, "ef-search", engine.DefaultEfSearch, "HNSW candidate list per search (a search for k uses max(2k, this)); more: better recall, slower searches")
 	fs.BoolVar(&c.version, "version", false, "print the version and exit")
 	fs.IntVar(&c.mutexFrac, "mutex-profile-fraction", 0, "sample 1 in N mutex contention events for /debug/pprof/mutex (0: off, Go's default; 10 is light)")
 	fs.IntVar(&c.blockRate, "block-profile-rate", 0, "sample goroutine blocking events for /debug/pprof/block, one per N ns blocked (0: off, Go's default; 10000 is light)")
@@ -136,6 +140,21 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		return nil, fmt.Errorf("--block-profile-rate %d: must be >= 0", c.blockRate)
 	case c.unsafeFlush < 0:
 		return nil, fmt.Errorf("--unsafe-ack-before-durable %s: must be > 0", c.unsafeFlush)
+	}
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"--index-m", c.index.M}, {"--ef-construction", c.index.EfConstruction}, {"--ef-search", c.index.EfSearch}} {
+		if f.v < 1 {
+			return nil, fmt.Errorf("%s %d: must be > 0", f.name, f.v)
+		}
+	}
+	var ve *engine.ValidationError
+	if err := c.index.Validate(); errors.As(err, &ve) {
+		flag := map[string]string{"index.m": "--index-m", "index.ef_construction": "--ef-construction", "index.ef_search": "--ef-search"}[ve.Field]
+		return nil, fmt.Errorf("%s %s: %s", flag, ve.Value, ve.Reason)
+	} else if err != nil {
+		return nil, err
 	}
 	if c.diskFault != "" {
 		sp, err := disk.Parse(c.diskFault)
@@ -202,7 +221,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "engramd: --data: %v\n", err)
 		return exitUsage
 	}
-	opts := engine.Options{Dim: c.dim, NoSync: !c.sync}
+	opts := engine.Options{Dim: c.dim, NoSync: !c.sync, Index: c.index}
 	var dfs *disk.FS
 	if c.admin || c.diskFault != "" || c.unsafeFlush > 0 {
 		// The engine's files go through the chaos disk wrapper: a pass-through
