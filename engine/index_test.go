@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -263,4 +264,59 @@ func envStr(name, def string) string {
 		return v
 	}
 	return def
+}
+
+// TestIndexRecallTuning measures recall@10 against exact search for one
+// index setting on data as dense as the million-memory load's, at a tenth
+// of its size: the embeddings_search scenario with ENGRAM_TUNING_CLUSTERS
+// clusters (default 2: 50,000 memories each at the default 100,000). It is
+// skipped unless ENGRAM_TUNING_N is set; the documented run
+// (docs/reference/benchmark-results.md) is
+//
+//	ENGRAM_TUNING_N=100000 ENGRAM_TUNING_M=24 ENGRAM_TUNING_EFC=256 \
+//	  go test ./engine -run TestIndexRecallTuning -v -timeout 1h
+//
+// It logs the build time and recall@10 at ef_search 96, 256 and 512.
+func TestIndexRecallTuning(t *testing.T) {
+	if os.Getenv("ENGRAM_TUNING_N") == "" {
+		t.Skip("set ENGRAM_TUNING_N (e.g. 100000) to measure an index setting")
+	}
+	n := envInt(t, "ENGRAM_TUNING_N", 100_000)
+	clusters := envInt(t, "ENGRAM_TUNING_CLUSTERS", 2)
+	ix := IndexOptions{M: envInt(t, "ENGRAM_TUNING_M", DefaultIndexM), EfConstruction: envInt(t, "ENGRAM_TUNING_EFC", DefaultEfConstruction)}
+	if err := ix.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	sc, err := workloads.LoadBuiltin("embeddings_search")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := open(t, t.TempDir(), Options{NoSync: true, NoAutoLink: true, Index: ix})
+	defer s.Close()
+	np := int64(n)
+	sc.Data.Preload, sc.Data.NumNodes, sc.Data.MemorySpaces, sc.Data.EmbeddingDim = &np, np, 1, s.Dim()
+	sc.Data.EmbeddingDistribution.NumClusters = clusters
+	gen, err := workloads.NewGenerator(sc, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	var op workloads.Op
+	for lo := 0; lo < n; lo += 500 {
+		ms := make([]Memory, 0, 500)
+		for j := lo; j < min(lo+500, n); j++ {
+			gen.FillPreload(uint64(j), &op)
+			ms = append(ms, Memory{ID: op.Key.ID(), Content: "c", Embedding: append([]float32(nil), op.Embedding...), Confidence: 1})
+		}
+		if err := s.RememberBatch(ctx, op.Space, ms); err != nil {
+			t.Fatal(err)
+		}
+	}
+	build := time.Since(t0)
+	t.Logf("%d memories in %d clusters, M=%d ef_construction=%d: built in %s (%.0f µs per memory)",
+		n, clusters, ix.M, ix.EfConstruction, build.Round(time.Second), float64(build.Microseconds())/float64(n))
+	for _, ef := range []int{96, 256, 512} {
+		s.opts.Index.EfSearch = ef
+		t.Logf("ef_search %d: recall@10 = %.4f", ef, recallAt10(t, s, gen, 200))
+	}
 }

@@ -29,6 +29,8 @@ import (
 //
 // ENGRAM_SCALE_DIR keeps the store (default: a temporary directory). The
 // store is synced per batch of 1000 (as a bulk load would be).
+// ENGRAM_SCALE_M, ENGRAM_SCALE_EFC and ENGRAM_SCALE_EF set the index's M,
+// ef_construction and ef_search (default: the engine's).
 func TestScale(t *testing.T) {
 	v := os.Getenv("ENGRAM_SCALE_N")
 	if v == "" {
@@ -54,7 +56,13 @@ func TestScale(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := Open(dir, Options{})
+	opts := Options{Index: IndexOptions{M: envInt(t, "ENGRAM_SCALE_M", DefaultIndexM),
+		EfConstruction: envInt(t, "ENGRAM_SCALE_EFC", DefaultEfConstruction), EfSearch: envInt(t, "ENGRAM_SCALE_EF", DefaultEfSearch)}}
+	if err := opts.Index.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("index: M=%d ef_construction=%d ef_search=%d", opts.Index.M, opts.Index.EfConstruction, opts.Index.EfSearch)
+	s, err := Open(dir, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +131,7 @@ func TestScale(t *testing.T) {
 	}
 	closeTime := time.Since(t0)
 	disk := du(dir)
-	s, err = Open(dir, Options{})
+	s, err = Open(dir, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
