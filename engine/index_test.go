@@ -259,6 +259,34 @@ func TestIndexSnapshotCorrupt(t *testing.T) {
 	}
 }
 
+// A store reopened with another M rebuilds its graph (the snapshot was
+// built for the old one) and finds what exact search finds.
+func TestIndexSnapshotOtherM(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir, Options{Dim: 16, NoAutoLink: true, Index: IndexOptions{M: 8, EfConstruction: 64}})
+	r := rand.New(rand.NewPCG(6, 6))
+	for i := 0; i < 300; i++ {
+		mustRemember(t, s, "default", fmt.Sprintf("m%d", i), randVec(r, 16))
+	}
+	s.waitIndexed("default")
+	s.Close()
+	s = open(t, dir, Options{Dim: 16, NoAutoLink: true, Index: IndexOptions{M: 12, EfConstruction: 64}})
+	defer s.Close()
+	rec := s.Recovery()
+	if rec.IndexLoaded || rec.Reindexed != 300 || len(rec.IndexNotes) != 1 || !strings.Contains(rec.IndexNotes[0], "built with M=8, store uses M=12") {
+		t.Fatalf("reopen with another M: %+v", rec)
+	}
+	s.waitIndexed("default")
+	for range 20 {
+		q := randVec(r, 16)
+		got, _ := s.Nearest(ctx, "default", q, 5)
+		want, _ := s.Search(ctx, "default", q, 5)
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("after the rebuild the index answers %v, exact search %v", got, want)
+		}
+	}
+}
+
 func envStr(name, def string) string {
 	if v := os.Getenv(name); v != "" {
 		return v
