@@ -507,8 +507,14 @@ func (m *merger) intervals(res *Result, cum *Totals) error {
 			lw.Tick(t)
 		}
 		if ivs == nil {
-			// The runs' own intervals merged ticks the same way.
-			ivs = NewIntervalBuilder(m.names, TicksPerInterval(time.Duration(res.DurationS*1e9), time.Duration(t.End-t.Start)))
+			// The runs' own intervals merged ticks the same way: by the
+			// planned window (shard.measured_s), not the measured one,
+			// which an interrupted run ends early and a drain ends late.
+			planned := shardOf(m.shards[0]).MeasuredS
+			if planned <= 0 {
+				planned = res.DurationS
+			}
+			ivs = NewIntervalBuilder(m.names, TicksPerInterval(time.Duration(math.Round(planned*1e9)), time.Duration(t.End-t.Start)))
 			ivs.origin, ivs.haveOrigin = 0, true
 		}
 		ivs.Add(t, scheduled)
