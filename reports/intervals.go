@@ -6,6 +6,8 @@ import "time"
 // memory, its JSON and its report's charts stay the same size however long
 // the run: up to an hour of 1-s ticks is kept tick by tick; a longer run's
 // intervals each merge several consecutive ticks (a 24-hour soak: 24 s).
+// It bounds the planned window's intervals: ticks of a drain past the
+// window (ops finishing late, at most the runner's drain timeout) add theirs.
 const MaxIntervals = 3600
 
 // TicksPerInterval is how many consecutive ticks of length tick one Interval
