@@ -68,6 +68,13 @@ type RunConfig struct {
 	// DrainTimeout bounds how long ops that fell due inside the window may
 	// still be started or finish after it ends. Default 10 s.
 	DrainTimeout time.Duration
+	// Hold, when set, is how much of the measured window the run covers
+	// even when its ops finished sooner (at most Duration): a schedule whose
+	// last op fell due before the window's end — a sparse arrival, a trace
+	// with a quiet tail — is still measured, ticked and scraped over that
+	// window, so its achieved rate and its target rate share one window.
+	// Zero: the run ends when its last op finished.
+	Hold time.Duration
 	// MaxLag is the harness-lag p99 above which the run counts as
 	// harness-limited. Default 1 ms.
 	MaxLag time.Duration
@@ -335,12 +342,24 @@ func Run(ctx context.Context, cfg RunConfig, d Driver) (RunStats, error) {
 	defer measureTimer.Stop()
 	drainDeadline := time.NewTimer(time.Duration(r.end-r.now()) + cfg.DrainTimeout)
 	defer drainDeadline.Stop()
+	done := workersDone // nil once the workers are done and the run holds
+	var hold <-chan time.Time
 loop:
 	for {
 		select {
 		case <-measureTimer.C:
 			cpu0, cpuTaken = processCPU(), true
-		case <-workersDone:
+		case <-done:
+			at := r.measure + min(int64(cfg.Hold), int64(cfg.Duration))
+			if !r.finished || r.stopping.Load() || at <= r.now() {
+				break loop
+			}
+			// The schedule ran out before the window it covers ended.
+			done = nil
+			holdTimer := time.NewTimer(time.Duration(at - r.now()))
+			defer holdTimer.Stop()
+			hold = holdTimer.C
+		case <-hold:
 			break loop
 		case <-ctx.Done():
 			stats.Interrupted = true

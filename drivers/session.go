@@ -285,6 +285,15 @@ func Execute(ctx context.Context, p Plan) (*reports.Result, error) {
 			}
 		},
 	}
+	// The run covers the window its schedule covers, however sparse its
+	// last ops: a generated schedule up to where its arrival ends (a trace
+	// arrival may end early), a replayed trace up to its recorded end.
+	switch {
+	case p.Source != nil:
+		rc.Hold = measure
+	case sched != nil && closed == nil:
+		rc.Hold = sched.Window()
+	}
 	if fs, ok := d.(FillSkipper); ok && fs.SkipsFill() {
 		rc.Observe = nil // ops carry only their index: nothing to break down
 	}
