@@ -468,3 +468,41 @@ func TestIndexMBounds(t *testing.T) {
 		t.Errorf("3 × maxIndexM = %d links do not fit a byte", 3*maxIndexM)
 	}
 }
+
+// A snapshot taken while the store serves goes to pebble in small parts, one
+// batch each, paced to at most liveSnapshotRate: the fsyncs of concurrent
+// synced writes never carry a large snapshot batch. (The pacing is a lower
+// bound on its duration, which no machine can beat.)
+func TestLiveSnapshotPaced(t *testing.T) {
+	s := open(t, t.TempDir(), Options{Dim: 64, NoAutoLink: true, IndexSnapshotEvery: -1})
+	defer s.Close()
+	if err := s.RememberBatch(ctx, "default", clusteredMemories(t, 64, 0, 3000, "m")); err != nil {
+		t.Fatal(err)
+	}
+	sp := s.space("default")
+	t0 := time.Now()
+	if _, err := s.saveIndex(ctx, sp, false); err != nil {
+		t.Fatal(err)
+	}
+	took := time.Since(t0)
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: partKey("default", 1, 0), UpperBound: partKey("default", 2, 0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer it.Close()
+	parts, total := 0, 0
+	for it.First(); it.Valid(); it.Next() {
+		parts++
+		total += len(it.Value())
+		if len(it.Value()) > liveSnapshotPart+64 {
+			t.Errorf("part %q holds %d bytes, more than a live part (%d)", it.Key(), len(it.Value()), liveSnapshotPart)
+		}
+	}
+	if parts < 3 {
+		t.Fatalf("%d parts of %d bytes: too small a snapshot to see the parts", parts, total)
+	}
+	// Every part but the last waited its turn.
+	if floor := time.Duration(float64(total-liveSnapshotPart) / liveSnapshotRate * float64(time.Second)); took < floor {
+		t.Errorf("%d bytes written in %s, faster than %d bytes/s allows (%s)", total, took, liveSnapshotRate, floor)
+	}
+}
