@@ -469,7 +469,7 @@ func TestIndexMBounds(t *testing.T) {
 	}
 }
 
-// A snapshot taken while the store serves goes to pebble in small parts, one
+// A snapshot the background loop takes goes to pebble in small parts, one
 // batch each, paced to at most liveSnapshotRate: the fsyncs of concurrent
 // synced writes never carry a large snapshot batch. (The pacing is a lower
 // bound on its duration, which no machine can beat.)
@@ -481,7 +481,7 @@ func TestLiveSnapshotPaced(t *testing.T) {
 	}
 	sp := s.space("default")
 	t0 := time.Now()
-	if _, err := s.saveIndex(ctx, sp, false); err != nil {
+	if _, err := s.saveIndexAt(ctx, sp, false, liveSnapshotRate); err != nil {
 		t.Fatal(err)
 	}
 	took := time.Since(t0)

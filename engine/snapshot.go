@@ -39,8 +39,8 @@ const (
 	snapshotPart     = 1 << 20 // bytes per part
 	snapshotMagic    = "HNSW"
 	// A snapshot taken while the store serves is written in parts of
-	// liveSnapshotPart bytes, one batch each, at most liveSnapshotRate
-	// bytes a second. Every synced write's fsync carries whatever the WAL
+	// liveSnapshotPart bytes, one batch each; the background loop's are
+	// paced to at most liveSnapshotRate bytes a second. Every synced write's fsync carries whatever the WAL
 	// took since the last one: a 2-MiB snapshot batch added 5–10 ms to the
 	// stores that followed it. Measured with 4 paced writers at 500
 	// stores/s (docs/reference/benchmark-results.md): store p99 1.9–2.6 ms
@@ -223,6 +223,13 @@ var errSnapshotStopped = errors.New("index snapshot interrupted")
 // the parts in flight it holds two words per slot (the node set and its
 // numbering), not a copy of the graph.
 func (s *Store) saveIndex(ctx context.Context, sp *space, final bool) (nodes int, err error) {
+	return s.saveIndexAt(ctx, sp, final, 0)
+}
+
+// saveIndexAt is saveIndex with a live snapshot's writes paced to rate
+// bytes a second (0: as fast as pebble takes them). The background loop
+// paces; a backup, which copies the whole store next, does not.
+func (s *Store) saveIndexAt(ctx context.Context, sp *space, final bool, rate int64) (nodes int, err error) {
 	h := sp.idx
 	s.snapMu.Lock()
 	defer s.snapMu.Unlock()
@@ -268,7 +275,7 @@ func (s *Store) saveIndex(ctx context.Context, sp *space, final bool) (nodes int
 	w := &partWriter{s: s, space: sp.id, gen: gen}
 	if !final {
 		w.batchBytes, w.partBytes = liveSnapshotPart, liveSnapshotPart
-		w.rate, w.start, w.ctx = liveSnapshotRate, time.Now(), ctx
+		w.rate, w.start, w.ctx = rate, time.Now(), ctx
 	}
 	abort := func(err error) (int, error) {
 		w.discard()
