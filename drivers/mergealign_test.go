@@ -31,16 +31,10 @@ func TestMergeIntervalsAlignWithShards(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			arr, err := workloads.NewArrival(sc.Arrival, 1)
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			cnt := NewScheduleCounter(arr, sc.Duration.Warmup(), sc.Duration.Total(), k, n)
 			ctx, cancel := context.WithDeadline(context.Background(), start.Add(1200*time.Millisecond))
 			defer cancel()
 			p := Plan{Scenario: sc, Seed: 1, Driver: "memory", MaxLag: time.Second, Interval: tick, Preload: PreloadAll,
-				Shard: k, Shards: n, StartAt: start, Scheduled: cnt.Count}
+				Shard: k, Shards: n, StartAt: start}
 			rs[k] = executeWithLogCtx(t, ctx, p, dir)
 		}()
 	}

@@ -38,10 +38,6 @@ type Plan struct {
 	Interval time.Duration
 	// Live receives every interval as it closes (progress display, exporters).
 	Live func(reports.Tick)
-	// Scheduled, when set, says how many ops the arrival schedule made due
-	// in a tick (Result.Intervals' Scheduled); it is called once per tick,
-	// in order, before Live.
-	Scheduled func(reports.Tick) int64
 	// PreloadProgress is told how many memories are loaded, now and then:
 	// every PreloadProgressEvery (default 1 s).
 	PreloadProgress      func(done, total int64)
@@ -259,6 +255,13 @@ func Execute(ctx context.Context, p Plan) (*reports.Result, error) {
 		tick = DefaultInterval
 	}
 	intervals := reports.NewIntervalBuilder(names, reports.TicksPerInterval(measure, tick))
+	// Each interval's scheduled ops (the target line of its charts) are
+	// counted on the run's own schedule, phases and all. A replayed trace
+	// is not read a second time for it.
+	var due *ScheduleCounter
+	if sched != nil && closed == nil {
+		due = NewScheduleCounter(sched, warmup, measure, p.Shard, p.Shards)
+	}
 	rc := RunConfig{
 		Arrival:     arr,
 		Ops:         ops,
@@ -275,11 +278,11 @@ func Execute(ctx context.Context, p Plan) (*reports.Result, error) {
 		Closed:      closed,
 		OnStart:     p.OnStart,
 		OnTick: func(t reports.Tick) {
-			var due int64
-			if p.Scheduled != nil {
-				due = p.Scheduled(t)
+			var n int64
+			if due != nil {
+				n = due.Count(t)
 			}
-			intervals.Add(t, due)
+			intervals.Add(t, n)
 			if p.Live != nil {
 				p.Live(t)
 			}

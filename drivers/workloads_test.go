@@ -140,6 +140,14 @@ func TestExecutePhased(t *testing.T) {
 	if len(res.Windows) != 2 || res.Windows[1] != (reports.Window{Kind: "phase", Name: "burst", StartS: bu.StartS, EndS: bu.EndS}) {
 		t.Errorf("windows %+v", res.Windows)
 	}
+	// The intervals' target line counts the phases' own arrivals.
+	var scheduled int64
+	for _, iv := range res.Intervals {
+		scheduled += iv.Scheduled
+	}
+	if want := int64(math.Round(st.TargetRate*(st.EndS-st.StartS) + bu.TargetRate*(bu.EndS-bu.StartS))); math.Abs(float64(scheduled-want)) > 2 {
+		t.Errorf("intervals hold %d scheduled ops, the recorded phases offered %d", scheduled, want)
+	}
 	if len(res.Spaces) != 3 {
 		t.Fatalf("spaces %v", res.Spaces)
 	}

@@ -54,7 +54,6 @@ type outputs struct {
 	live     []func(reports.Tick)
 	hlogFile *os.File
 	hlog     *reports.HLogWriter
-	sched    *drivers.ScheduleCounter
 	rss      *reports.RSSPeak
 	bounded  atomic.Int64 // the in-process engine's BoundedMemory, once opened
 	scraper  *reports.Scraper
@@ -139,12 +138,6 @@ func startOutputs(ctx context.Context, o *outputFlags, out string, stderr io.Wri
 		s.hlogFile = f
 		s.hlog = reports.NewHLogWriter(f, s.names, reports.HLogMeta{Scenario: plan.Scenario.ID, Seed: plan.Seed, Driver: plan.Driver, Shard: plan.Shard, Shards: plan.Shards}, nil)
 		s.live = append(s.live, s.hlog.Tick)
-	}
-	if arr != nil {
-		s.sched = drivers.NewScheduleCounter(arr, plan.Scenario.Duration.Warmup(), plan.Scenario.Duration.Total(), plan.Shard, plan.Shards)
-	}
-	if s.sched != nil {
-		plan.Scheduled = s.sched.Count
 	}
 	if plan.Driver == "embedded" {
 		// The engine runs in this process: its RSS, over what the harness

@@ -90,9 +90,6 @@ type Config struct {
 	// Live receives every interval as it closes; PreloadProgress the preload.
 	Live            func(reports.Tick)
 	PreloadProgress func(done, total int64)
-	// Scheduled, when set, counts the ops due in each tick (see
-	// drivers.Plan.Scheduled).
-	Scheduled func(reports.Tick) int64
 
 	// beforeRestore, in tests, sees the chains about to be restored (newest
 	// first) between the disaster and the restore.
@@ -276,7 +273,6 @@ func Run(ctx context.Context, cfg Config) (*reports.Result, error) {
 		Env:             cfg.Env,
 		PreloadProgress: cfg.PreloadProgress,
 		Live:            dr.tick,
-		Scheduled:       cfg.Scheduled,
 		Observe:         dr.observe,
 		Started: func(c drivers.RunClock) {
 			dr.clock = c
