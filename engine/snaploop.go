@@ -80,8 +80,8 @@ func (h *hnsw) snapFresh() bool {
 
 // snapshotGapFactor bounds the background snapshots' cost: a space is
 // snapshotted again at the earliest this many times its last snapshot's
-// duration later, so snapshots of a space that keeps taking inserts use
-// about 1/snapshotGapFactor of one core.
+// duration later (its pacing included), so a space that keeps taking
+// inserts is being snapshotted about 1/snapshotGapFactor of the time.
 const snapshotGapFactor = 20
 
 // snapshotGap is the least time between two background snapshots of a
