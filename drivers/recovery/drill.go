@@ -48,6 +48,7 @@ import (
 	"sync"
 	"time"
 
+	hdr "github.com/HdrHistogram/hdrhistogram-go"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/engram-bench/engram-bench/drivers"
@@ -161,9 +162,10 @@ type drill struct {
 	client  *http.Client
 
 	clock   drivers.RunClock
-	measure time.Time // wall time where measuring began
-	winMu   sync.Mutex
-	windows []window
+	measure time.Time        // wall time where measuring began
+	winMu   sync.Mutex       // guards trk and lat
+	trk     *recoveryTracker // judges each window as it closes, for the RTO
+	lat     *hdr.Histogram   // scratch for a window's latency
 
 	logMu sync.Mutex // the backup loop, the recovery and Run all log
 }
@@ -201,6 +203,7 @@ func Run(ctx context.Context, cfg Config) (*reports.Result, error) {
 		cfg.ReadBackWorkers = 32
 	}
 	dr := &drill{cfg: cfg, sc: cfg.Scenario, spec: cfg.Scenario.Drill, spaces: map[string]uint32{}}
+	dr.trk, dr.lat = newRecoveryTracker(criteriaOf(dr.sc)), reports.NewHistogram()
 	dr.engramd = cfg.Engramd
 	if len(dr.engramd) == 0 {
 		p, err := exec.LookPath("engramd")
@@ -303,11 +306,11 @@ func Run(ctx context.Context, cfg Config) (*reports.Result, error) {
 	return res, nil
 }
 
-// tick keeps each interval's totals on the wall clock, for the RTO.
+// tick judges each interval, on the wall clock, for the RTO; the tracker
+// keeps a bounded number of them.
 func (dr *drill) tick(t reports.Tick) {
-	w := windowOf(t, dr.wall(t.Start), dr.wall(t.End), dr.spec.RecoveryWindow())
 	dr.winMu.Lock()
-	dr.windows = append(dr.windows, w)
+	dr.trk.add(windowOf(t, dr.wall(t.Start), dr.wall(t.End), dr.spec.RecoveryWindow(), dr.lat))
 	dr.winMu.Unlock()
 	if dr.cfg.Live != nil {
 		dr.cfg.Live(t)
@@ -530,6 +533,9 @@ func (dr *drill) disasterAndRecovery(run, ctx context.Context) error {
 	dr.st.mu.Lock()
 	dr.st.healthy = h
 	dr.st.mu.Unlock()
+	dr.winMu.Lock()
+	dr.trk.setHealthy(h) // from now on each window is judged as it closes
+	dr.winMu.Unlock()
 	dr.logf("healthy: /health answers, %.2fs after the disaster", h.Sub(at).Seconds())
 	return nil
 }

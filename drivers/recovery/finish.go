@@ -54,8 +54,13 @@ func (dr *drill) finish(ctx context.Context, res *reports.Result) {
 		res.Marks = append(res.Marks, reports.Mark{Kind: reports.MarkHealthy, Name: "healthy", AtS: hs})
 		res.Windows = append(res.Windows, reports.Window{Kind: reports.WindowOutage, Name: "outage", StartS: d.Disaster.AtS, EndS: hs})
 		dr.winMu.Lock()
-		recovered, ok = recoveredAt(dr.windows, st.healthy, crit)
+		dr.trk.setHealthy(st.healthy) // already known unless the recovery raced the end
+		recovered, ok = dr.trk.recovered()
+		inexact := dr.trk.inexact
 		dr.winMu.Unlock()
+		if inexact {
+			res.Warnings = append(res.Warnings, fmt.Sprintf("the RTO may be late: more than %d windows closed between the restored server's first answer and the drill noting it, and the oldest of them were not judged", dr.trk.maxPending/2))
+		}
 	} else {
 		res.Windows = append(res.Windows, reports.Window{Kind: reports.WindowOutage, Name: "outage", StartS: d.Disaster.AtS, EndS: dr.secs(runEnd)})
 	}

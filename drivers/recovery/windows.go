@@ -5,6 +5,8 @@ import (
 	"strings"
 	"time"
 
+	hdr "github.com/HdrHistogram/hdrhistogram-go"
+
 	"github.com/engram-bench/engram-bench/reports"
 	"github.com/engram-bench/engram-bench/workloads"
 )
@@ -20,15 +22,27 @@ type window struct {
 	Judgeable      bool
 }
 
-// windowOf summarises one tick.
-func windowOf(t reports.Tick, start, end time.Time, interval time.Duration) window {
-	all := t.Delta.All()
-	w := window{Start: start, End: end, Count: all.Count, Errors: all.ErrorCount()}
-	if all.Latency != nil && all.Latency.TotalCount() > 0 {
+// windowOf summarises one tick. lat is scratch for the successful ops'
+// latency, every kind's histogram added into it (it is reset first, unless
+// empty), so that a tick costs no new histogram.
+func windowOf(t reports.Tick, start, end time.Time, interval time.Duration, lat *hdr.Histogram) window {
+	w := window{Start: start, End: end}
+	if lat.TotalCount() > 0 {
+		lat.Reset()
+	}
+	for i := range t.Delta.Ops {
+		o := &t.Delta.Ops[i]
+		w.Count += o.Count
+		w.Errors += o.ErrorCount()
+		if o.Latency != nil && o.Latency.TotalCount() > 0 {
+			lat.Merge(o.Latency)
+		}
+	}
+	if lat.TotalCount() > 0 {
 		w.HasLatency = true
-		w.P50 = time.Duration(all.Latency.ValueAtQuantile(50))
-		w.P99 = time.Duration(all.Latency.ValueAtQuantile(99))
-		w.P999 = time.Duration(all.Latency.ValueAtQuantile(99.9))
+		w.P50 = time.Duration(lat.ValueAtQuantile(50))
+		w.P99 = time.Duration(lat.ValueAtQuantile(99))
+		w.P999 = time.Duration(lat.ValueAtQuantile(99.9))
 	}
 	w.Judgeable = end.Sub(start) >= interval/2
 	return w
@@ -89,34 +103,106 @@ func (c criteria) meets(w window) bool {
 	return (c.P50 == 0 || w.P50 <= c.P50) && (c.P99 == 0 || w.P99 <= c.P99) && (c.P999 == 0 || w.P999 <= c.P999)
 }
 
-// recoveredAt returns when the workload was back within the targets: the
-// start of the first run of c.Stable windows in a row that meet them, among
-// the windows that end after healthy (the restored server's first answer),
-// but never before healthy.
-func recoveredAt(ws []window, healthy time.Time, c criteria) (time.Time, bool) {
-	run := 0
-	var first time.Time
-	for _, w := range ws {
-		if !w.End.After(healthy) {
-			continue
-		}
-		if !w.Judgeable && w.Count == 0 {
-			continue // an empty stub at the very end
-		}
-		if !c.meets(w) {
-			run = 0
-			continue
-		}
-		if run == 0 {
-			first = w.Start
-		}
-		run++
-		if run >= c.Stable {
-			if first.Before(healthy) {
-				first = healthy
+// recoveryTracker finds when the workload was back within the targets as
+// the windows close, so that a drill keeps a bounded number of windows
+// however long it runs (memory constant in run length): the start of the
+// first run of c.Stable windows in a row that meet the targets, among the
+// windows that end after healthy (the restored server's first answer), but
+// never before healthy.
+//
+// Once healthy is known each window is judged as it comes and none is kept.
+// Until then (before the disaster, during the outage) the newest windows
+// wait in pending, at most maxPending of them (reports.MaxIntervals): the
+// answer stays exact as long as no window that ended after healthy was
+// dropped before healthy was known, which would take maxPending windows
+// closing between the server's first answer and the drill noting it. Should
+// it ever happen, inexact says so.
+//
+// Not safe for concurrent use: the drill guards it with winMu.
+type recoveryTracker struct {
+	c          criteria
+	maxPending int
+
+	healthy    time.Time // zero until known
+	pending    []window  // windows closed while healthy was unknown, oldest first
+	droppedEnd time.Time // the latest end of a window dropped from pending
+
+	run   int       // windows in a row that met the targets
+	first time.Time // the start of that run
+	done  bool      // recovered at at
+	at    time.Time
+	// inexact: a window dropped from pending ended after healthy.
+	inexact bool
+}
+
+func newRecoveryTracker(c criteria) *recoveryTracker {
+	return &recoveryTracker{c: c, maxPending: reports.MaxIntervals}
+}
+
+// add takes the next window (windows come in order).
+func (t *recoveryTracker) add(w window) {
+	switch {
+	case t.done:
+	case !t.healthy.IsZero():
+		t.judge(w)
+	default:
+		if len(t.pending) >= t.maxPending {
+			// Drop the older half at once: amortised O(1) a window.
+			drop := len(t.pending) - t.maxPending/2
+			if e := t.pending[drop-1].End; e.After(t.droppedEnd) {
+				t.droppedEnd = e
 			}
-			return first, true
+			n := copy(t.pending, t.pending[drop:])
+			clear(t.pending[n:])
+			t.pending = t.pending[:n]
+		}
+		t.pending = append(t.pending, w)
+	}
+}
+
+// setHealthy records the restored server's first answer (once) and judges
+// the windows that waited for it.
+func (t *recoveryTracker) setHealthy(h time.Time) {
+	if !t.healthy.IsZero() || h.IsZero() {
+		return
+	}
+	t.healthy = h
+	t.inexact = t.droppedEnd.After(h)
+	for _, w := range t.pending {
+		if t.done {
+			break
+		}
+		t.judge(w)
+	}
+	t.pending = nil
+}
+
+// judge takes one window once healthy is known.
+func (t *recoveryTracker) judge(w window) {
+	if !w.End.After(t.healthy) {
+		return
+	}
+	if !w.Judgeable && w.Count == 0 {
+		return // an empty stub at the very end
+	}
+	if !t.c.meets(w) {
+		t.run = 0
+		return
+	}
+	if t.run == 0 {
+		t.first = w.Start
+	}
+	t.run++
+	if t.run >= t.c.Stable {
+		t.done, t.at = true, t.first
+		if t.at.Before(t.healthy) {
+			t.at = t.healthy
 		}
 	}
-	return time.Time{}, false
+}
+
+// recovered returns when the workload was back within the targets; false
+// when it was not (yet), or healthy is not known.
+func (t *recoveryTracker) recovered() (time.Time, bool) {
+	return t.at, t.done
 }
