@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -81,36 +82,69 @@ type Scraper struct {
 	index  map[string]*scrapeSeries
 	tm     TargetMetrics
 	drop   map[string]bool
+	bounds []time.Time // Boundary's instants, in order
 }
 
 type scrapeSeries struct {
 	s     Series
 	times []time.Time
 	// Past maxScrapePoints samples, adjacent pairs are merged and each
-	// kept sample stands for stride scrapes; pending counts the scrapes
-	// already folded into the last one.
+	// kept sample stands for up to stride scrapes; pending counts the
+	// scrapes already folded into the last one.
 	stride, pending int
 }
 
 // maxScrapePoints bounds the samples kept per series, so that a long run's
 // memory and result stay bounded: an hour of 1-s scrapes is kept as is, a
 // longer run keeps one sample per 2, 4, … scrapes (the later one; for the
-// RSS series the larger one, so that H4 still sees the peak).
+// RSS series the larger one, so that H4 still sees the peak). Scrapes on
+// either side of a Boundary are never merged.
 const maxScrapePoints = MaxIntervals
 
+// maxScrapeBoundaries bounds the boundaries a scraper keeps (later ones are
+// ignored), so that halving a series always shrinks it: at most half its
+// samples plus one per boundary remain.
+const maxScrapeBoundaries = maxScrapePoints / 8
+
+// Boundary marks a phase boundary at at: the start or end of the measured
+// window, a phase's start. No kept sample of any series merges scrapes
+// taken on both sides of it, so that a thinned series still tells the
+// phases apart and the RSS peak of the measured window is exact. Call it
+// before a scrape taken at or after at is recorded (drivers.Plan.OnStart is
+// told the start of measuring before the first op is sent, with time to
+// spare). Safe to call while Run scrapes.
+func (s *Scraper) Boundary(at time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i := sort.Search(len(s.bounds), func(i int) bool { return !s.bounds[i].Before(at) })
+	if (i < len(s.bounds) && s.bounds[i].Equal(at)) || len(s.bounds) >= maxScrapeBoundaries {
+		return
+	}
+	s.bounds = slices.Insert(s.bounds, i, at)
+}
+
+// segment is how many boundaries are at or before t: scrapes in different
+// segments are never merged.
+func segment(bounds []time.Time, t time.Time) int {
+	return sort.Search(len(bounds), func(i int) bool { return bounds[i].After(t) })
+}
+
 // push records v at at.
-func (ss *scrapeSeries) push(v float64, at time.Time) {
+func (ss *scrapeSeries) push(v float64, at time.Time, bounds []time.Time) {
 	if ss.stride == 0 {
 		ss.stride = 1
 	}
+	last := len(ss.s.V) - 1
+	if ss.pending > 0 && segment(bounds, at) != segment(bounds, ss.times[last]) {
+		ss.pending = 0 // a new phase starts a sample of its own
+	}
 	if ss.pending > 0 {
-		last := len(ss.s.V) - 1
 		if ss.s.Name != RSSSeries || v >= ss.s.V[last] {
 			ss.s.V[last], ss.times[last] = v, at
 		}
 	} else {
 		if len(ss.s.V) >= maxScrapePoints {
-			ss.halve()
+			ss.halve(bounds)
 		}
 		ss.times = append(ss.times, at)
 		ss.s.V = append(ss.s.V, v)
@@ -118,16 +152,21 @@ func (ss *scrapeSeries) push(v float64, at time.Time) {
 	ss.pending = (ss.pending + 1) % ss.stride
 }
 
-// halve merges adjacent pairs of samples and doubles the stride.
-func (ss *scrapeSeries) halve() {
+// halve merges adjacent pairs of samples of the same segment and doubles
+// the stride. A sample whose neighbour is across a boundary stays alone.
+func (ss *scrapeSeries) halve(bounds []time.Time) {
 	n := 0
-	for i := 0; i < len(ss.s.V); i += 2 {
-		j := i
-		if i+1 < len(ss.s.V) && (ss.s.Name != RSSSeries || ss.s.V[i+1] >= ss.s.V[i]) {
-			j = i + 1
+	for i := 0; i < len(ss.s.V); {
+		j, next := i, i+1
+		if i+1 < len(ss.s.V) && segment(bounds, ss.times[i]) == segment(bounds, ss.times[i+1]) {
+			if ss.s.Name != RSSSeries || ss.s.V[i+1] >= ss.s.V[i] {
+				j = i + 1
+			}
+			next = i + 2
 		}
 		ss.s.V[n], ss.times[n] = ss.s.V[j], ss.times[j]
 		n++
+		i = next
 	}
 	ss.s.V, ss.times = ss.s.V[:n], ss.times[:n]
 	ss.stride *= 2
@@ -276,7 +315,7 @@ func (s *Scraper) add(name, typ string, labels map[string]string, v float64, at 
 	if math.IsNaN(v) || math.IsInf(v, 0) {
 		return // JSON cannot hold them; a gap says as much
 	}
-	ss.push(v, at)
+	ss.push(v, at, s.bounds)
 }
 
 func seriesKey(name string, labels map[string]string) string {
@@ -314,7 +353,10 @@ func (s *Scraper) Metrics(origin time.Time) *TargetMetrics {
 
 // Finish puts what was recorded into r (times from r.StartedAt), warns when
 // scrapes failed, and, when the target exposes its RSS and r has no
-// Resources yet, records the peak RSS while measuring for H4.
+// Resources yet, records the peak RSS while measuring for H4: the largest
+// sample taken within [r.StartedAt, r.StartedAt + r.DurationS]. With the
+// window's start and end marked as boundaries (Boundary) it is exactly the
+// largest RSS scraped while measuring, however thinned the series.
 func (s *Scraper) Finish(r *Result) {
 	tm := s.Metrics(r.StartedAt)
 	r.TargetMetrics = tm
@@ -327,20 +369,28 @@ func (s *Scraper) Finish(r *Result) {
 	if r.Resources != nil {
 		return
 	}
-	for _, se := range tm.Series {
-		if se.Name != RSSSeries {
+	if peak := s.peak(RSSSeries, r.StartedAt, r.StartedAt.Add(time.Duration(math.Round(r.DurationS*1e9)))); peak > 0 {
+		r.Resources = &Resources{Source: "target:" + RSSSeries, RSSPeakBytes: int64(peak)}
+	}
+}
+
+// peak is the largest sample of the named series taken within [from, to]
+// (0 when none).
+func (s *Scraper) peak(name string, from, to time.Time) float64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	peak := 0.0
+	for _, ss := range s.series {
+		if ss.s.Name != name {
 			continue
 		}
-		peak := 0.0
-		for i, t := range se.T {
-			if t >= 0 && t <= r.DurationS+1 && se.V[i] > peak {
-				peak = se.V[i]
+		for i, at := range ss.times {
+			if !at.Before(from) && !at.After(to) && ss.s.V[i] > peak {
+				peak = ss.s.V[i]
 			}
 		}
-		if peak > 0 {
-			r.Resources = &Resources{Source: "target:" + RSSSeries, RSSPeakBytes: int64(peak)}
-		}
 	}
+	return peak
 }
 
 // StoredMemories estimates how many memories the target holds after the run:

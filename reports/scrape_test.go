@@ -2,8 +2,10 @@ package reports
 
 import (
 	"context"
+	"math"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -154,5 +156,118 @@ func TestScraperRunStopsWithContext(t *testing.T) {
 	<-done
 	if m := sc.Metrics(time.Now()); m.Failures != 0 {
 		t.Errorf("failures %d: %s", m.Failures, m.LastError)
+	}
+}
+
+// TestScraperThinningBoundaries: series long enough to be halved several
+// times never merge scrapes across a Boundary (the start and end of
+// measuring, phases), so H4's RSS peak is exactly the largest RSS scraped
+// while measuring, however large the scrapes just outside the window.
+func TestScraperThinningBoundaries(t *testing.T) {
+	origin := time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)
+	sec := func(s float64) time.Time { return origin.Add(time.Duration(s * 1e9)) }
+	const run = 5*maxScrapePoints + 37 // scrapes while measuring: halved 3 times
+	for _, tc := range []struct {
+		name string
+		pre  int // scrapes before measuring, 1 s apart
+		// end is where measuring ends, in scrapes from its start (run: all
+		// of them; fewer: an interrupted run, the rest are after it).
+		end    int
+		phases []int // more boundaries, in scrapes from the start
+		// rss gives the RSS of scrape i (i < pre: before measuring).
+		rss func(i, pre, end int) float64
+	}{
+		{"a larger scrape just before the in-run peak", 3, run, nil, func(i, pre, end int) float64 {
+			switch {
+			case i < pre:
+				return 5000
+			case i == pre:
+				return 2000
+			}
+			return float64(100 + i%700)
+		}},
+		{"a larger scrape just after the in-run peak", 2, run - 5, nil, func(i, pre, end int) float64 {
+			switch {
+			case i >= pre+end:
+				return 5000
+			case i == pre+end-1:
+				return 2000
+			}
+			return float64(100 + i%700)
+		}},
+		{"peaks next to every phase boundary", 7, run, []int{1001, 4097, 9999}, func(i, pre, end int) float64 {
+			switch i - pre {
+			case 1000, 4097, 9998:
+				return 3000 + float64(i) // the last scrape of a phase or the first of the next
+			}
+			if i < pre {
+				return 9000
+			}
+			return float64(100 + (i*7919)%900)
+		}},
+		{"an interrupted run, larger RSS after the interruption", 5, 3*maxScrapePoints + 11, nil, func(i, pre, end int) float64 {
+			if i < pre || i >= pre+end {
+				return 8000 + float64(i%3)
+			}
+			return float64(100 + (i*104729)%1900)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sc, err := NewScraper(ScrapeConfig{URL: "http://127.0.0.1:1/metrics"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Scrape i is at i s; measuring starts 0.3 s before scrape pre
+			// and ends 0.3 s after scrape pre+end−1.
+			start := sec(float64(tc.pre) - 0.3)
+			end := sec(float64(tc.pre+tc.end-1) + 0.3)
+			bounds := []time.Time{start, end}
+			for _, p := range tc.phases {
+				bounds = append(bounds, sec(float64(tc.pre+p)-0.5))
+			}
+			for _, b := range bounds {
+				sc.Boundary(b)
+			}
+			total := tc.pre + run + 3
+			want := 0.0
+			rss := make([]float64, total)
+			for i := range total {
+				rss[i] = tc.rss(i, tc.pre, tc.end)
+				if i >= tc.pre && i < tc.pre+tc.end {
+					want = max(want, rss[i])
+				}
+				sc.add("engram_memories", "gauge", nil, float64(i), sec(float64(i)))
+				sc.add(RSSSeries, "gauge", nil, rss[i], sec(float64(i)))
+			}
+			r := &Result{StartedAt: start, DurationS: end.Sub(start).Seconds()}
+			sc.Finish(r)
+			if r.Resources == nil || float64(r.Resources.RSSPeakBytes) != want {
+				t.Errorf("RSS peak %+v, want %v: the largest RSS scraped while measuring", r.Resources, want)
+			}
+			// Every segment between boundaries keeps its last scrape (the
+			// engram_memories series) and its largest RSS.
+			slices.SortFunc(bounds, func(a, b time.Time) int { return a.Compare(b) })
+			lastOf := map[int]int{}
+			maxOf := map[int]float64{}
+			for i := range total {
+				g := segment(bounds, sec(float64(i)))
+				lastOf[g] = i
+				maxOf[g] = max(maxOf[g], rss[i])
+			}
+			for _, s := range r.TargetMetrics.Series {
+				if len(s.V) > maxScrapePoints || len(s.V) < maxScrapePoints/4 {
+					t.Errorf("%s: %d samples of %d scrapes, want at most %d", s.Name, len(s.V), total, maxScrapePoints)
+				}
+				for g := range lastOf {
+					last := sec(float64(lastOf[g])).Sub(start).Seconds()
+					switch {
+					case s.Name == "engram_memories" && !containsAt(s, float64(lastOf[g]), math.Round(last*1000)/1000):
+						t.Errorf("segment %d: its last scrape (%d) was merged away", g, lastOf[g])
+					case s.Name == RSSSeries && !slices.Contains(s.V, maxOf[g]):
+						t.Errorf("segment %d: its largest RSS %v was merged away", g, maxOf[g])
+					}
+				}
+			}
+		})
 	}
 }

@@ -1,6 +1,7 @@
 package workloads
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -71,6 +72,10 @@ func TestPhasedSchedule(t *testing.T) {
 	}
 	if len(s.Phases) != len(want) {
 		t.Fatalf("%d phases", len(s.Phases))
+	}
+	// Measuring starts with steady; burst and cooldown begin within it.
+	if b, w := s.Boundaries(), []time.Duration{0, 2 * time.Second, 2500 * time.Millisecond, 3500 * time.Millisecond}; !slices.Equal(b, w) {
+		t.Errorf("boundaries %v, want %v", b, w)
 	}
 	for n, w := range want {
 		p := s.Phases[n]

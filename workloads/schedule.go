@@ -202,6 +202,26 @@ func (s *Schedule) Window() time.Duration {
 	return end - s.Warmup
 }
 
+// Boundaries returns where the measured window and its phases begin and
+// end, as offsets from the start of measuring, in order and without
+// repeats: 0, the start of every phase that begins within the window, and
+// the window's end (Window). A closed-loop schedule has its start and end.
+func (s *Schedule) Boundaries() []time.Duration {
+	end := s.Window()
+	out := []time.Duration{0}
+	if s.Closed == nil {
+		for i := range s.Phases {
+			if o := s.Phases[i].Start - s.Warmup; o > out[len(out)-1] && o < end {
+				out = append(out, o)
+			}
+		}
+	}
+	if end > out[len(out)-1] {
+		out = append(out, end)
+	}
+	return out
+}
+
 // Offered returns the ops due in the measured window and the window's
 // length (Window); the offered rate is ops / window. For a single phase it
 // steps the arrival (O(ops) for stochastic and trace arrivals).

@@ -117,6 +117,27 @@ func startOutputs(ctx context.Context, o *outputFlags, out string, stderr io.Wri
 	}
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
+	if s.scraper != nil {
+		// Thinning a long run's series never merges scrapes across the
+		// start or end of measuring or of a phase, nor across a Ctrl-C
+		// (the window then ends early): H4's RSS peak is the run's own.
+		var offsets []time.Duration
+		if sched, err := workloads.NewSchedule(plan.Scenario, plan.Seed); err == nil && plan.Source == nil {
+			offsets = sched.Boundaries()
+		}
+		prev := plan.OnStart
+		plan.OnStart = func(measureStart time.Time) {
+			s.scraper.Boundary(measureStart)
+			for _, o := range offsets {
+				s.scraper.Boundary(measureStart.Add(o))
+			}
+			if prev != nil {
+				prev(measureStart)
+			}
+		}
+		stop := context.AfterFunc(ctx, func() { s.scraper.Boundary(time.Now()) })
+		s.cancel = func() { stop(); cancel() }
+	}
 	if o.promAddr != "" {
 		exp := reports.NewExporter(reports.ExporterConfig{Names: s.names, Scenario: plan.Scenario.ID, Driver: plan.Driver, Seed: plan.Seed,
 			TargetRate: rate, Duration: plan.Scenario.Duration.Total()})

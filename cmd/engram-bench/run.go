@@ -193,7 +193,11 @@ func runRun(cmd *cobra.Command, f *runFlags, stdout, stderr io.Writer) error {
 	}
 	if prof != nil {
 		outs.live = append(outs.live, prof.Tick)
-		plan.OnStart = prof.Start
+		if prev := plan.OnStart; prev != nil { // the scraper's boundaries
+			plan.OnStart = func(at time.Time) { prev(at); prof.Start(at) }
+		} else {
+			plan.OnStart = prof.Start
+		}
 	}
 	if !f.quiet {
 		outs.live = append([]func(reports.Tick){prog.Tick}, outs.live...)
