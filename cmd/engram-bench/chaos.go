@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -40,12 +38,7 @@ func addChaosFlags(fl *pflag.FlagSet, f *chaosFlags) {
 // on PATH (so a test binary standing in for engram-bench works), else the
 // executable.
 func selfCommand() []string {
-	if p, err := exec.LookPath(os.Args[0]); err == nil {
-		if abs, err := filepath.Abs(p); err == nil {
-			return []string{abs}
-		}
-	}
-	if p, err := os.Executable(); err == nil {
+	if p, err := selfPath(); err == nil {
 		return []string{p}
 	}
 	return []string{os.Args[0]}
@@ -71,12 +64,11 @@ func execute(ctx context.Context, f *runFlags, sc *workloads.Scenario, plan driv
 	if plan.Shards > 1 {
 		return nil, usageErr("--shard: a chaos drill runs as one process")
 	}
-	self := selfCommand()
 	cfg := drill.Config{
 		Plan: plan, Faults: faults,
 		Managed:        plan.Driver == "engram" && f.target == "",
-		EngramdCommand: append(self, "engramd"),
-		Helper:         append(self, "chaos", "helper"),
+		EngramdCommand: engramdCommand(),
+		Helper:         append(selfCommand(), "chaos", "helper"),
 		WorkDir:        f.chaos.dir,
 		Keep:           f.chaos.dir != "",
 		NoSync:         (sc.Chaos.Sync != nil && !*sc.Chaos.Sync) || f.noSync,

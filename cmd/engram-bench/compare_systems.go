@@ -164,7 +164,7 @@ func runCompareSystems(cmd *cobra.Command, f *compareFlags, stdout, stderr io.Wr
 	if cfg.Bins, err = nameValues("--bin", f.bins); err != nil {
 		return err
 	}
-	cfg.EngramdCommand = append(selfCommand(), "engramd") // this binary contains engramd
+	cfg.EngramdCommand = engramdCommand()
 	pids, err := nameValues("--pid", f.pids)
 	if err != nil {
 		return err

@@ -34,7 +34,7 @@ func runDrill(cmd *cobra.Command, f *runFlags, sc *workloads.Scenario, seed uint
 	}
 	// engramd is this binary's own `engram-bench engramd` unless
 	// --engramd-bin names another.
-	command := append(selfCommand(), "engramd")
+	command := engramdCommand()
 	if bin := f.chaos.engramdBin; bin != "" {
 		if st, err := os.Stat(bin); err != nil || st.IsDir() {
 			return usageErr("--engramd-bin %s: not an executable file (build one with go build -o bin/engramd ./cmd/engramd)", bin)

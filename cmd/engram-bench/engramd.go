@@ -8,6 +8,12 @@ import (
 	"github.com/engram-bench/engram-bench/cmd/internal/engramd"
 )
 
+// engramdCommand is the argv prefix that runs the engramd built into this
+// binary (`engram-bench engramd`, see newEngramdCmd): what a drill, a chaos
+// drill, compare-systems and sizing start when no flag names another
+// engramd. Each call returns a new slice, so callers may append to it.
+func engramdCommand() []string { return append(selfCommand(), "engramd") }
+
 // newEngramdCmd is `engram-bench engramd [engramd flags]`: engramd itself,
 // from the harness binary, so that chaos drills start the engine behind
 // Engram's API with nothing else built. Hidden: operators run cmd/engramd.

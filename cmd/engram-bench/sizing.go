@@ -99,7 +99,7 @@ func runSizing(cmd *cobra.Command, f *sizingFlags, stdout, stderr io.Writer) err
 		cfg.System = fmt.Sprintf("the server at %s (pid %d)", p.DriverConfig.Target, f.pid)
 	case p.Driver == "engram":
 		sys, err := systems.StartEngramd(ctx, systems.Options{Bin: f.engramd, Dim: rs.sc.Data.EmbeddingDim, NoSync: f.target.noSync,
-			EngramdCommand: append(selfCommand(), "engramd")})
+			EngramdCommand: engramdCommand()})
 		if err != nil {
 			return &exitError{code: exitInvalid, err: err}
 		}
