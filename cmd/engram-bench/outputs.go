@@ -97,9 +97,7 @@ func startOutputs(ctx context.Context, o *outputFlags, out string, stderr io.Wri
 	switch {
 	case o.scrape == "off" || o.scrape == "":
 	case o.scrape == "auto":
-		if plan.DriverConfig.Target != "" {
-			scrapeURL = strings.TrimRight(plan.DriverConfig.Target, "/") + "/" + strings.TrimLeft(o.scrapePath, "/")
-		}
+		scrapeURL = autoScrapeURL(plan.DriverConfig.Target, o.scrapePath)
 	default:
 		scrapeURL = o.scrape
 	}
@@ -282,6 +280,18 @@ func writeFormat(path, format string, res *reports.Result) error {
 }
 
 // sameHost reports whether URLs a and b name the same scheme and host:port.
+// autoScrapeURL is the endpoint --scrape auto scrapes: target + path when
+// the target is an http(s) URL, else "" — a redis host:port or a
+// postgres:// URL has no Prometheus endpoint to derive, and is the
+// driver's to judge, not the scraper's.
+func autoScrapeURL(target, path string) string {
+	u, err := url.Parse(target)
+	if target == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return ""
+	}
+	return strings.TrimRight(target, "/") + "/" + strings.TrimLeft(path, "/")
+}
+
 func sameHost(a, b string) bool {
 	ua, err1 := url.Parse(a)
 	ub, err2 := url.Parse(b)
