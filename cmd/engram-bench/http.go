@@ -31,8 +31,8 @@ target unreachable); 2 usage error.`,
 			if targets == "" && f.target == "" {
 				return usageErr("give --targets FILE or --target URL")
 			}
-			if f.rate <= 0 {
-				return usageErr("--rate %g: must be > 0", f.rate)
+			if err := checkRateFlag("--rate", f.rate, false); err != nil {
+				return err
 			}
 			if f.duration <= 0 {
 				return usageErr("--duration %s: must be > 0", f.duration)

@@ -58,6 +58,11 @@ func TestHTTPCommandErrors(t *testing.T) {
 	}{
 		{"no targets", []string{"http", "--rate", "10", "--duration", "1s"}, exitUsage, "give --targets FILE or --target URL"},
 		{"no rate", []string{"http", "--target", dead, "--duration", "1s"}, exitUsage, "--rate 0: must be > 0"},
+		{"NaN rate", []string{"http", "--target", dead, "--rate", "NaN", "--duration", "1s"}, exitUsage, "--rate NaN: must be > 0"},
+		{"infinite rate", []string{"http", "--target", dead, "--rate", "Inf", "--duration", "1s"}, exitUsage, "--rate +Inf: must be > 0"},
+		{"run NaN rate", []string{"run", "--driver", "null", "--rate", "NaN", "--duration", "1s", "-q"}, exitUsage, "--rate NaN: must be > 0"},
+		{"run infinite rate", []string{"run", "--driver", "null", "--rate", "+Inf", "--duration", "1s", "-q"}, exitUsage, "--rate +Inf: must be > 0"},
+		{"record NaN rate", []string{"record", "--scenario", "quickstart", "--rate", "NaN", "--duration", "1s", "--out", "/nonexistent/t.jsonl"}, exitUsage, "--rate NaN: must be > 0"},
 		{"no duration", []string{"http", "--target", dead, "--rate", "10"}, exitUsage, "--duration 0s: must be > 0"},
 		{"bad arrival", []string{"http", "--target", dead, "--rate", "10", "--duration", "1s", "--arrival", "bursty"}, exitUsage, `--arrival "bursty"`},
 		{"bad targets file", []string{"http", "--targets", "/nonexistent/t.txt", "--rate", "10", "--duration", "1s", "-q"}, exitUsage, "targets: open /nonexistent/t.txt"},

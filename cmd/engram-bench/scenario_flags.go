@@ -13,8 +13,8 @@ import (
 // applyOverrides applies --rate, --duration and --warmup to sc (warmup -1:
 // not given). In a phased scenario they stretch the phases (SetDurations).
 func applyOverrides(sc *workloads.Scenario, rate float64, duration, warmup time.Duration, seed uint64) error {
-	if rate < 0 {
-		return usageErr("--rate %g: must be > 0", rate)
+	if err := checkRateFlag("--rate", rate, true); err != nil {
+		return err
 	}
 	if rate > 0 {
 		if err := sc.ScaleRate(rate, seed); err != nil {
@@ -29,6 +29,23 @@ func applyOverrides(sc *workloads.Scenario, rate float64, duration, warmup time.
 	}
 	if err := sc.SetDurations(duration, warmup); err != nil {
 		return usageErr("--warmup %s: %v", warmup, err)
+	}
+	return nil
+}
+
+// maxRateFlag bounds a rate flag, ops/s: the scenario's own bound on
+// arrival.rate.
+const maxRateFlag = 1e9
+
+// checkRateFlag refuses a rate flag that is not a finite number in
+// (0, maxRateFlag] ops/s — NaN, ±Inf and negatives — naming the flag and
+// value. zeroOK: 0 means "not given" (the scenario's rate).
+func checkRateFlag(flag string, rate float64, zeroOK bool) error {
+	if zeroOK && rate == 0 {
+		return nil
+	}
+	if !(rate > 0) || rate > maxRateFlag {
+		return usageErr("%s %g: must be > 0 (a finite number of ops/s, at most 1e9)", flag, rate)
 	}
 	return nil
 }
