@@ -99,6 +99,9 @@ func runRun(cmd *cobra.Command, f *runFlags, stdout, stderr io.Writer) error {
 	if err := checkRateFlag("--rate", f.rate, true); err != nil {
 		return err
 	}
+	if err := checkMaxLag(f.maxLag); err != nil {
+		return err
+	}
 	seed := scenarioSeed(sc, cmd.Flags().Changed("seed"), f.seed)
 	if err := applyOverrides(sc, f.rate, f.duration, f.warmup, seed); err != nil {
 		return err

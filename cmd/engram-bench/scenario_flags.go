@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/engram-bench/engram-bench/drivers"
 	"github.com/engram-bench/engram-bench/workloads"
 )
 
@@ -46,6 +47,14 @@ func checkRateFlag(flag string, rate float64, zeroOK bool) error {
 	}
 	if !(rate > 0) || rate > maxRateFlag {
 		return usageErr("%s %g: must be > 0 (a finite number of ops/s, at most 1e9)", flag, rate)
+	}
+	return nil
+}
+
+// checkMaxLag refuses a negative --max-lag (0 is the default, 1 ms).
+func checkMaxLag(d time.Duration) error {
+	if d < 0 {
+		return usageErr("--max-lag %s: must be >= 0 (0: the default, %s)", d, drivers.DefaultMaxLag)
 	}
 	return nil
 }
