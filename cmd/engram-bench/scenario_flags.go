@@ -31,6 +31,17 @@ func applyOverrides(sc *workloads.Scenario, rate float64, duration, warmup time.
 	if err := sc.SetDurations(duration, warmup); err != nil {
 		return usageErr("--warmup %s: %v", warmup, err)
 	}
+	// A drill's file was validated with its own durations: the flags must
+	// keep what the file had to (checked here, before a preload that can
+	// take minutes, not found out after the run).
+	if d := sc.Drill; d != nil {
+		if duration > 0 && d.DisasterAtS >= duration.Seconds() {
+			return usageErr("--duration %s: %s's drill.disaster_at_s (%gs) must come before the end of the run, leaving time to recover", duration, sc.ID, d.DisasterAtS)
+		}
+		if warmup > 0 {
+			return usageErr("--warmup %s: must be 0 in a drill (%s): every acknowledged write is accounted for, and warm-up ops are not recorded", warmup, sc.ID)
+		}
+	}
 	return nil
 }
 
