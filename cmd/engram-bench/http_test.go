@@ -60,6 +60,7 @@ func TestHTTPCommandErrors(t *testing.T) {
 		{"no rate", []string{"http", "--target", dead, "--duration", "1s"}, exitUsage, "--rate 0: must be > 0"},
 		{"NaN rate", []string{"http", "--target", dead, "--rate", "NaN", "--duration", "1s"}, exitUsage, "--rate NaN: must be > 0"},
 		{"infinite rate", []string{"http", "--target", dead, "--rate", "Inf", "--duration", "1s"}, exitUsage, "--rate +Inf: must be > 0"},
+		{"bad timeout", []string{"http", "--target", dead, "--rate", "10", "--duration", "1s", "--timeout", "5"}, exitUsage, `--timeout "5": want a positive duration`},
 		{"negative max-lag", []string{"http", "--target", dead, "--rate", "10", "--duration", "1s", "--max-lag", "-1ms"}, exitUsage, "--max-lag -1ms: must be >= 0"},
 		{"run negative max-lag", []string{"run", "--driver", "null", "--duration", "1s", "--max-lag", "-1s", "-q"}, exitUsage, "--max-lag -1s: must be >= 0"},
 		{"capacity negative max-lag", []string{"capacity", "--driver", "null", "--slo", "p99=10ms", "--start", "10", "--max-lag", "-1s", "-q"}, exitUsage, "--max-lag -1s: must be >= 0"},
