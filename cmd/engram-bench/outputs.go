@@ -40,7 +40,7 @@ func addOutputFlags(fl *pflag.FlagSet, o *outputFlags) {
 	fl.StringVar(&o.html, "html", "", "write a self-contained HTML report to this file")
 	fl.StringVar(&o.md, "md", "", "write a Markdown summary (for PR comments) to this file")
 	fl.StringVar(&o.hgrm, "hgrm", "", "write HdrHistogram percentile distributions (.hgrm) to this file")
-	fl.StringVar(&o.scrape, "scrape", "auto", "scrape the target's Prometheus endpoint every interval: auto (when --target is set), off, or a full URL")
+	fl.StringVar(&o.scrape, "scrape", "auto", "scrape the target's Prometheus endpoint every interval: auto (when --target is an http(s) URL), off, or a full URL")
 	fl.StringVar(&o.scrapePath, "scrape-path", "/metrics/prometheus", "path of the target's Prometheus endpoint (with --scrape auto)")
 	fl.StringSliceVar(&o.scrapeSerie, "scrape-series", nil, "metric-name patterns to record from the target (default: "+strings.Join(reports.DefaultScrapeSeries, ",")+")")
 }
