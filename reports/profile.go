@@ -291,7 +291,9 @@ func SummarizeProfile(s *ProfileSummary, p *profile.Profile, n int, inProcess bo
 	if s.Total == 0 && s.Note == "" {
 		switch s.Kind {
 		case "mutex", "block":
-			s.Note = fmt.Sprintf("no %s events were sampled: a Go server samples them only when asked (runtime.Set%sProfile%s; engramd: --%s)",
+			// A delta profile does not say whether the server samples at
+			// all (its period is 1 either way): give both causes.
+			s.Note = fmt.Sprintf("no %s events were sampled in the window: none happened, or the server samples none (a Go server samples them only when asked: runtime.Set%sProfile%s; engramd: --%s)",
 				s.Kind, map[string]string{"mutex": "Mutex", "block": "Block"}[s.Kind], map[string]string{"mutex": "Fraction", "block": "Rate"}[s.Kind],
 				map[string]string{"mutex": "mutex-profile-fraction 10", "block": "block-profile-rate 10000"}[s.Kind])
 		default:

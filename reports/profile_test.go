@@ -223,6 +223,19 @@ func TestHTTPProfiles(t *testing.T) {
 	if err := SummarizeProfile(&s, pa, 5, false); err != nil || s.SampleType != "alloc_space" {
 		t.Errorf("allocs summary ranks by %s (%v)", s.SampleType, err)
 	}
+	// An empty mutex profile may mean no contention or no sampling: the
+	// note must not claim sampling was off.
+	b, err = h.Delta(ctx, "mutex", time.Second)
+	check("mutex", b, err, "delay")
+	pm, _ := profile.ParseData(b)
+	var sm ProfileSummary
+	sm.Kind = "mutex"
+	if err := SummarizeProfile(&sm, pm, 5, false); err != nil {
+		t.Fatalf("mutex summary: %v", err)
+	}
+	if sm.Total == 0 && !strings.Contains(sm.Note, "none happened, or the server samples none") {
+		t.Errorf("empty mutex profile note: %q", sm.Note)
+	}
 	b, err = h.Snapshot(ctx, "heap")
 	check("heap", b, err, "inuse_space")
 	b, err = h.Snapshot(ctx, "goroutine")

@@ -16,6 +16,10 @@ func newBaselineCmd(stdout, stderr io.Writer) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "baseline",
 		Short: "Save and inspect stored baselines (one directory per environment)",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			return usageErr("baseline: give a subcommand: save --name ENV RESULT..., or show DIR")
+		},
 	}
 	var root, name string
 	var force bool

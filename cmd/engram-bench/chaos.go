@@ -106,6 +106,10 @@ process (kill, pause, crash loops of an engramd the harness owns), disk (errors,
 slowness), data (corrupted WAL or sstable), resources (memory, CPU), thundering
 herds — and then read back every acknowledged write. Run one with
 engram-bench run --scenario chaos_kill. See docs/chaos.md.`,
+		Args: cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			return usageErr("chaos: give a subcommand: list")
+		},
 	}
 	cmd.AddCommand(&cobra.Command{
 		Use:   "list",

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -31,8 +32,8 @@ target unreachable); 2 usage error.`,
 			if targets == "" && f.target == "" {
 				return usageErr("give --targets FILE or --target URL")
 			}
-			if f.rate <= 0 {
-				return usageErr("--rate %g: must be > 0", f.rate)
+			if err := checkRateFlag("--rate", f.rate, false); err != nil {
+				return err
 			}
 			if f.duration <= 0 {
 				return usageErr("--duration %s: must be > 0", f.duration)
@@ -56,6 +57,9 @@ target unreachable); 2 usage error.`,
 				f.options = append(f.options, "targets="+targets)
 			}
 			if timeout != "" {
+				if t, err := time.ParseDuration(timeout); err != nil || t <= 0 {
+					return usageErr("--timeout %q: want a positive duration, e.g. 5s", timeout)
+				}
 				f.options = append(f.options, "timeout="+timeout)
 			}
 			return runRun(cmd, f, stdout, stderr)

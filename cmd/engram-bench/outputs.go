@@ -40,7 +40,7 @@ func addOutputFlags(fl *pflag.FlagSet, o *outputFlags) {
 	fl.StringVar(&o.html, "html", "", "write a self-contained HTML report to this file")
 	fl.StringVar(&o.md, "md", "", "write a Markdown summary (for PR comments) to this file")
 	fl.StringVar(&o.hgrm, "hgrm", "", "write HdrHistogram percentile distributions (.hgrm) to this file")
-	fl.StringVar(&o.scrape, "scrape", "auto", "scrape the target's Prometheus endpoint every interval: auto (when --target is set), off, or a full URL")
+	fl.StringVar(&o.scrape, "scrape", "auto", "scrape the target's Prometheus endpoint every interval: auto (when --target is an http(s) URL), off, or a full URL")
 	fl.StringVar(&o.scrapePath, "scrape-path", "/metrics/prometheus", "path of the target's Prometheus endpoint (with --scrape auto)")
 	fl.StringSliceVar(&o.scrapeSerie, "scrape-series", nil, "metric-name patterns to record from the target (default: "+strings.Join(reports.DefaultScrapeSeries, ",")+")")
 }
@@ -97,9 +97,7 @@ func startOutputs(ctx context.Context, o *outputFlags, out string, stderr io.Wri
 	switch {
 	case o.scrape == "off" || o.scrape == "":
 	case o.scrape == "auto":
-		if plan.DriverConfig.Target != "" {
-			scrapeURL = strings.TrimRight(plan.DriverConfig.Target, "/") + "/" + strings.TrimLeft(o.scrapePath, "/")
-		}
+		scrapeURL = autoScrapeURL(plan.DriverConfig.Target, o.scrapePath)
 	default:
 		scrapeURL = o.scrape
 	}
@@ -303,6 +301,18 @@ func writeFormat(path, format string, res *reports.Result) error {
 }
 
 // sameHost reports whether URLs a and b name the same scheme and host:port.
+// autoScrapeURL is the endpoint --scrape auto scrapes: target + path when
+// the target is an http(s) URL, else "" — a redis host:port or a
+// postgres:// URL has no Prometheus endpoint to derive, and is the
+// driver's to judge, not the scraper's.
+func autoScrapeURL(target, path string) string {
+	u, err := url.Parse(target)
+	if target == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return ""
+	}
+	return strings.TrimRight(target, "/") + "/" + strings.TrimLeft(path, "/")
+}
+
 func sameHost(a, b string) bool {
 	ua, err1 := url.Parse(a)
 	ub, err2 := url.Parse(b)

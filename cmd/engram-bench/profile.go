@@ -29,6 +29,9 @@ func newProfileCmd(stdout io.Writer) *cobra.Command {
 		Short: "The functions that took the most (flat and cumulative), as go tool pprof -top",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if n < 1 {
+				return usageErr("-n %d: must be >= 1", n)
+			}
 			p, err := reports.ReadProfile(args[0])
 			if err != nil {
 				return &exitError{code: exitUsage, err: err}
@@ -66,6 +69,9 @@ BASE's total. --normalize first scales NEW to BASE's total (pprof's
 difference as a profile that go tool pprof reads.`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if dn < 1 {
+				return usageErr("-n %d: must be >= 1", dn)
+			}
 			base, err := reports.ReadProfile(args[0])
 			if err != nil {
 				return &exitError{code: exitUsage, err: err}

@@ -98,6 +98,9 @@ func runReplay(ctx context.Context, f *replayFlags, stdout, stderr io.Writer) er
 	if f.concurrency < 1 {
 		return usageErr("--concurrency %d: must be > 0", f.concurrency)
 	}
+	if err := checkMaxLag(f.maxLag); err != nil {
+		return err
+	}
 	if !f.quiet {
 		fmt.Fprintf(stderr, "engram-bench: checking trace %s\n", f.trace)
 	}

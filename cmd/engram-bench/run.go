@@ -96,8 +96,11 @@ func runRun(cmd *cobra.Command, f *runFlags, stdout, stderr io.Writer) error {
 		}
 	}
 	sc = sc.Clone()
-	if f.rate < 0 {
-		return usageErr("--rate %g: must be > 0", f.rate)
+	if err := checkRateFlag("--rate", f.rate, true); err != nil {
+		return err
+	}
+	if err := checkMaxLag(f.maxLag); err != nil {
+		return err
 	}
 	seed := scenarioSeed(sc, cmd.Flags().Changed("seed"), f.seed)
 	if err := applyOverrides(sc, f.rate, f.duration, f.warmup, seed); err != nil {

@@ -7,14 +7,15 @@ import (
 	"strings"
 	"time"
 
+	"github.com/engram-bench/engram-bench/drivers"
 	"github.com/engram-bench/engram-bench/workloads"
 )
 
 // applyOverrides applies --rate, --duration and --warmup to sc (warmup -1:
 // not given). In a phased scenario they stretch the phases (SetDurations).
 func applyOverrides(sc *workloads.Scenario, rate float64, duration, warmup time.Duration, seed uint64) error {
-	if rate < 0 {
-		return usageErr("--rate %g: must be > 0", rate)
+	if err := checkRateFlag("--rate", rate, true); err != nil {
+		return err
 	}
 	if rate > 0 {
 		if err := sc.ScaleRate(rate, seed); err != nil {
@@ -29,6 +30,42 @@ func applyOverrides(sc *workloads.Scenario, rate float64, duration, warmup time.
 	}
 	if err := sc.SetDurations(duration, warmup); err != nil {
 		return usageErr("--warmup %s: %v", warmup, err)
+	}
+	// A drill's file was validated with its own durations: the flags must
+	// keep what the file had to (checked here, before a preload that can
+	// take minutes, not found out after the run).
+	if d := sc.Drill; d != nil {
+		if duration > 0 && d.DisasterAtS >= duration.Seconds() {
+			return usageErr("--duration %s: %s's drill.disaster_at_s (%gs) must come before the end of the run, leaving time to recover", duration, sc.ID, d.DisasterAtS)
+		}
+		if warmup > 0 {
+			return usageErr("--warmup %s: must be 0 in a drill (%s): every acknowledged write is accounted for, and warm-up ops are not recorded", warmup, sc.ID)
+		}
+	}
+	return nil
+}
+
+// maxRateFlag bounds a rate flag, ops/s: the scenario's own bound on
+// arrival.rate.
+const maxRateFlag = 1e9
+
+// checkRateFlag refuses a rate flag that is not a finite number in
+// (0, maxRateFlag] ops/s — NaN, ±Inf and negatives — naming the flag and
+// value. zeroOK: 0 means "not given" (the scenario's rate).
+func checkRateFlag(flag string, rate float64, zeroOK bool) error {
+	if zeroOK && rate == 0 {
+		return nil
+	}
+	if !(rate > 0) || rate > maxRateFlag {
+		return usageErr("%s %g: must be > 0 (a finite number of ops/s, at most 1e9)", flag, rate)
+	}
+	return nil
+}
+
+// checkMaxLag refuses a negative --max-lag (0 is the default, 1 ms).
+func checkMaxLag(d time.Duration) error {
+	if d < 0 {
+		return usageErr("--max-lag %s: must be >= 0 (0: the default, %s)", d, drivers.DefaultMaxLag)
 	}
 	return nil
 }

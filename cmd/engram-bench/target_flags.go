@@ -74,6 +74,9 @@ func (f *targetFlags) resolve(cmd *cobra.Command, stderr io.Writer) (*resolved, 
 	if f.concurrency < 0 {
 		return nil, usageErr("--concurrency %d: must be > 0", f.concurrency)
 	}
+	if err := checkMaxLag(f.maxLag); err != nil {
+		return nil, err
+	}
 	conc := drivers.DefaultConcurrency
 	if sc.Run.Concurrency > 0 {
 		conc = sc.Run.Concurrency

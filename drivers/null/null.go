@@ -105,6 +105,13 @@ func init() {
 		InProcess: true,
 		New: func(_ context.Context, cfg drivers.Config) (drivers.Driver, error) {
 			d := &Driver{}
+			for k := range cfg.Options {
+				switch k {
+				case "generate", "delay", "capacity":
+				default:
+					return nil, fmt.Errorf("null driver option %q: unknown (have generate, delay, capacity)", k)
+				}
+			}
 			if v, ok := cfg.Options["generate"]; ok {
 				b, err := strconv.ParseBool(v)
 				if err != nil {

@@ -24,6 +24,7 @@ func TestOptions(t *testing.T) {
 		{"generate=maybe", map[string]string{"generate": "maybe"}, 0, `null driver option generate="maybe": want true or false`},
 		{"capacity=0 serves nothing", map[string]string{"capacity": "0"}, 0, `null driver option capacity="0": want ops per second from 0.01 to 1e8`},
 		{"capacity=fast", map[string]string{"capacity": "fast"}, 0, `capacity="fast"`},
+		{"a typo'd option is refused, not ignored", map[string]string{"dealy": "2ms"}, 0, `null driver option "dealy": unknown (have generate, delay, capacity)`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
