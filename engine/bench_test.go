@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"runtime"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -350,7 +351,23 @@ func newBenchEnv(b *testing.B, n int) *benchEnv {
 	if err != nil {
 		b.Fatal(err)
 	}
-	s, err := Open(env.dir, Options{})
+	// ENGRAM_BENCH_SNAPSHOTS: "off" stops the background index snapshots,
+	// a number paces them to that many MiB/s instead of liveSnapshotRate
+	// (to measure what they cost the store tail).
+	var o Options
+	switch v := os.Getenv("ENGRAM_BENCH_SNAPSHOTS"); v {
+	case "":
+	case "off":
+		o.IndexSnapshotEvery = -1
+	default:
+		mib, err := strconv.Atoi(v)
+		if err != nil || mib <= 0 {
+			b.Fatalf("ENGRAM_BENCH_SNAPSHOTS=%q: want off or a rate in MiB/s", v)
+		}
+		old := snapshotRate.Swap(int64(mib) << 20)
+		b.Cleanup(func() { snapshotRate.Store(old) })
+	}
+	s, err := Open(env.dir, o)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -60,6 +60,12 @@ const (
 	liveSnapshotRate = 8 << 20 // 8 MiB/s
 )
 
+// snapshotRate is the background loop's pace: liveSnapshotRate, but
+// benchmarks compare others (ENGRAM_BENCH_SNAPSHOTS).
+var snapshotRate atomic.Int64
+
+func init() { snapshotRate.Store(liveSnapshotRate) }
+
 func manifestKey(space string) []byte { return append([]byte{pfxIndexManifest, 0}, space...) }
 
 func partKey(space string, gen uint64, part uint32) []byte {
