@@ -236,9 +236,17 @@ func BenchmarkEngine(b *testing.B) {
 	// saturation (its writers end up waiting for the index's CPU).
 	rate := envInt(b, "ENGRAM_BENCH_STORE_RATE", 500)
 	b.Run(fmt.Sprintf("concurrent_writes_paced/goroutines=4/rate=%d", rate), func(b *testing.B) {
+		taken := s.snaps.get().Taken
 		env.paced(b, 4, rate, func(w, i int) error {
 			return s.Remember(ctx, "bench_w", env.fresh(i))
 		})
+		// The background index snapshots written meanwhile (their share
+		// of the tail: ENGRAM_BENCH_SNAPSHOTS).
+		if st := s.snaps.get(); st.Taken > taken {
+			b.ReportMetric(float64(st.Taken-taken), "snapshots")
+			b.ReportMetric(st.LastDuration.Seconds(), "last-snapshot-s")
+			b.ReportMetric(float64(st.LastBytes)/(1<<20), "last-snapshot-MiB")
+		}
 		env.settle(b)
 	})
 	for _, g := range []int{1, 2, 4} {
