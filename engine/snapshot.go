@@ -304,13 +304,16 @@ var errSnapshotStopped = errors.New("index snapshot interrupted")
 //     gone.
 //
 // Every memory the snapshot names was committed to pebble before it became
-// a node, and the parts and the manifest are written after it, so a crash
-// or a checkpoint that keeps the manifest keeps those records (pebble's WAL
-// is replayed in order).
+// a node, and the manifest is written to the WAL after them (and after the
+// parts' table is ingested), so a crash or a checkpoint that keeps the
+// manifest keeps those records (pebble's WAL is replayed in order). A crash
+// that keeps the ingested table but not the manifest leaves parts of a
+// generation no manifest names: the next snapshot reuses that generation
+// and deletes whatever of it its own parts do not overwrite.
 //
 // Memory: the stream is written part by part as nodes are copied; besides
-// the parts in flight it holds two words per slot (the node set and its
-// numbering), not a copy of the graph.
+// the parts in flight (the table writer's current block) it holds two words
+// per slot (the node set and its numbering), not a copy of the graph.
 func (s *Store) saveIndex(ctx context.Context, sp *space, final bool) (nodes int, err error) {
 	return s.saveIndexAt(ctx, sp, final, 0)
 }
