@@ -256,9 +256,9 @@ func copyTree(t testing.TB, src, dst string) {
 
 // makeChain stores memories, flushing between backups, and returns the
 // directories of a full backup and two incrementals, the first incremental
-// sharing an sstable with the full backup. A background compaction between
-// the first two backups can merge the full backup's sstable away (pebble
-// decides when); then the chain is built again in a fresh directory.
+// sharing an sstable with the full backup. Should a background compaction
+// between the first two backups still merge the full backup's sstables away
+// (pebble decides when), the chain is built again in a fresh directory.
 func makeChain(t *testing.T, root string) []string {
 	t.Helper()
 	for try := 0; ; try++ {
@@ -284,6 +284,13 @@ func makeChainOnce(t *testing.T, root string) []string {
 		}
 		if err := s.db.Flush(); err != nil {
 			t.Fatal(err)
+		}
+		if i == 0 {
+			// The full backup's memories go to the bottom level, where
+			// the next flush does not merge them away.
+			if err := s.db.Compact(ctx, []byte{0}, []byte{0xff}, true); err != nil {
+				t.Fatal(err)
+			}
 		}
 		o := BackupOptions{}
 		if i > 0 {

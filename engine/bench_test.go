@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"runtime"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -235,9 +236,17 @@ func BenchmarkEngine(b *testing.B) {
 	// saturation (its writers end up waiting for the index's CPU).
 	rate := envInt(b, "ENGRAM_BENCH_STORE_RATE", 500)
 	b.Run(fmt.Sprintf("concurrent_writes_paced/goroutines=4/rate=%d", rate), func(b *testing.B) {
+		taken := s.snaps.get().Taken
 		env.paced(b, 4, rate, func(w, i int) error {
 			return s.Remember(ctx, "bench_w", env.fresh(i))
 		})
+		// The background index snapshots written meanwhile (their share
+		// of the tail: ENGRAM_BENCH_SNAPSHOTS).
+		if st := s.snaps.get(); st.Taken > taken {
+			b.ReportMetric(float64(st.Taken-taken), "snapshots")
+			b.ReportMetric(st.LastDuration.Seconds(), "last-snapshot-s")
+			b.ReportMetric(float64(st.LastBytes)/(1<<20), "last-snapshot-MiB")
+		}
 		env.settle(b)
 	})
 	for _, g := range []int{1, 2, 4} {
@@ -350,7 +359,23 @@ func newBenchEnv(b *testing.B, n int) *benchEnv {
 	if err != nil {
 		b.Fatal(err)
 	}
-	s, err := Open(env.dir, Options{})
+	// ENGRAM_BENCH_SNAPSHOTS: "off" stops the background index snapshots,
+	// a number paces them to that many MiB/s instead of liveSnapshotRate
+	// (to measure what they cost the store tail).
+	var o Options
+	switch v := os.Getenv("ENGRAM_BENCH_SNAPSHOTS"); v {
+	case "":
+	case "off":
+		o.IndexSnapshotEvery = -1
+	default:
+		mib, err := strconv.Atoi(v)
+		if err != nil || mib <= 0 {
+			b.Fatalf("ENGRAM_BENCH_SNAPSHOTS=%q: want off or a rate in MiB/s", v)
+		}
+		old := snapshotRate.Swap(int64(mib) << 20)
+		b.Cleanup(func() { snapshotRate.Store(old) })
+	}
+	s, err := Open(env.dir, o)
 	if err != nil {
 		b.Fatal(err)
 	}

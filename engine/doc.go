@@ -70,10 +70,12 @@
 //	'a' 0 <space> 0 <memory id>           → last access and recall count
 //	'e' 0 <space> 0 <from> 0 <to>         → edge weight and kind (each edge is stored both ways)
 //	'c' 0 <space> 0 <belief id>           → consolidated belief: support, cohesion, citations
-//	'H' 0 <space>                         → HNSW snapshot manifest: generation, parts, bytes
-//	'h' 0 <space> 0 <gen> <part>          → HNSW graph snapshot, in 1 MiB parts (snapshot.go);
-//	                                        written at Close, by Backup before its checkpoint and
-//	                                        in the background while serving (snaploop.go)
+//	'H' 0 <space>                         → HNSW snapshot manifest: generation, parts, bytes, prefix
+//	'z' 0 <space> 0 <gen> <part>          → HNSW graph snapshot, in parts of 1 MiB (64 KiB while
+//	                                        serving; snapshot.go), ingested as one sstable: written
+//	                                        at Close, by Backup before its checkpoint and in the
+//	                                        background while serving (snaploop.go). Stores written
+//	                                        before kept the parts under 'h', read until replaced
 //
 // Space ids are 3–64 characters from [a-z0-9_-] (Engram's rule) and memory
 // ids may not contain 0x00, so the separators are unambiguous. Version 1

@@ -9,7 +9,13 @@ const (
 	pfxEdge   = 'e' // 'e' 0 <space> 0 <from> 0 <to>   → edge weight and kind
 	pfxBelief = 'c' // 'c' 0 <space> 0 <belief id>     → consolidated belief
 	pfxSpace  = 's' // 's' 0 <space>                   → space record
-	pfxIndex  = 'h' // 'h' 0 <space> 0 <part, uint32 BE> → HNSW snapshot part
+	// 'z' 0 <space> 0 <gen u64 BE> <part u32 BE> → HNSW snapshot part. 'z'
+	// sorts after every other key, so a snapshot's table, ingested whole
+	// (snapshot.go), overlaps no table of other records and lands in the
+	// bottom level, never rewritten. Manifests written before this layout
+	// name their parts under pfxIndexV1.
+	pfxIndex   = 'z'
+	pfxIndexV1 = 'h'
 )
 
 var (

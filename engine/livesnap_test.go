@@ -2,9 +2,13 @@ package engine
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -469,22 +473,49 @@ func TestIndexMBounds(t *testing.T) {
 	}
 }
 
-// A snapshot the background loop takes goes to pebble in small parts, one
-// batch each, paced to at most liveSnapshotRate: the fsyncs of concurrent
-// synced writes never carry a large snapshot batch. (The pacing is a lower
-// bound on its duration, which no machine can beat.)
+// A snapshot the background loop takes is written in small parts, paced to
+// at most liveSnapshotRate, into a table that pebble ingests: the WAL, whose
+// fsyncs concurrent synced writes wait for, takes only the manifest, and the
+// table lands in the bottom level. (The pacing is a lower bound on its
+// duration, which no machine can beat.)
 func TestLiveSnapshotPaced(t *testing.T) {
-	s := open(t, t.TempDir(), Options{Dim: 64, NoAutoLink: true, IndexSnapshotEvery: -1})
+	dir := t.TempDir()
+	s := open(t, dir, Options{Dim: 64, NoAutoLink: true, IndexSnapshotEvery: -1})
 	defer s.Close()
 	if err := s.RememberBatch(ctx, "default", clusteredMemories(t, 64, 0, 3000, "m")); err != nil {
 		t.Fatal(err)
 	}
 	sp := s.space("default")
+	wal0 := s.db.Metrics().WAL.BytesIn
 	t0 := time.Now()
 	if _, err := s.saveIndexAt(ctx, sp, false, liveSnapshotRate); err != nil {
 		t.Fatal(err)
 	}
 	took := time.Since(t0)
+	if wal := s.db.Metrics().WAL.BytesIn - wal0; wal > 1024 {
+		t.Errorf("the snapshot put %d bytes through the WAL, want only its manifest", wal)
+	}
+	tables, err := s.db.SSTables()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for level, ts := range tables {
+		for _, tb := range ts {
+			if tb.Smallest.UserKey[0] == pfxIndex {
+				found = true
+				if level != len(tables)-1 {
+					t.Errorf("snapshot table %s ingested into L%d, want the bottom level", tb.FileNum, level)
+				}
+			}
+		}
+	}
+	if !found {
+		t.Error("no table holds the snapshot's parts")
+	}
+	if names, _ := s.fs.List(dir); slices.ContainsFunc(names, func(n string) bool { return strings.HasSuffix(n, ingestSuffix) }) {
+		t.Errorf("a table to ingest was left in %s: %v", dir, names)
+	}
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: partKey("default", 1, 0), UpperBound: partKey("default", 2, 0)})
 	if err != nil {
 		t.Fatal(err)
@@ -504,5 +535,91 @@ func TestLiveSnapshotPaced(t *testing.T) {
 	// Every part but the last waited its turn.
 	if floor := time.Duration(float64(total-liveSnapshotPart) / liveSnapshotRate * float64(time.Second)); took < floor {
 		t.Errorf("%d bytes written in %s, faster than %d bytes/s allows (%s)", total, took, liveSnapshotRate, floor)
+	}
+}
+
+// A store whose snapshot was written before its parts moved from 'h' to
+// 'z' (a 20-byte manifest) loads it, and the next snapshot deletes it.
+func TestIndexSnapshotOldLayout(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir, Options{Dim: 16, NoAutoLink: true, IndexSnapshotEvery: -1})
+	if err := s.RememberBatch(ctx, "default", clusteredMemories(t, 16, 0, 500, "m")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Rewrite generation 1 as the old layout wrote it.
+	s = open(t, dir, Options{Dim: 16, NoAutoLink: true, IndexSnapshotEvery: -1})
+	v, closer, err := s.db.Get(manifestKey("default"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := parseManifest(v)
+	closer.Close()
+	if err != nil || m.pfx != pfxIndex {
+		t.Fatalf("manifest %+v, %v: want parts under %q", m, err, pfxIndex)
+	}
+	b := s.db.NewBatch()
+	for p := uint32(0); p < m.parts; p++ {
+		v, closer, err := s.db.Get(partKey("default", m.gen, p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.Set(partKeyIn(pfxIndexV1, "default", m.gen, p), v, nil)
+		closer.Close()
+	}
+	b.DeleteRange(partKey("default", m.gen, 0), partKey("default", m.gen+1, 0), nil)
+	var old []byte
+	old = binary.LittleEndian.AppendUint64(old, m.gen)
+	old = binary.LittleEndian.AppendUint32(old, m.parts)
+	old = binary.LittleEndian.AppendUint64(old, m.total)
+	b.Set(manifestKey("default"), frame(old), nil)
+	if err := b.Commit(pebble.Sync); err != nil {
+		t.Fatal(err)
+	}
+	s.db.Close() // no Close: keep the old layout
+	s.releaseMemory()
+
+	s = open(t, dir, Options{Dim: 16, NoAutoLink: true, IndexSnapshotEvery: -1})
+	if rec := s.Recovery(); !rec.IndexLoaded || rec.Reindexed != 0 {
+		t.Fatalf("old layout: %+v, want the snapshot loaded and nothing re-indexed", rec)
+	}
+	if _, err := s.saveIndex(ctx, s.space("default"), false); err != nil {
+		t.Fatal(err)
+	}
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{pfxIndexV1}, UpperBound: []byte{pfxIndexV1 + 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if it.First() {
+		t.Errorf("an old part is left after the next snapshot: %q", it.Key())
+	}
+	it.Close()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = open(t, dir, Options{Dim: 16, NoAutoLink: true, IndexSnapshotEvery: -1})
+	defer s.Close()
+	if rec := s.Recovery(); !rec.IndexLoaded || rec.Reindexed != 0 {
+		t.Fatalf("after the next snapshot: %+v", rec)
+	}
+}
+
+// A table a crash left before pebble ingested it is removed on Open.
+func TestIngestLeftoverRemoved(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir, Options{Dim: 8})
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	left := filepath.Join(dir, "7"+ingestSuffix)
+	if err := os.WriteFile(left, []byte("half a table"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s = open(t, dir, Options{Dim: 8})
+	defer s.Close()
+	if _, err := os.Stat(left); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("%s: %v, want it removed", left, err)
 	}
 }

@@ -144,7 +144,7 @@ func (s *Store) snapshotLoop(ctx context.Context) {
 				continue
 			}
 			start := time.Now()
-			_, err := s.saveIndexAt(ctx, sp, false, liveSnapshotRate) // a failure is counted in the stats; the next round tries again
+			_, err := s.saveIndexAt(ctx, sp, false, snapshotRate.Load()) // a failure is counted in the stats; the next round tries again
 			l.at, l.took = start, time.Since(start)
 			if err == nil && recovered {
 				l.caughtUp = true

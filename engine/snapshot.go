@@ -7,11 +7,17 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"runtime"
 	"sort"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/objstorage/objstorageprovider"
+	"github.com/cockroachdb/pebble/v2/sstable"
+	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
 // HNSW snapshots. Close writes each space's graph to pebble so that Open
@@ -25,8 +31,12 @@ import (
 //
 // Keys:
 //
-//	'H' 0 <space>                     → manifest: generation, parts, bytes (framed, CRC)
-//	'h' 0 <space> 0 <gen u64 BE> <part u32 BE> → part of the stream (framed, CRC)
+//	'H' 0 <space>                     → manifest: generation, parts, bytes, prefix (framed, CRC)
+//	'z' 0 <space> 0 <gen u64 BE> <part u32 BE> → part of the stream (framed, CRC)
+//
+// A manifest of 20 bytes (no prefix byte) was written before parts moved
+// from 'h' to 'z'; its parts are read, and deleted by the next snapshot,
+// under 'h'.
 //
 // Stream (little endian): magic "HNSW", version 2, m u16, nodes u32, entry
 // u32 (index), then per node: uvarint id length, id, seq u64, level u8;
@@ -39,27 +49,45 @@ const (
 	snapshotPart     = 1 << 20 // bytes per part
 	snapshotMagic    = "HNSW"
 	// A snapshot taken while the store serves is written in parts of
-	// liveSnapshotPart bytes, one batch each; the background loop's are
-	// paced to at most liveSnapshotRate bytes a second. Every synced write's fsync carries whatever the WAL
-	// took since the last one: a 2-MiB snapshot batch added 5–10 ms to the
-	// stores that followed it. Measured with 4 paced writers at 500
+	// liveSnapshotPart bytes; the background loop's are paced to at most
+	// liveSnapshotRate bytes a second, so that the table's writes leave
+	// the disk to the WAL's fsyncs. Measured with 4 paced writers at 500
 	// stores/s (docs/reference/benchmark-results.md): store p99 1.9–2.6 ms
-	// without live snapshots, 6.1–9.4 ms with 2-MiB batches, 4.6–5.5 ms
-	// with 64-KiB parts at 32 MiB/s, 3.0–3.6 ms at 8 MiB/s.
+	// without live snapshots; with snapshots written through the WAL,
+	// 6.1–9.4 ms in 2-MiB batches, 4.6–5.5 ms in 64-KiB parts at 32 MiB/s,
+	// 3.0–3.6 ms at 8 MiB/s. They are now ingested as tables (partWriter).
 	liveSnapshotPart = 64 << 10
 	liveSnapshotRate = 8 << 20 // 8 MiB/s
 )
 
+// snapshotRate is the background loop's pace: liveSnapshotRate, but
+// benchmarks compare others (ENGRAM_BENCH_SNAPSHOTS).
+var snapshotRate atomic.Int64
+
+func init() { snapshotRate.Store(liveSnapshotRate) }
+
 func manifestKey(space string) []byte { return append([]byte{pfxIndexManifest, 0}, space...) }
 
 func partKey(space string, gen uint64, part uint32) []byte {
-	k := idKey(nil, pfxIndex, space, "")
+	return partKeyIn(pfxIndex, space, gen, part)
+}
+
+// partKeyIn is partKey under prefix pfx (pfxIndexV1 for an old manifest's).
+func partKeyIn(pfx byte, space string, gen uint64, part uint32) []byte {
+	k := idKey(nil, pfx, space, "")
 	k = binary.BigEndian.AppendUint64(k, gen)
 	return binary.BigEndian.AppendUint32(k, part)
 }
 
-// partWriter cuts a stream into framed parts, committed in batches without
-// sync; the synced manifest write that follows makes them durable.
+// partWriter cuts a stream into framed parts and writes them, in key order,
+// to an sstable beside the store, which close ingests into pebble: the
+// parts never pass through the WAL. Every synced write's fsync carries
+// whatever the WAL took since the last one, so a snapshot written as
+// batches (even small, paced ones) lengthened the stores that followed it;
+// it was also written twice (WAL, then the memtable's flush) and compacted.
+// An ingested table is written once and lands in the lowest level its keys
+// do not overlap: a generation's keys are new, so the bottom one. The
+// synced manifest write that follows the ingest makes the snapshot current.
 type partWriter struct {
 	s     *Store
 	space string
@@ -67,19 +95,26 @@ type partWriter struct {
 	buf   []byte
 	part  uint32
 	total int64
-	b     *pebble.Batch
+	path  string          // the table being written, until ingested
+	sw    *sstable.Writer // nil until the first part
 	err   error
-	// batchBytes is how much a batch holds before it is committed; 0
-	// means 16 MiB. partBytes is the size of a part; 0 means snapshotPart.
-	// A live snapshot commits small batches, so the fsyncs of concurrent
-	// writers do not wait for a large one.
-	batchBytes, partBytes int
-	// rate, when set, paces the commits to at most rate bytes a second
+	// partBytes is the size of a part; 0 means snapshotPart.
+	partBytes int
+	// rate, when set, paces the writes to at most rate bytes a second
 	// from start; ctx stops the wait.
 	rate  int64
 	start time.Time
 	ctx   context.Context
 }
+
+// ingestSuffix names the tables a snapshot writes before pebble ingests
+// them; pebble ignores such names, and Open removes any a crash left.
+const ingestSuffix = ".index-ingest"
+
+// ingestSeq numbers the tables being written, so that two stores in one
+// directory's process never collide (one store per directory holds its
+// lock, but tests reopen).
+var ingestSeq atomic.Uint64
 
 // Write implements io.Writer.
 func (w *partWriter) Write(p []byte) (int, error) {
@@ -117,37 +152,91 @@ func (w *partWriter) pace() {
 	}
 }
 
+// flushPart appends one framed part to the table. The file writes run on
+// the store's writers (Store.write), like every pebble write, so a disk
+// that stops answering fails the store instead of hanging the snapshot.
 func (w *partWriter) flushPart(p []byte) {
 	if w.err != nil {
 		return
 	}
-	if w.b == nil {
-		w.b = w.s.db.NewBatch()
+	if w.sw == nil {
+		w.err = w.s.write(w.create, nil)
+		if w.err != nil {
+			return
+		}
 	}
-	w.err = w.b.Set(partKey(w.space, w.gen, w.part), frame(p), nil)
+	key, val := partKey(w.space, w.gen, w.part), frame(p)
+	w.err = w.s.write(func() error { return w.sw.Set(key, val) }, nil)
 	w.part++
 	w.total += int64(len(p))
-	limit := w.batchBytes
-	if limit == 0 {
-		limit = 16 << 20
-	}
-	if w.b.Len() >= limit {
-		w.err = errors.Join(w.err, w.s.commit(w.b, false))
-		w.b = nil
-		w.pace()
-	}
+	w.pace()
 }
 
+// create starts the table, its file synced in the background as it grows
+// (pebble's own sstables are written the same way).
+func (w *partWriter) create() error {
+	fs := w.s.fs
+	w.path = fs.PathJoin(w.s.dir, fmt.Sprintf("%d%s", ingestSeq.Add(1), ingestSuffix))
+	f, err := fs.Create(w.path, vfs.WriteCategoryUnspecified)
+	if err != nil {
+		return fmt.Errorf("index snapshot table: %w", err)
+	}
+	f = vfs.NewSyncingFile(f, vfs.SyncingFileOptions{BytesPerSync: 512 << 10})
+	w.sw = sstable.NewWriter(objstorageprovider.NewFileWritable(f), w.s.tableOpts)
+	return nil
+}
+
+// close writes the last part, finishes and syncs the table and ingests it.
 func (w *partWriter) close() error {
 	if len(w.buf) > 0 {
 		w.flushPart(w.buf)
 		w.buf = nil
 	}
-	if w.b != nil {
-		w.err = errors.Join(w.err, w.s.commit(w.b, false))
-		w.b = nil
+	if w.err != nil {
+		return w.err
+	}
+	if w.sw == nil {
+		return nil
+	}
+	sw := w.sw
+	w.sw = nil
+	if w.err = w.s.write(sw.Close, nil); w.err != nil { // Close syncs the file
+		w.s.fs.Remove(w.path)
+		return w.err
+	}
+	// On success Ingest removes the file.
+	w.err = w.s.write(func() error { return w.s.db.Ingest(context.Background(), []string{w.path}) }, nil)
+	if w.err != nil {
+		w.s.fs.Remove(w.path)
 	}
 	return w.err
+}
+
+// discard drops the table not ingested yet.
+func (w *partWriter) discard() {
+	w.buf = nil
+	if w.sw != nil {
+		sw := w.sw
+		w.sw = nil
+		w.s.write(func() error { sw.Close(); return w.s.fs.Remove(w.path) }, nil)
+	}
+}
+
+// removeIngestLeftovers deletes the tables of snapshots a crash
+// interrupted before pebble ingested them.
+func (s *Store) removeIngestLeftovers() error {
+	names, err := s.fs.List(s.dir)
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		if strings.HasSuffix(n, ingestSuffix) {
+			if err := s.fs.Remove(s.fs.PathJoin(s.dir, n)); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // saveIndexes snapshots every space's graph. Called by Close with all
@@ -215,13 +304,16 @@ var errSnapshotStopped = errors.New("index snapshot interrupted")
 //     gone.
 //
 // Every memory the snapshot names was committed to pebble before it became
-// a node, and the parts and the manifest are written after it, so a crash
-// or a checkpoint that keeps the manifest keeps those records (pebble's WAL
-// is replayed in order).
+// a node, and the manifest is written to the WAL after them (and after the
+// parts' table is ingested), so a crash or a checkpoint that keeps the
+// manifest keeps those records (pebble's WAL is replayed in order). A crash
+// that keeps the ingested table but not the manifest leaves parts of a
+// generation no manifest names: the next snapshot reuses that generation
+// and deletes whatever of it its own parts do not overwrite.
 //
 // Memory: the stream is written part by part as nodes are copied; besides
-// the parts in flight it holds two words per slot (the node set and its
-// numbering), not a copy of the graph.
+// the parts in flight (the table writer's current block) it holds two words
+// per slot (the node set and its numbering), not a copy of the graph.
 func (s *Store) saveIndex(ctx context.Context, sp *space, final bool) (nodes int, err error) {
 	return s.saveIndexAt(ctx, sp, final, 0)
 }
@@ -265,23 +357,24 @@ func (s *Store) saveIndexAt(ctx context.Context, sp *space, final bool, rate int
 		}
 	}
 	var old uint64
+	oldPfx := byte(pfxIndex)
 	if v, closer, err := s.db.Get(manifestKey(sp.id)); err == nil {
-		if p, err := unframe(v, "index manifest"); err == nil && len(p) >= 8 {
-			old = binary.LittleEndian.Uint64(p)
+		if m, err := parseManifest(v); err == nil {
+			old, oldPfx = m.gen, m.pfx
 		}
 		closer.Close()
 	}
 	gen := old + 1
 	w := &partWriter{s: s, space: sp.id, gen: gen}
 	if !final {
-		w.batchBytes, w.partBytes = liveSnapshotPart, liveSnapshotPart
+		w.partBytes = liveSnapshotPart
 		w.rate, w.start, w.ctx = rate, time.Now(), ctx
 	}
+	// Nothing of an unfinished snapshot reaches pebble: its table is
+	// ingested whole, or dropped.
 	abort := func(err error) (int, error) {
 		w.discard()
-		b := s.db.NewBatch()
-		b.DeleteRange(partKey(sp.id, gen, 0), partKey(sp.id, gen+1, 0), nil)
-		return 0, errors.Join(err, s.commit(b, false))
+		return 0, err
 	}
 	entry := uint32(0)
 	if ep, _, ok := h.entry(); ok && ep < n && index[ep] != 0 {
@@ -346,13 +439,17 @@ func (s *Store) saveIndexAt(ctx context.Context, sp *space, final bool, rate int
 	man = binary.LittleEndian.AppendUint64(man, gen)
 	man = binary.LittleEndian.AppendUint32(man, w.part)
 	man = binary.LittleEndian.AppendUint64(man, uint64(w.total))
+	man = append(man, pfxIndex)
 	b := s.db.NewBatch()
 	b.Set(manifestKey(sp.id), frame(man), nil)
-	// Parts of this generation beyond the stream, left by an interrupted
-	// snapshot, and the previous generation.
+	// Parts of this generation beyond the stream, left by a snapshot that a
+	// crash interrupted between its ingest and this write, and the
+	// previous generation. The first range ends where the next
+	// generation's parts begin, so the next snapshot's table overlaps it
+	// not even at a boundary.
 	b.DeleteRange(partKey(sp.id, gen, w.part), partKey(sp.id, gen+1, 0), nil)
 	if old > 0 {
-		b.DeleteRange(partKey(sp.id, old, 0), partKey(sp.id, old+1, 0), nil)
+		b.DeleteRange(partKeyIn(oldPfx, sp.id, old, 0), partKeyIn(oldPfx, sp.id, old+1, 0), nil)
 	}
 	if err := s.commit(b, true); err != nil {
 		return 0, err
@@ -363,19 +460,11 @@ func (s *Store) saveIndexAt(ctx context.Context, sp *space, final bool, rate int
 	return len(keep), nil
 }
 
-// discard drops what was not committed yet.
-func (w *partWriter) discard() {
-	w.buf = nil
-	if w.b != nil {
-		w.b.Close()
-		w.b = nil
-	}
-}
-
 // partReader reads the parts of a snapshot stream in order, verifying each.
 type partReader struct {
 	s     *Store
 	space string
+	pfx   byte // the parts' key prefix
 	gen   uint64
 	parts uint32
 	total uint64 // stream bytes, from the manifest
@@ -389,7 +478,7 @@ func (r *partReader) fill() bool {
 		if r.err != nil || r.next >= r.parts {
 			return false
 		}
-		v, closer, err := r.s.db.Get(partKey(r.space, r.gen, r.next))
+		v, closer, err := r.s.db.Get(partKeyIn(r.pfx, r.space, r.gen, r.next))
 		if err != nil {
 			r.err = fmt.Errorf("index part %d: %w", r.next, err)
 			return false
@@ -438,6 +527,39 @@ func (r *partReader) eof() error {
 	return io.ErrUnexpectedEOF
 }
 
+// manifest is a decoded 'H' record: which generation of parts is current.
+type manifest struct {
+	gen   uint64
+	parts uint32
+	total uint64 // stream bytes
+	pfx   byte   // the parts' key prefix
+}
+
+// parseManifest decodes a framed manifest record.
+func parseManifest(v []byte) (manifest, error) {
+	p, err := unframe(v, "index manifest")
+	if err != nil {
+		return manifest{}, err
+	}
+	m := manifest{pfx: pfxIndexV1}
+	switch {
+	case len(p) == 20:
+	case len(p) == 21 && p[20] == pfxIndex:
+		m.pfx = p[20]
+	default:
+		return manifest{}, fmt.Errorf("%w: index manifest of %d bytes", ErrCorrupt, len(p))
+	}
+	m.gen = binary.LittleEndian.Uint64(p)
+	m.parts = binary.LittleEndian.Uint32(p[8:])
+	m.total = binary.LittleEndian.Uint64(p[12:])
+	return m, nil
+}
+
+// reader reads the stream the manifest names.
+func (m manifest) reader(s *Store, space string) *partReader {
+	return &partReader{s: s, space: space, pfx: m.pfx, gen: m.gen, parts: m.parts, total: m.total}
+}
+
 // errSnapshot marks a snapshot that cannot be used (the graph is rebuilt).
 var errSnapshot = errors.New("unusable index snapshot")
 
@@ -451,14 +573,13 @@ func (s *Store) loadIndex(sp *space) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	p, err := unframe(v, "index manifest")
-	if err != nil || len(p) != 20 {
-		closer.Close()
+	m, err := parseManifest(v)
+	closer.Close()
+	if err != nil {
 		s.noteIndex(sp, "manifest: %v", err)
 		return false, nil
 	}
-	r := &partReader{s: s, space: sp.id, gen: binary.LittleEndian.Uint64(p), parts: binary.LittleEndian.Uint32(p[8:]), total: binary.LittleEndian.Uint64(p[12:])}
-	closer.Close()
+	r := m.reader(s, sp.id)
 	if err := s.readSnapshot(sp, r); err != nil {
 		s.noteIndex(sp, "%v", err)
 		s.resetIndex(sp)

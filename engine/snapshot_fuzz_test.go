@@ -60,9 +60,12 @@ func snapshotSeed(tb testing.TB) (*Store, []byte) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	man, _ := unframe(v, "manifest")
-	pr := &partReader{s: s, space: "default", gen: binary.LittleEndian.Uint64(man), parts: binary.LittleEndian.Uint32(man[8:]), total: binary.LittleEndian.Uint64(man[12:])}
+	man, err := parseManifest(v)
 	closer.Close()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	pr := man.reader(s, "default")
 	seed := make([]byte, pr.total)
 	if _, err := pr.Read(seed); err != nil {
 		tb.Fatal(err)

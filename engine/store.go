@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/sstable"
 	"github.com/viterin/vek/vek32"
 )
 
@@ -35,6 +36,9 @@ type Store struct {
 	inPebble atomic.Int64  // pebble writes running (or blocked) now
 	writers  *writerPool   // the goroutines that run pebble writes (write)
 	fs       *fenceFS
+	dir      string // pebble's directory (on fs)
+	// tableOpts writes sstables that pebble can ingest (index snapshots).
+	tableOpts sstable.WriterOptions
 
 	mu     sync.RWMutex
 	spaces map[string]*space
@@ -145,7 +149,8 @@ func Open(dir string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
 	}
-	s := &Store{db: db, opts: opts, dim: opts.Dim, spaces: map[string]*space{}, failCh: make(chan struct{}), fs: fs, writers: newWriterPool(writerIdle)}
+	s := &Store{db: db, opts: opts, dim: opts.Dim, spaces: map[string]*space{}, failCh: make(chan struct{}), fs: fs, dir: dir, writers: newWriterPool(writerIdle)}
+	s.tableOpts = po.MakeWriterOptions(0, db.FormatMajorVersion().MaxTableFormat())
 	s.wopts = pebble.Sync
 	if opts.NoSync {
 		s.wopts = pebble.NoSync
@@ -163,6 +168,9 @@ func Open(dir string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
 	}
 	if err := s.checkFormat(); err != nil {
+		return fail(err)
+	}
+	if err := s.removeIngestLeftovers(); err != nil {
 		return fail(err)
 	}
 	if err := s.readSession(); err != nil {
