@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -94,6 +95,17 @@ func runSizing(cmd *cobra.Command, f *sizingFlags, stdout, stderr io.Writer) err
 	case p.Driver == "engram" && p.DriverConfig.Target != "":
 		if f.pid <= 0 || f.dir == "" {
 			return usageErr("--target %s: give --pid and --dir, the server's process and data directory, so its memory, CPU and disk can be measured (or leave out --target to start a fresh engramd)", p.DriverConfig.Target)
+		}
+		if err := systems.CheckProcess(f.pid); err != nil {
+			if errors.Is(err, systems.ErrNoProcess) {
+				return usageErr("--pid %d: no such process; give the process id of the server at %s", f.pid, p.DriverConfig.Target)
+			}
+			return usageErr("--pid %d: %v", f.pid, err)
+		}
+		if st, err := os.Stat(f.dir); err != nil {
+			return usageErr("--dir %s: %v", f.dir, err)
+		} else if !st.IsDir() {
+			return usageErr("--dir %s: not a directory; give the server's data directory", f.dir)
 		}
 		cfg.PID, cfg.DataDir = f.pid, f.dir
 		cfg.System = fmt.Sprintf("the server at %s (pid %d)", p.DriverConfig.Target, f.pid)

@@ -179,6 +179,8 @@ func TestPlanErrors(t *testing.T) {
 		{"sizing too few", []string{"sizing", "--driver", "embedded", "--memories", "10", "--rate", "10"}, "memories 10: load at least 1,000"},
 		{"sizing null driver", []string{"sizing", "--driver", "null", "--memories", "5000", "--rate", "10"}, "--driver null"},
 		{"sizing target without pid", []string{"sizing", "--driver", "engram", "--target", "http://127.0.0.1:1", "--memories", "5000", "--rate", "10"}, "--pid and --dir"},
+		{"sizing target no such pid", []string{"sizing", "--driver", "engram", "--target", "http://127.0.0.1:1", "--pid", "1073741824", "--dir", dir, "--memories", "5000", "--rate", "10"}, "--pid 1073741824: no such process"},
+		{"sizing target missing dir", []string{"sizing", "--driver", "engram", "--target", "http://127.0.0.1:1", "--pid", fmt.Sprint(os.Getpid()), "--dir", filepath.Join(dir, "nodata"), "--memories", "5000", "--rate", "10"}, "--dir " + filepath.Join(dir, "nodata")},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -77,6 +77,15 @@ func Size(ctx context.Context, p drivers.Plan, cfg SizingConfig) (*reports.Sizin
 	if err := cfg.Validate(); err != nil {
 		return nil, nil, err
 	}
+	// Check the process and the directory before loading: a sample that
+	// cannot be read is skipped while loading, so a wrong pid would surface
+	// only as "too few samples" after the whole load.
+	if err := systems.CheckProcess(cfg.PID); err != nil {
+		return nil, nil, fmt.Errorf("the process to measure: %w", err)
+	}
+	if err := checkDataDir(cfg.DataDir); err != nil {
+		return nil, nil, err
+	}
 	sc := p.Scenario.Clone()
 	n := cfg.Memories
 	sc.Data.Preload = &n
@@ -98,10 +107,14 @@ func Size(ctx context.Context, p drivers.Plan, cfg SizingConfig) (*reports.Sizin
 		Seed: p.Seed, Dim: sc.Data.EmbeddingDim, StartedAt: time.Now().UTC(), Env: p.Env, System: cfg.System}
 	t0 := time.Now()
 	var mu sync.Mutex
+	var sampleErr error // the last failed memory sample, reported if too few succeed
 	sample := func(memories int64) {
 		pt := reports.SizingPoint{Memories: memories, AtS: time.Since(t0).Seconds()}
 		m, err := systems.MeasureMemory(cfg.PID, cfg.Tree)
 		if err != nil {
+			mu.Lock()
+			sampleErr = err
+			mu.Unlock()
 			return
 		}
 		pt.MemoryBytes = m.Bytes
@@ -159,6 +172,9 @@ func Size(ctx context.Context, p drivers.Plan, cfg SizingConfig) (*reports.Sizin
 	// freed memory to the OS and the store has compacted, a different regime
 	// from the load's, and the line is about the load.
 	s.Memory, s.Disk = reports.FitSizing(s.Points)
+	if s.Memory.Points < 2 && sampleErr != nil {
+		return nil, res, fmt.Errorf("%d sample(s) while loading, too few for a line: %w (did the process exit?)", s.Memory.Points, sampleErr)
+	}
 	if s.Memory.Points < 2 {
 		return nil, res, fmt.Errorf("the load of %d memories took %.2fs: %d sample(s) while loading, too few for a line; load more memories (--memories)", s.Loaded, res.Preload.DurationS, s.Memory.Points)
 	}
@@ -196,6 +212,22 @@ func Size(ctx context.Context, p drivers.Plan, cfg SizingConfig) (*reports.Sizin
 			res.AchievedRate, cfg.Rate, 100*res.Total.ErrorRate, res.Harness.Limited))
 	}
 	return s, res, nil
+}
+
+// checkDataDir returns nil when dir is a directory whose disk use can be
+// measured, else an error naming it.
+func checkDataDir(dir string) error {
+	st, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("the data directory to measure: %w", err)
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("the data directory to measure: %s is not a directory", dir)
+	}
+	if _, err := systems.DiskUsage(dir); err != nil {
+		return fmt.Errorf("the data directory to measure: %w", err)
+	}
+	return nil
 }
 
 // cpuReader reads the target's CPU time at interval boundaries: the first

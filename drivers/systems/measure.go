@@ -28,6 +28,33 @@ type Memory struct {
 	PSS bool
 }
 
+// ErrNoProcess is returned (wrapped) by CheckProcess when no process has
+// the pid.
+var ErrNoProcess = errors.New("no such process")
+
+// CheckProcess returns nil when process pid is running and its memory and
+// CPU time can be read from /proc, else an error naming the pid: one
+// wrapping ErrNoProcess when no process has it, which a caller checks before
+// a measurement that would otherwise read nothing.
+func CheckProcess(pid int) error {
+	if pid <= 0 {
+		return fmt.Errorf("pid %d: not a process id (must be > 0)", pid)
+	}
+	if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("pid %d: %w", pid, ErrNoProcess)
+		}
+		return fmt.Errorf("pid %d: %w", pid, err)
+	}
+	if _, _, err := processMemory(pid); err != nil {
+		return fmt.Errorf("pid %d: cannot read its memory: %w", pid, err)
+	}
+	if _, err := CPUTime(pid); err != nil {
+		return fmt.Errorf("pid %d: cannot read its CPU time: %w", pid, err)
+	}
+	return nil
+}
+
 // MeasureMemory measures process pid, and with tree its descendants too.
 func MeasureMemory(pid int, tree bool) (Memory, error) {
 	pids := []int{pid}

@@ -179,3 +179,34 @@ func TestEngramdMissingBinary(t *testing.T) {
 		t.Errorf("err %v, want ErrNotInstalled", err)
 	}
 }
+
+func TestCheckProcess(t *testing.T) {
+	cases := []struct {
+		name   string
+		pid    int
+		noProc bool
+		want   string
+	}{
+		{"this process", os.Getpid(), false, ""},
+		{"no such process", 1 << 30, true, "pid 1073741824: no such process"},
+		{"zero", 0, false, "pid 0: not a process id"},
+		{"negative", -5, false, "pid -5: not a process id"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			err := systems.CheckProcess(c.pid)
+			if c.want == "" {
+				if err != nil {
+					t.Fatalf("CheckProcess(%d) = %v", c.pid, err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("CheckProcess(%d) = %v, want %q", c.pid, err, c.want)
+			}
+			if errors.Is(err, systems.ErrNoProcess) != c.noProc {
+				t.Errorf("errors.Is(%v, ErrNoProcess) = %v, want %v", err, !c.noProc, c.noProc)
+			}
+		})
+	}
+}
