@@ -116,7 +116,7 @@ func runCapacity(cmd *cobra.Command, f *capacityFlags, stdout, stderr io.Writer)
 		def := 0.001
 		slo.MaxErrorRate = &def
 	}
-	if f.start <= 0 {
+	if !(f.start > 0) {
 		return usageErr("--start %g: give the first step's offered rate in ops/s (> 0), e.g. a quarter of what you expect the target to sustain", f.start)
 	}
 	res, err := parseShare("--resolution", f.resolution)
@@ -131,8 +131,25 @@ func runCapacity(cmd *cobra.Command, f *capacityFlags, stdout, stderr io.Writer)
 	if f.minSamples < 0 {
 		return usageErr("--min-samples %d: must be >= 0", f.minSamples)
 	}
+	// The library reads 0 as "the default"; typed on the command line it is
+	// a value out of range.
+	for _, z := range []struct {
+		flag string
+		zero bool
+		def  any
+	}{
+		{"--factor", f.step == 0 && f.factor == 0, capacity.DefaultFactor},
+		{"--max-rate", f.maxRate == 0, capacity.DefaultMaxRate},
+		{"--max-steps", f.maxSteps == 0, capacity.DefaultMaxSteps},
+		{"--step-duration", f.stepDur == 0, capacity.DefaultStepDuration},
+		{"--collapse-intervals", f.collapse == 0, capacity.DefaultCollapseIntervals},
+	} {
+		if z.zero {
+			return usageErr("%s 0: must be > 0 (leave it out for the default, %v)", z.flag, z.def)
+		}
+	}
 	if err := capacity.Validate(cfg); err != nil {
-		return usageErr("%v", err)
+		return flagError(err, capacityFlagNames)
 	}
 	rs, err := f.target.resolve(cmd, stderr)
 	if err != nil {
@@ -272,4 +289,25 @@ func freshInProcess(p drivers.Plan) func(ctx context.Context, n int) (drivers.Co
 
 func writeCapacityHTML(path string, c *reports.Capacity) error {
 	return reports.WriteFileAtomic(path, func(w io.Writer) error { return reports.WriteCapacityHTML(w, c) })
+}
+
+// capacityFlagNames maps capacity.Config's fields, as its errors name them,
+// to the flags that set them.
+var capacityFlagNames = map[string]string{
+	"start rate": "--start", "step": "--step", "factor": "--factor", "max rate": "--max-rate",
+	"resolution": "--resolution", "max steps": "--max-steps", "step duration": "--step-duration",
+	"warm-up": "--warmup", "collapse intervals": "--collapse-intervals",
+}
+
+// flagError is err as a usage error; a *capacity.FieldError whose field a
+// flag sets (flags: field to flag) names the flag instead of the field:
+// "--start NaN: must be > 0 ...", not "start rate NaN: ...".
+func flagError(err error, flags map[string]string) error {
+	var fe *capacity.FieldError
+	if errors.As(err, &fe) {
+		if name, ok := flags[fe.Field]; ok {
+			return usageErr("%s %s: %s", name, fe.Value, fe.Reason)
+		}
+	}
+	return usageErr("%v", err)
 }

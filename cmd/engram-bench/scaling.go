@@ -109,7 +109,7 @@ func runScaling(cmd *cobra.Command, f *scalingFlags, stdout, stderr io.Writer) e
 		cfg.Fresh = freshInProcess(rs.plan)
 	}
 	if err := cfg.Validate(rs.plan, inProcess(rs.plan.Driver)); err != nil {
-		return usageErr("%v", err)
+		return flagError(err, map[string]string{"axis": "--axis", "points": "--points", "duration": "--duration", "warm-up": "--warmup", "workers": "--workers"})
 	}
 	if f.outDir != "" {
 		if err := os.MkdirAll(f.outDir, 0o755); err != nil {

@@ -75,7 +75,7 @@ func runSizing(cmd *cobra.Command, f *sizingFlags, stdout, stderr io.Writer) err
 	if err != nil {
 		return usageErr("--memories %v", err)
 	}
-	if f.rate <= 0 {
+	if !(f.rate > 0) {
 		return usageErr("--rate %g: give the steady rate CPU per op is measured at (> 0, well below the target's capacity)", f.rate)
 	}
 	if err := checkWritable("out", f.out); err != nil {
@@ -127,7 +127,7 @@ func runSizing(cmd *cobra.Command, f *sizingFlags, stdout, stderr io.Writer) err
 		return usageErr("--driver %s: sizing measures the embedded engine or engramd (--driver engram)", p.Driver)
 	}
 	if err := cfg.Validate(); err != nil {
-		return usageErr("%v", err)
+		return flagError(err, map[string]string{"memories": "--memories", "rate": "--rate", "duration": "--duration", "warm-up": "--warmup"})
 	}
 	if !f.target.quiet {
 		fmt.Fprintf(stderr, "engram-bench: sizing %s: loading %d memories into %s, then %g ops/s for %s\n", rs.sc.ID, int64(m), cfg.System, f.rate, f.duration)

@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/engram-bench/engram-bench/drivers"
@@ -49,34 +51,62 @@ func (c *ScalingConfig) Validate(p drivers.Plan, inProcess bool) error {
 	case AxisWorkers:
 	case AxisCores:
 		if !inProcess {
-			return fmt.Errorf("--axis cores sets GOMAXPROCS of this process, so it applies to in-process targets only (embedded); for a server, start it with GOMAXPROCS=N per point and scale --axis workers")
+			return fieldErr("axis", "%q", c.Axis, "cores sets GOMAXPROCS of this process, so it applies to in-process targets only (embedded); for a server, start it with GOMAXPROCS=N per point and scale the workers axis")
 		}
 	default:
-		return fmt.Errorf("axis %q: want workers or cores", c.Axis)
+		return fieldErr("axis", "%q", c.Axis, "want workers or cores")
 	}
 	if len(c.Points) < 2 {
-		return fmt.Errorf("%d points: a scaling curve needs at least 2 (H3 judges 3 or more)", len(c.Points))
+		return fieldErr("points", "%s", pointsText(c.Points), "a scaling curve needs at least 2 (H3 judges 3 or more)")
 	}
 	seen := map[int]bool{}
 	for _, x := range c.Points {
 		if x < 1 || x > 100_000 {
-			return fmt.Errorf("point %d: must be in [1, 100000]", x)
+			return fieldErr("points", "%s", pointsText(c.Points), "point %d must be in [1, 100000]", x)
 		}
 		if seen[x] {
-			return fmt.Errorf("point %d given twice", x)
+			return fieldErr("points", "%s", pointsText(c.Points), "point %d given twice", x)
 		}
 		seen[x] = true
 	}
+	if err := c.checkCores(); err != nil {
+		return err
+	}
 	if c.Duration < time.Second {
-		return fmt.Errorf("duration %s: must be at least 1s", c.Duration)
+		return fieldErr("duration", "%s", c.Duration, "must be at least 1s")
 	}
 	if c.Warmup < 0 {
-		return fmt.Errorf("warm-up %s: must be >= 0", c.Warmup)
+		return fieldErr("warm-up", "%s", c.Warmup, "must be >= 0")
 	}
 	if c.Workers < 0 {
-		return fmt.Errorf("workers %d: must be > 0", c.Workers)
+		return fieldErr("workers", "%d", c.Workers, "must be > 0 (0: 8 × the largest point)")
 	}
 	return nil
+}
+
+// checkCores rejects, on the cores axis, a point above this machine's cores.
+func (c *ScalingConfig) checkCores() error {
+	if c.Axis != AxisCores {
+		return nil
+	}
+	for _, x := range c.Points {
+		if x > runtime.NumCPU() {
+			return fieldErr("points", "%s", pointsText(c.Points), "point %d: this machine has %d cores; GOMAXPROCS above that adds no parallelism", x, runtime.NumCPU())
+		}
+	}
+	return nil
+}
+
+// pointsText is points as the command line gives them: "1,2,4".
+func pointsText(points []int) string {
+	var b strings.Builder
+	for i, x := range points {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(strconv.Itoa(x))
+	}
+	return b.String()
 }
 
 // Scale measures the throughput the target reaches at each point of the
@@ -104,12 +134,8 @@ func (c *ScalingConfig) Validate(p drivers.Plan, inProcess bool) error {
 // points before them grew (stores) — unless cfg.Fresh gives every point a
 // fresh target and preload.
 func Scale(ctx context.Context, p drivers.Plan, cfg ScalingConfig) (*reports.Result, error) {
-	if cfg.Axis == AxisCores {
-		for _, x := range cfg.Points {
-			if x > runtime.NumCPU() {
-				return nil, fmt.Errorf("--points %d: this machine has %d cores; GOMAXPROCS above that adds no parallelism", x, runtime.NumCPU())
-			}
-		}
+	if err := cfg.checkCores(); err != nil {
+		return nil, err
 	}
 	workers := cfg.Workers
 	if workers == 0 {

@@ -2,6 +2,7 @@ package capacity
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -157,23 +158,33 @@ func TestScaleFresh(t *testing.T) {
 
 func TestScalingConfigErrors(t *testing.T) {
 	p := drivers.Plan{Driver: "engram"}
+	many := runtime.NumCPU() + 1
 	cases := []struct {
 		name      string
 		cfg       ScalingConfig
 		inProcess bool
+		field     string // the *FieldError's Field
 		want      string
 	}{
-		{"cores on a server", ScalingConfig{Axis: AxisCores, Points: []int{1, 2}, Duration: time.Second}, false, "in-process targets only"},
-		{"unknown axis", ScalingConfig{Axis: "nodes", Points: []int{1, 2}, Duration: time.Second}, true, `axis "nodes"`},
-		{"one point", ScalingConfig{Axis: AxisWorkers, Points: []int{4}, Duration: time.Second}, true, "at least 2"},
-		{"a point twice", ScalingConfig{Axis: AxisWorkers, Points: []int{2, 2}, Duration: time.Second}, true, "point 2 given twice"},
-		{"zero workers", ScalingConfig{Axis: AxisWorkers, Points: []int{0, 2}, Duration: time.Second}, true, "point 0"},
-		{"too short", ScalingConfig{Axis: AxisWorkers, Points: []int{1, 2}, Duration: time.Millisecond}, true, "at least 1s"},
+		{"cores on a server", ScalingConfig{Axis: AxisCores, Points: []int{1, 2}, Duration: time.Second}, false, "axis", "in-process targets only"},
+		{"unknown axis", ScalingConfig{Axis: "nodes", Points: []int{1, 2}, Duration: time.Second}, true, "axis", `axis "nodes": want workers or cores`},
+		{"one point", ScalingConfig{Axis: AxisWorkers, Points: []int{4}, Duration: time.Second}, true, "points", "points 4: a scaling curve needs at least 2"},
+		{"a point twice", ScalingConfig{Axis: AxisWorkers, Points: []int{2, 2}, Duration: time.Second}, true, "points", "points 2,2: point 2 given twice"},
+		{"zero workers", ScalingConfig{Axis: AxisWorkers, Points: []int{0, 2}, Duration: time.Second}, true, "points", "points 0,2: point 0 must be"},
+		{"more cores than the machine", ScalingConfig{Axis: AxisCores, Points: []int{1, many}, Duration: time.Second}, true, "points", fmt.Sprintf("point %d: this machine has", many)},
+		{"too short", ScalingConfig{Axis: AxisWorkers, Points: []int{1, 2}, Duration: time.Millisecond}, true, "duration", "duration 1ms: must be at least 1s"},
+		{"negative workers", ScalingConfig{Axis: AxisWorkers, Points: []int{1, 2}, Workers: -1, Duration: time.Second}, true, "workers", "workers -1: must be > 0"},
+		{"negative warm-up", ScalingConfig{Axis: AxisWorkers, Points: []int{1, 2}, Duration: time.Second, Warmup: -time.Second}, true, "warm-up", "warm-up -1s"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			if err := c.cfg.Validate(p, c.inProcess); err == nil || !strings.Contains(err.Error(), c.want) {
-				t.Errorf("err %v, want %q", err, c.want)
+			err := c.cfg.Validate(p, c.inProcess)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("err %v, want %q", err, c.want)
+			}
+			var fe *FieldError
+			if !errors.As(err, &fe) || fe.Field != c.field {
+				t.Errorf("err %v: want a FieldError for %q", err, c.field)
 			}
 		})
 	}

@@ -59,8 +59,8 @@ const (
 	DefaultCollapseIntervals = 3
 )
 
-// withDefaults returns c with its defaults filled in, or an error naming the
-// field that is out of range.
+// withDefaults returns c with its defaults filled in, or a *FieldError
+// naming the field that is out of range.
 func (c Config) withDefaults() (Config, error) {
 	if c.Factor == 0 {
 		c.Factor = DefaultFactor
@@ -78,7 +78,7 @@ func (c Config) withDefaults() (Config, error) {
 		c.StepDuration = DefaultStepDuration
 	}
 	if c.Warmup < 0 {
-		return c, fmt.Errorf("warm-up %s: must be >= 0", c.Warmup)
+		return c, fieldErr("warm-up", "%s", c.Warmup, "must be >= 0")
 	}
 	if c.CollapseIntervals == 0 {
 		c.CollapseIntervals = DefaultCollapseIntervals
@@ -90,27 +90,27 @@ func (c Config) withDefaults() (Config, error) {
 	case len(c.SLO.Latency) == 0:
 		return c, errors.New("the SLO names no latency percentile")
 	case !(c.StartRate > 0) || c.StartRate > 1e9:
-		return c, fmt.Errorf("start rate %g: must be > 0 and at most 1e9 ops/s", c.StartRate)
+		return c, fieldErr("start rate", "%g", c.StartRate, "must be > 0 and at most 1e9 ops/s")
 	case c.StepRate < 0 || c.StepRate > 1e9 || math.IsNaN(c.StepRate):
-		return c, fmt.Errorf("step %g: must be >= 0 ops/s", c.StepRate)
+		return c, fieldErr("step", "%g", c.StepRate, "must be >= 0 and at most 1e9 ops/s")
 	case c.StepRate == 0 && !(c.Factor > 1 && c.Factor <= 100):
-		return c, fmt.Errorf("factor %g: must be > 1 and at most 100", c.Factor)
+		return c, fieldErr("factor", "%g", c.Factor, "must be > 1 and at most 100")
 	case !(c.MaxRate >= c.StartRate) || c.MaxRate > 1e9:
-		return c, fmt.Errorf("max rate %g: must be at least the start rate %g and at most 1e9", c.MaxRate, c.StartRate)
+		return c, fieldErr("max rate", "%g", c.MaxRate, "must be at least the start rate %g and at most 1e9 ops/s", c.StartRate)
 	case !(c.Resolution > 0 && c.Resolution < 1):
-		return c, fmt.Errorf("resolution %g: must be in (0, 1), e.g. 0.05 for 5%%", c.Resolution)
+		return c, fieldErr("resolution", "%g", c.Resolution, "must be in (0, 1), e.g. 0.05 for 5%%")
 	case c.MaxSteps < 1 || c.MaxSteps > 1000:
-		return c, fmt.Errorf("max steps %d: must be in [1, 1000]", c.MaxSteps)
+		return c, fieldErr("max steps", "%d", c.MaxSteps, "must be in [1, 1000]")
 	case c.StepDuration < time.Second:
-		return c, fmt.Errorf("step duration %s: must be at least 1s (a step is judged from whole intervals)", c.StepDuration)
+		return c, fieldErr("step duration", "%s", c.StepDuration, "must be at least 1s (a step is judged from whole intervals)")
 	case c.CollapseIntervals < 1:
-		return c, fmt.Errorf("collapse intervals %d: must be >= 1", c.CollapseIntervals)
+		return c, fieldErr("collapse intervals", "%d", c.CollapseIntervals, "must be >= 1")
 	}
 	return c, nil
 }
 
-// Validate fills in c's defaults and checks every field, naming the one out
-// of range.
+// Validate fills in c's defaults and checks every field; the error for a
+// field out of range is a *FieldError naming it.
 func Validate(c Config) error {
 	_, err := c.withDefaults()
 	return err

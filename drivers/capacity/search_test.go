@@ -2,6 +2,8 @@ package capacity
 
 import (
 	"context"
+	"errors"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -188,18 +190,25 @@ func equal(a, b []float64) bool {
 
 func TestConfigErrors(t *testing.T) {
 	slo := mustSLO(t, "p99=10ms")
+	nan := math.NaN()
 	cases := []struct {
-		name string
-		cfg  Config
-		want string
+		name  string
+		cfg   Config
+		field string // the *FieldError's Field; "" for an error about no one field
+		want  string
 	}{
-		{"no start rate", Config{SLO: slo}, "start rate 0"},
-		{"no SLO", Config{StartRate: 10}, "names no latency"},
-		{"factor 1 never rises", Config{SLO: slo, StartRate: 10, Factor: 1}, "factor 1"},
-		{"max below start", Config{SLO: slo, StartRate: 10, MaxRate: 5}, "max rate 5"},
-		{"resolution 100%", Config{SLO: slo, StartRate: 10, Resolution: 1}, "resolution 1"},
-		{"half-second steps", Config{SLO: slo, StartRate: 10, StepDuration: 500 * time.Millisecond}, "at least 1s"},
-		{"negative step", Config{SLO: slo, StartRate: 10, StepRate: -5}, "step -5"},
+		{"no start rate", Config{SLO: slo}, "start rate", "start rate 0: must be > 0"},
+		{"NaN start rate", Config{SLO: slo, StartRate: nan}, "start rate", "start rate NaN: must be > 0"},
+		{"no SLO", Config{StartRate: 10}, "", "names no latency"},
+		{"factor 1 never rises", Config{SLO: slo, StartRate: 10, Factor: 1}, "factor", "factor 1: must be > 1"},
+		{"NaN factor", Config{SLO: slo, StartRate: 10, Factor: nan}, "factor", "factor NaN"},
+		{"max below start", Config{SLO: slo, StartRate: 10, MaxRate: 5}, "max rate", "max rate 5: must be at least the start rate 10"},
+		{"negative max", Config{SLO: slo, StartRate: 10, MaxRate: -1}, "max rate", "max rate -1"},
+		{"resolution 100%", Config{SLO: slo, StartRate: 10, Resolution: 1}, "resolution", "resolution 1"},
+		{"half-second steps", Config{SLO: slo, StartRate: 10, StepDuration: 500 * time.Millisecond}, "step duration", "step duration 500ms: must be at least 1s"},
+		{"negative step", Config{SLO: slo, StartRate: 10, StepRate: -5}, "step", "step -5"},
+		{"negative warm-up", Config{SLO: slo, StartRate: 10, Warmup: -time.Second}, "warm-up", "warm-up -1s"},
+		{"too many steps", Config{SLO: slo, StartRate: 10, MaxSteps: 5000}, "max steps", "max steps 5000"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -208,7 +217,11 @@ func TestConfigErrors(t *testing.T) {
 				return Outcome{}, nil
 			}), &reports.Capacity{})
 			if err == nil || !strings.Contains(err.Error(), c.want) {
-				t.Errorf("err %v, want %q", err, c.want)
+				t.Fatalf("err %v, want %q", err, c.want)
+			}
+			var fe *FieldError
+			if errors.As(err, &fe) != (c.field != "") || (fe != nil && fe.Field != c.field) {
+				t.Errorf("err %v (%#v): want a FieldError for %q", err, fe, c.field)
 			}
 		})
 	}

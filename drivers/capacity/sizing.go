@@ -46,13 +46,13 @@ type SizingConfig struct {
 func (c *SizingConfig) Validate() error {
 	switch {
 	case c.Memories < 1000:
-		return fmt.Errorf("memories %d: load at least 1,000 for a line to fit through", c.Memories)
+		return fieldErr("memories", "%d", c.Memories, "load at least 1,000 for a line to fit through")
 	case !(c.Rate > 0):
-		return fmt.Errorf("rate %g: must be > 0", c.Rate)
+		return fieldErr("rate", "%g", c.Rate, "must be > 0")
 	case c.Duration < 2*time.Second:
-		return fmt.Errorf("duration %s: at least 2s (the CPU is read at interval boundaries)", c.Duration)
+		return fieldErr("duration", "%s", c.Duration, "at least 2s (the CPU is read at interval boundaries)")
 	case c.Warmup < 0:
-		return fmt.Errorf("warm-up %s: must be >= 0", c.Warmup)
+		return fieldErr("warm-up", "%s", c.Warmup, "must be >= 0")
 	case c.PID <= 0:
 		return errors.New("no process to measure")
 	case c.DataDir == "":
