@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strings"
 )
 
 // Hypothesis statuses.
@@ -20,6 +21,7 @@ const (
 	H1WindowSeconds = 60.0 // H1 judges every sliding window of this length
 	H2Confidence    = 0.95 // H2's two-sided confidence level for P99
 	H3MinR2         = 0.95 // H3 passes when R² exceeds this
+	H3MinPoints     = 3    // H3 judges a scaling run of at least this many points
 	H4MaxRatio      = 2.0  // H4 passes when RSS / raw data is below this
 )
 
@@ -246,12 +248,24 @@ func evalH3(r *Result) Hypothesis {
 	h := Hypothesis{ID: "H3", Name: "linear_scaling", Unit: "R²", Threshold: H3MinR2, Status: HypothesisNotRun,
 		Claim: fmt.Sprintf("throughput scales linearly with workers or cores (R² > %.2f)", H3MinR2)}
 	s := r.Scaling
-	if s == nil || len(s.Points) < 3 {
-		h.Detail = "needs a scaling run (the result's scaling field with at least 3 points); this run was not one"
+	if s == nil || len(s.Points) == 0 {
+		h.Detail = fmt.Sprintf("needs a scaling run (engram-bench scaling, whose result's scaling field holds its points; at least %d); this run was not one", H3MinPoints)
 		return h
 	}
 	pts := append([]ScalingPoint(nil), s.Points...)
 	sort.Slice(pts, func(a, b int) bool { return pts[a].X < pts[b].X })
+	if len(pts) < H3MinPoints {
+		xs := make([]string, len(pts))
+		for i, p := range pts {
+			xs[i] = fmtNum(p.X)
+		}
+		h.Detail = fmt.Sprintf("needs at least %d scaling points to judge a line, and this scaling run has %d (%s %s); rerun with %d or more --points",
+			H3MinPoints, len(pts), s.Axis, strings.Join(xs, ", "), H3MinPoints)
+		if s.Axis == "cores" {
+			h.Detail += " (on the cores axis, no more than the machine's cores: on a smaller machine scale --axis workers)"
+		}
+		return h
+	}
 	prop, ok1 := FitProportional(pts)
 	fit, ok2 := FitScaling(pts)
 	if !ok1 || !ok2 {

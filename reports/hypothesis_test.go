@@ -152,25 +152,33 @@ func TestH3(t *testing.T) {
 		}
 		return s
 	}
+	cores := pts(1000, 1900)
+	cores.Axis = "cores"
 	cases := []struct {
 		name   string
 		s      *Scaling
 		status string
 		r2     float64
+		detail string // in h.Detail
 	}{
-		{"perfectly linear", pts(1000, 2000, 4000, 8000), HypothesisPass, 1},
-		{"flattening at 4 workers", pts(1000, 2000, 2400, 2500), HypothesisFail, -1.081},
-		{"falling", pts(4000, 3000, 2000, 1000), HypothesisFail, -3.409},
-		{"saturated: flat but on a straight line (an ordinary fit's R² is 1)", pts(2400, 2500, 2700, 3100), HypothesisFail, -23.894},
-		{"linear with noise", pts(1000, 1900, 4100, 7800), HypothesisPass, 0.996},
-		{"two points are not enough", pts(1000, 2000), HypothesisNotRun, 0},
-		{"no scaling run", nil, HypothesisNotRun, 0},
+		{"perfectly linear", pts(1000, 2000, 4000, 8000), HypothesisPass, 1, "over 4 points (workers 1–8)"},
+		{"flattening at 4 workers", pts(1000, 2000, 2400, 2500), HypothesisFail, -1.081, "over 4 points"},
+		{"falling", pts(4000, 3000, 2000, 1000), HypothesisFail, -3.409, "over 4 points"},
+		{"saturated: flat but on a straight line (an ordinary fit's R² is 1)", pts(2400, 2500, 2700, 3100), HypothesisFail, -23.894, "an ordinary fit"},
+		{"linear with noise", pts(1000, 1900, 4100, 7800), HypothesisPass, 0.996, "over 4 points"},
+		{"two points are not enough", pts(1000, 2000), HypothesisNotRun, 0, "needs at least 3 scaling points to judge a line, and this scaling run has 2 (workers 1, 2)"},
+		{"two cores are not enough", cores, HypothesisNotRun, 0, "this scaling run has 2 (cores 1, 2); rerun with 3 or more --points (on the cores axis"},
+		{"no scaling run", nil, HypothesisNotRun, 0, "needs a scaling run"},
+		{"a scaling field without points", &Scaling{Axis: "workers"}, HypothesisNotRun, 0, "this run was not one"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			h := evalH3(&Result{Scaling: c.s})
-			if h.Status != c.status || math.Abs(h.Value-c.r2) > 0.01 {
-				t.Errorf("got %s R² %v (%s), want %s %v", h.Status, h.Value, h.Detail, c.status, c.r2)
+			if h.Status != c.status || math.Abs(h.Value-c.r2) > 0.01 || !strings.Contains(h.Detail, c.detail) {
+				t.Errorf("got %s R² %v (%s), want %s %v naming %q", h.Status, h.Value, h.Detail, c.status, c.r2, c.detail)
+			}
+			if c.s != nil && len(c.s.Points) < H3MinPoints && strings.Contains(h.Detail, "was not one") && len(c.s.Points) > 0 {
+				t.Errorf("a scaling run of %d points is told it was not one: %s", len(c.s.Points), h.Detail)
 			}
 		})
 	}
