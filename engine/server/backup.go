@@ -22,8 +22,31 @@ import (
 // engine.Store.Backup); GET /api/v1/admin/backups lists the backups there and
 // the chain to restore the newest. Backups run one at a time.
 
-// CodeBackupBusy answers a backup request while another backup runs (409).
-const CodeBackupBusy = "BACKUP_IN_PROGRESS"
+// Error codes of the backup routes (engramd extensions; a malformed body, a
+// bad mode or a parent for a full backup is a 400 BAD_REQUEST).
+const (
+	// CodeBackupBusy answers a backup request while another backup runs (409).
+	CodeBackupBusy = "BACKUP_IN_PROGRESS"
+	// CodeBackupRefused answers an incremental backup the backup directory
+	// cannot build (409): no complete backup to build on, or a parent whose
+	// chain is broken.
+	CodeBackupRefused = "BACKUP_REFUSED"
+)
+
+// backupContext is the educational_context of the backup routes' errors.
+const backupContext = "Online backups copy the live store into the server's --backup-dir while it serves: " +
+	`mode "full" copies every file, mode "incremental" only those its parent (the newest complete backup, or "parent": ID) lacks; ` +
+	"one backup runs at a time, and with authentication on it needs a key for every memory space."
+
+// withBackupContext gives a backup route's error the backup context (all
+// but internal failures, whose default context says they may be retried).
+func withBackupContext(err error) error {
+	var e *APIError
+	if errors.As(err, &e) && e.Context == "" && (e.Status < 500 || e.Status == http.StatusNotImplemented) {
+		e.Context = backupContext
+	}
+	return err
+}
 
 // BackupRequest is the body of POST /api/v1/admin/backup (optional).
 type BackupRequest struct {
@@ -119,6 +142,11 @@ func newBackups(reg *prometheus.Registry) (*backups, error) {
 
 // handleBackup is POST /api/v1/admin/backup.
 func (s *Server) handleBackup(w http.ResponseWriter, r *http.Request) error {
+	return withBackupContext(s.backup(w, r))
+}
+
+// backup takes the backup handleBackup asks for.
+func (s *Server) backup(w http.ResponseWriter, r *http.Request) error {
 	if err := s.adminAllowed(r); err != nil {
 		return err
 	}
@@ -169,7 +197,7 @@ func (s *Server) handleBackup(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		s.backups.total.WithLabelValues(req.Mode, "error").Inc()
 		if errors.Is(err, engine.ErrBackup) {
-			return &APIError{Status: http.StatusConflict, Code: CodeBadRequest, Field: "parent", Message: err.Error()}
+			return &APIError{Status: http.StatusConflict, Code: CodeBackupRefused, Field: "parent", Message: err.Error()}
 		}
 		return engineError(err)
 	}
@@ -237,7 +265,7 @@ func (s *Server) parentBackup(id string) (string, error) {
 		return "", &APIError{Status: http.StatusNotFound, Code: CodeResourceNotFound, Field: "parent", Message: fmt.Sprintf("parent: no complete backup %q in %s", clip(id), s.cfg.BackupDir)}
 	}
 	if best == nil {
-		return "", &APIError{Status: http.StatusConflict, Code: CodeBadRequest, Field: "mode", Message: fmt.Sprintf("no complete backup in %s to build an incremental on: take a full backup first", s.cfg.BackupDir)}
+		return "", &APIError{Status: http.StatusConflict, Code: CodeBackupRefused, Field: "mode", Message: fmt.Sprintf("no complete backup in %s to build an incremental on: take a full backup first", s.cfg.BackupDir)}
 	}
 	return best.Dir, nil
 }
@@ -245,7 +273,7 @@ func (s *Server) parentBackup(id string) (string, error) {
 // handleBackups is GET /api/v1/admin/backups.
 func (s *Server) handleBackups(w http.ResponseWriter, r *http.Request) error {
 	if err := s.adminAllowed(r); err != nil {
-		return err
+		return withBackupContext(err)
 	}
 	return writeJSON(w, http.StatusOK, s.listBackups())
 }

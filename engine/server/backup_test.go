@@ -86,22 +86,27 @@ func TestAdminBackupErrors(t *testing.T) {
 	_, off := newTestServer(t, Config{})
 	_, on := newTestServer(t, Config{BackupDir: filepath.Join(t.TempDir(), "b"), Keys: keys})
 	ops := map[string]string{"Authorization": "Bearer engram_key_ops_s3cret"}
+	const backups = "Online backups copy the live store"
 	for _, tc := range []struct {
-		name   string
-		hs     bool // backups on
-		c      call
-		status int
-		want   string
+		name    string
+		hs      bool // backups on
+		c       call
+		status  int
+		code    string
+		field   string
+		want    string // in the message
+		context string // in educational_context
 	}{
-		{"backups off", false, call{method: "POST", path: "/api/v1/admin/backup"}, 501, "--backup-dir"},
-		{"listing with backups off", false, call{method: "GET", path: "/api/v1/admin/backups"}, 501, "--backup-dir"},
-		{"no key", true, call{method: "POST", path: "/api/v1/admin/backup"}, 401, ""},
-		{"a key limited to spaces", true, call{method: "POST", path: "/api/v1/admin/backup", header: map[string]string{"Authorization": "Bearer engram_key_lim_other"}}, 403, "every space"},
-		{"a bad mode", true, call{method: "POST", path: "/api/v1/admin/backup", body: `{"mode":"differential"}`, header: ops}, 400, "mode"},
-		{"an incremental with nothing to build on", true, call{method: "POST", path: "/api/v1/admin/backup", body: `{"mode":"incremental"}`, header: ops}, 409, "take a full backup first"},
-		{"an unknown parent", true, call{method: "POST", path: "/api/v1/admin/backup", body: `{"mode":"incremental","parent":"nope"}`, header: ops}, 404, "no complete backup"},
-		{"a parent for a full backup", true, call{method: "POST", path: "/api/v1/admin/backup", body: `{"parent":"x"}`, header: ops}, 400, "only an incremental"},
-		{"a GET", true, call{method: "GET", path: "/api/v1/admin/backup", header: ops}, 405, "POST"},
+		{"backups off", false, call{method: "POST", path: "/api/v1/admin/backup"}, 501, CodeNotImplemented, "", "--backup-dir", backups},
+		{"listing with backups off", false, call{method: "GET", path: "/api/v1/admin/backups"}, 501, CodeNotImplemented, "", "--backup-dir", backups},
+		{"no key", true, call{method: "POST", path: "/api/v1/admin/backup"}, 401, CodeUnauthorized, "Authorization", "missing", "API key"},
+		{"a key limited to spaces", true, call{method: "POST", path: "/api/v1/admin/backup", header: map[string]string{"Authorization": "Bearer engram_key_lim_other"}}, 403, CodeForbidden, "", "every space", backups},
+		{"a bad mode", true, call{method: "POST", path: "/api/v1/admin/backup", body: `{"mode":"bogus"}`, header: ops}, 400, CodeBadRequest, "mode", `mode: "bogus": must be full or incremental`, backups},
+		{"malformed JSON", true, call{method: "POST", path: "/api/v1/admin/backup", body: `{"mode":`, header: ops}, 400, CodeBadRequest, "body", "malformed JSON", backups},
+		{"an incremental with nothing to build on", true, call{method: "POST", path: "/api/v1/admin/backup", body: `{"mode":"incremental"}`, header: ops}, 409, CodeBackupRefused, "mode", "take a full backup first", backups},
+		{"an unknown parent", true, call{method: "POST", path: "/api/v1/admin/backup", body: `{"mode":"incremental","parent":"nope"}`, header: ops}, 404, CodeResourceNotFound, "parent", "no complete backup", backups},
+		{"a parent for a full backup", true, call{method: "POST", path: "/api/v1/admin/backup", body: `{"parent":"x"}`, header: ops}, 400, CodeBadRequest, "parent", "only an incremental", backups},
+		{"a GET", true, call{method: "GET", path: "/api/v1/admin/backup", header: ops}, 405, CodeMethodNotAllowed, "", "POST", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			hs := off
@@ -109,8 +114,16 @@ func TestAdminBackupErrors(t *testing.T) {
 				hs = on
 			}
 			st, _, b := do(t, hs, tc.c)
-			if st != tc.status || !strings.Contains(string(b), tc.want) || !strings.Contains(string(b), `"error"`) {
-				t.Fatalf("%d %s, want %d with %q", st, b, tc.status, tc.want)
+			var env envelope
+			if err := json.Unmarshal(b, &env); err != nil {
+				t.Fatalf("%d %s: not the envelope: %v", st, b, err)
+			}
+			e := env.Error
+			if st != tc.status || e.Code != tc.code || e.Field != tc.field || !strings.Contains(e.Message, tc.want) || !strings.Contains(e.EducationalContext, tc.context) {
+				t.Fatalf("%d %s, want %d %s field %q with %q, context %q", st, b, tc.status, tc.code, tc.field, tc.want, tc.context)
+			}
+			if strings.Contains(e.EducationalContext, "Memories need") {
+				t.Errorf("a backup error explained as memory input: %s", e.EducationalContext)
 			}
 		})
 	}

@@ -36,6 +36,10 @@ type APIError struct {
 	Message string
 	// RetryAfter, when > 0, is sent as the Retry-After header (seconds).
 	RetryAfter int
+	// Context, when set, is the envelope's educational_context: what the
+	// route is about, for a route whose errors the status's default (about
+	// memories) does not fit, such as the backup routes.
+	Context string
 }
 
 func (e *APIError) Error() string { return fmt.Sprintf("%d %s: %s", e.Status, e.Code, e.Message) }
@@ -94,16 +98,22 @@ func writeError(w http.ResponseWriter, e *APIError) {
 
 func context4(e *APIError) string {
 	switch {
+	case e.Context != "":
+		return e.Context
 	case e.Status == http.StatusServiceUnavailable:
 		return "The server is at its in-flight request limit; it sheds load instead of queueing without bound."
 	case e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden:
 		return "Every route but /health/alive requires an API key when authentication is on."
 	case e.Status == http.StatusNotFound:
 		return "Memories are addressed by id within one memory space."
+	case e.Status == http.StatusNotImplemented:
+		return "This server does not offer the route in its current configuration."
 	case e.Status >= 500:
 		return "The memory system failed internally; the request may be retried."
-	default:
+	case e.Code == CodeInvalidInput || e.Code == CodeValidation:
 		return "Memories need non-empty content and, when given, an embedding of the configured dimension."
+	default:
+		return "The request does not match the API: the message and field say what to change."
 	}
 }
 
@@ -115,6 +125,8 @@ func guidance(e *APIError) string {
 		return "Send Authorization: Bearer engram_key_<id>_<secret>."
 	case e.Status == http.StatusForbidden:
 		return "Use a key whose access list includes this memory space."
+	case e.RetryAfter > 0:
+		return "Retry after the number of seconds in Retry-After."
 	case e.Field != "":
 		return "Correct the field '" + e.Field + "' and send the request again."
 	default:
