@@ -570,17 +570,14 @@ func VerifyChain(ctx context.Context, dirs []string) (*Chain, error) {
 	}
 	target := c.Target()
 	first := c.Backups[0]
-	if first.Kind != BackupFull {
-		return nil, fmt.Errorf("%w: backup %s is incremental #%d of its chain; the chain starts with full backup %s: give it first", ErrBackup, dirs[0], first.Seq(), first.Chain[0])
+	// Every backup given belongs to the chain of the newest one, but they are
+	// not in its order (an incremental before its full backup, or the one to
+	// restore not last): say so, with the order to give them in.
+	if err := c.checkOrder(); err != nil {
+		return nil, err
 	}
-	if newest := c.newest(); newest != target {
-		inNewest := true
-		for _, m := range c.Backups {
-			inNewest = inNewest && contains(newest.Chain, m.ID)
-		}
-		if inNewest {
-			return nil, fmt.Errorf("%w: backups out of order: give the chain oldest first, the one to restore last: %s", ErrBackup, strings.Join(newest.Chain, ", "))
-		}
+	if first.Kind != BackupFull {
+		return nil, fmt.Errorf("%w: backup %s is incremental #%d of its chain; the chain starts with full backup %s, not given: give it first", ErrBackup, dirs[0], first.Seq(), first.Chain[0])
 	}
 	dirOf := map[string]string{}
 	for i, m := range c.Backups {
@@ -604,7 +601,7 @@ func VerifyChain(ctx context.Context, dirs []string) (*Chain, error) {
 			return nil, fmt.Errorf("%w: incomplete chain: %s %s is missing (the chain of %s is %s)", ErrBackup, what, id, target.ID, strings.Join(target.Chain, ", "))
 		}
 		if c.Backups[i].ID != id {
-			return nil, fmt.Errorf("%w: backups out of order: give the chain oldest first, as %s", ErrBackup, strings.Join(target.Chain, ", "))
+			return nil, fmt.Errorf("%w: backups out of order: give the chain oldest first, the one to restore last: %s", ErrBackup, strings.Join(target.Chain, ", "))
 		}
 	}
 	for i, m := range c.Backups[:len(c.Backups)-1] {
@@ -642,6 +639,42 @@ func VerifyChain(ctx context.Context, dirs []string) (*Chain, error) {
 }
 
 // newest returns the backup with the longest chain.
+// checkOrder returns the out-of-order error when every backup of c is a
+// link of the newest one's chain, at most once each, but not in the chain's
+// order: it names the directories in the order to give them.
+func (c *Chain) checkOrder() error {
+	newest := c.newest()
+	pos := map[string]int{}
+	for i, id := range newest.Chain {
+		pos[id] = i
+	}
+	inOrder := true
+	seen := map[string]bool{}
+	for i, m := range c.Backups {
+		p, ok := pos[m.ID]
+		if !ok || seen[m.ID] || m.StoreID != newest.StoreID {
+			return nil // not one chain, or a backup twice: the checks after say which
+		}
+		seen[m.ID] = true
+		if i > 0 && p < pos[c.Backups[i-1].ID] {
+			inOrder = false
+		}
+	}
+	if inOrder {
+		return nil
+	}
+	idx := make([]int, len(c.Backups))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(a, b int) bool { return pos[c.Backups[idx[a]].ID] < pos[c.Backups[idx[b]].ID] })
+	ordered := make([]string, len(idx))
+	for i, j := range idx {
+		ordered[i] = c.Dirs[j]
+	}
+	return fmt.Errorf("%w: backups out of order: give the chain oldest first, the one to restore last: %s", ErrBackup, strings.Join(ordered, ","))
+}
+
 func (c *Chain) newest() *BackupManifest {
 	n := c.Backups[0]
 	for _, m := range c.Backups[1:] {

@@ -382,6 +382,9 @@ func TestRestoreRefusesBrokenChains(t *testing.T) {
 		{"backups out of order", func(t *testing.T, d []string) []string {
 			return []string{d[0], d[2], d[1]}
 		}, "out of order", true, false},
+		{"an incremental before its full backup", func(t *testing.T, d []string) []string {
+			return []string{d[1], d[0]}
+		}, "backups out of order: give the chain oldest first, the one to restore last: ", true, false},
 		{"a backup of another engine data format", func(t *testing.T, d []string) []string {
 			rewriteManifest(t, d[0], func(m map[string]any) { m["data_format"] = 99; m["engine_version"] = "engramd v9" })
 			return d
@@ -517,5 +520,49 @@ func TestBackupRefusals(t *testing.T) {
 	}
 	if m.Seq() != 1 || m.Parent == "" {
 		t.Errorf("incremental after restore: seq %d parent %q", m.Seq(), m.Parent)
+	}
+}
+
+// TestVerifyChainOrder gives a good chain's backups in every wrong order an
+// operator might and checks the refusal says what to give instead: the
+// directories in order when all of them are there, the full backup when it
+// is missing.
+func TestVerifyChainOrder(t *testing.T) {
+	d := makeChain(t, t.TempDir())
+	full, err := ReadBackup(d[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	ordered := func(dirs ...string) string {
+		return "backups out of order: give the chain oldest first, the one to restore last: " + strings.Join(dirs, ",")
+	}
+	for _, tc := range []struct {
+		name string
+		from []string
+		want string // "" for a chain that verifies
+	}{
+		{"in order", []string{d[0], d[1], d[2]}, ""},
+		{"an incremental before its full backup", []string{d[1], d[0]}, ordered(d[0], d[1])},
+		{"the chain reversed", []string{d[2], d[1], d[0]}, ordered(d[0], d[1], d[2])},
+		{"the last two swapped", []string{d[0], d[2], d[1]}, ordered(d[0], d[1], d[2])},
+		{"the full backup last", []string{d[1], d[2], d[0]}, ordered(d[0], d[1], d[2])},
+		{"no full backup", []string{d[1], d[2]}, "backup " + d[1] + " is incremental #1 of its chain; the chain starts with full backup " + full.ID + ", not given: give it first"},
+		{"an incremental given twice", []string{d[0], d[1], d[1]}, "given twice"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := VerifyChain(context.Background(), tc.from)
+			if tc.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if c.Target().ID == "" {
+					t.Error("no target")
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !errors.Is(err, ErrBackup) {
+				t.Fatalf("VerifyChain(%v) = %v, want a refusal saying %q", tc.from, err, tc.want)
+			}
+		})
 	}
 }

@@ -232,7 +232,11 @@ func TestBackupRestoreCLI(t *testing.T) {
 		{"backup without --out", []string{"backup", "--data", data}, exitUsage, "--out: required"},
 		{"restore without --from", []string{"restore", "--data", filepath.Join(root, "y")}, exitUsage, "--from: required"},
 		{"restore without --data", []string{"restore", "--from", full}, exitUsage, "--data: required"},
-		{"restore of the incremental alone", []string{"restore", "--from", inc, "--data", filepath.Join(root, "y")}, exitFail, "the chain starts with full backup"},
+		{"restore of the incremental alone", []string{"restore", "--from", inc, "--data", filepath.Join(root, "y")}, exitFail, "engramd: backup refused: backup " + inc + " is incremental #1 of its chain; the chain starts with full backup "},
+		{"dry run of the incremental alone", []string{"restore", "--from", inc, "--dry-run"}, exitFail, "engramd: backup refused: backup " + inc + " is incremental #1"},
+		{"restore out of order", []string{"restore", "--from", inc + "," + full, "--data", filepath.Join(root, "y")}, exitFail, "engramd: backup refused: backups out of order: give the chain oldest first, the one to restore last: " + full + "," + inc + "\n"},
+		{"dry run out of order", []string{"restore", "--from", inc + "," + full, "--dry-run"}, exitFail, "engramd: backup refused: backups out of order: give the chain oldest first, the one to restore last: " + full + "," + inc + "\n"},
+		{"dry run of a damaged backup", []string{"restore", "--from", corrupt, "--dry-run"}, exitFail, "engramd: backup refused: "},
 		{"restore of a damaged backup", []string{"restore", "--from", corrupt, "--data", filepath.Join(root, "y")}, exitFail, "incomplete: no manifest.sha256"},
 		{"restore over data", []string{"restore", "--from", full, "--data", data}, exitFail, "is not empty"},
 		{"restore with an extra argument", []string{"restore", "--from", full, "--data", filepath.Join(root, "y"), "now"}, exitUsage, `unexpected argument "now"`},
@@ -242,6 +246,9 @@ func TestBackupRestoreCLI(t *testing.T) {
 			code := run(context.Background(), tc.args, &out, &errb)
 			if code != tc.code || !strings.Contains(errb.String(), tc.want) {
 				t.Fatalf("exit %d, want %d; stderr %q lacks %q", code, tc.code, errb.String(), tc.want)
+			}
+			if strings.Contains(errb.String(), "restore: backup refused") {
+				t.Errorf("a refusal prefixed twice: %q", errb.String())
 			}
 			if _, err := os.Stat(filepath.Join(root, "y")); !os.IsNotExist(err) {
 				t.Errorf("a refused restore created its target")

@@ -114,7 +114,8 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		t0 := time.Now()
 		c, err := engine.VerifyChain(ctx, dirs)
 		if err != nil {
-			fmt.Fprintf(stderr, "engramd: restore: %v\n", err)
+			// As the restore itself says it: "engramd: backup refused: ...".
+			fmt.Fprintf(stderr, "engramd: %v\n", err)
 			return exitFail
 		}
 		describeChain(stdout, c, time.Since(t0))
