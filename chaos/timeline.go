@@ -297,8 +297,18 @@ func (t *Timeline) phase(i int, ns int64) int {
 }
 
 // Results summarises every fault after the run. intervals are the run's
-// per-second intervals (for the p99 recovery), p99TargetMs the target p99
-// (0: twice the p99 before the fault) and endS the end of the measured run.
+// Result.Intervals, for the p99 recovery; p99TargetMs the target p99 (0:
+// twice the p99 before the fault) and endS the end of the measured run.
+//
+// The intervals are not always a second long: one is a tick (1 s) in runs
+// of up to reports.MaxIntervals ticks (an hour), and merges
+// reports.TicksPerInterval ticks in longer ones (2 s up to two hours, 24 s
+// in a 24-hour run). RecoverP99S is read on their grid, with their own
+// start and end: the end of the first interval that starts at or after the
+// heal and meets the target, less the heal (the interval the heal falls in
+// is skipped: it holds ops of the fault). So it is at least one interval
+// long and over-states the recovery by up to two intervals: seconds in an
+// hour's run, up to 48 s in a 24-hour one.
 func (t *Timeline) Results(intervals []reports.Interval, p99TargetMs, endS float64) []reports.FaultResult {
 	t.mu.Lock()
 	defer t.mu.Unlock()

@@ -145,3 +145,55 @@ func TestTimelineTargetGone(t *testing.T) {
 		t.Errorf("notes %q", out[0].Notes)
 	}
 }
+
+// TestRecoverP99OnMergedIntervals checks the p99 recovery is read on the
+// intervals' own grid: in a run over an hour each interval merges several
+// seconds (24 in a 24-hour run), and recover_p99_s is the end of the first
+// whole interval after the heal that met the target, less the heal — in
+// steps of the interval, never of a second.
+func TestRecoverP99OnMergedIntervals(t *testing.T) {
+	p := &fakeProcess{}
+	tl, err := NewTimeline([]Spec{{Kind: "pause", At: 0, Duration: 10 * time.Millisecond}}, &Env{Process: p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tl.Run(context.Background(), time.Now())
+	heal := tl.Results(nil, 0, 1)[0].EndS
+	per := reports.TicksPerInterval(24*time.Hour, time.Second)
+	if per != 24 {
+		t.Fatalf("a 24-hour run merges %d ticks per interval, want 24", per)
+	}
+	l := float64(per) // seconds per interval
+	ms := int64(time.Millisecond)
+	iv := func(n int, p99 int64, errors int64) reports.Interval {
+		return reports.Interval{StartS: float64(n) * l, EndS: float64(n+1) * l, Count: 100, Errors: errors,
+			Ops: map[string]reports.IntervalOpStat{"store": {P99Ns: p99}}}
+	}
+	for _, tc := range []struct {
+		name string
+		ivs  []reports.Interval
+		want float64 // in intervals after the first's end; -1: never
+	}{
+		{"back at once: the interval the heal falls in is skipped", []reports.Interval{iv(0, 5*ms, 0), iv(1, 5*ms, 0)}, 2},
+		{"one slow interval after the heal", []reports.Interval{iv(0, 500*ms, 0), iv(1, 500*ms, 0), iv(2, 5*ms, 0)}, 3},
+		{"errors in the first interval after the heal", []reports.Interval{iv(0, 5*ms, 3), iv(1, 5*ms, 1), iv(2, 5*ms, 0)}, 3},
+		{"never", []reports.Interval{iv(0, 5*ms, 0), iv(1, 500*ms, 0)}, -1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := tl.Results(tc.ivs, 10, 3*l)[0].RecoverP99S
+			if tc.want < 0 {
+				if r != nil {
+					t.Fatalf("recover_p99_s %v, want never", *r)
+				}
+				return
+			}
+			want := tc.want*l - heal
+			if r == nil || math.Abs(*r-want) > 1e-6 {
+				t.Fatalf("recover_p99_s %v, want %.3f s (the end of interval %g of %g s, less the heal at %.3f s)", r, want, tc.want, l, heal)
+			}
+			if *r < l {
+				t.Errorf("recover_p99_s %.3f s is under one interval (%g s)", *r, l)
+			}
+		})
+	}
+}

@@ -52,8 +52,12 @@ type FaultResult struct {
 	// check answered 200; nil when it has no health check or never did.
 	RecoverHealthS *float64 `json:"recover_health_s,omitempty"`
 	// RecoverP99S is the time from the heal to the end of the first
-	// interval (1 s in runs up to an hour) whose p99 (the largest among op kinds) was back under
-	// P99TargetMs with no errors; nil when it never was.
+	// interval starting at or after the heal whose p99 (the largest among
+	// op kinds) was back under P99TargetMs with no errors, in seconds; nil
+	// when it never was. Its resolution is the run's interval: 1 s in runs
+	// up to an hour, TicksPerInterval ticks in longer ones (24 s in a
+	// 24-hour run); it is at least one interval and up to two over the
+	// true recovery.
 	RecoverP99S *float64 `json:"recover_p99_s,omitempty"`
 	P99TargetMs float64  `json:"p99_target_ms,omitempty"`
 	// Restarts counts engramd processes started because of this fault.
