@@ -88,6 +88,15 @@ func runSizing(cmd *cobra.Command, f *sizingFlags, stdout, stderr io.Writer) err
 	defer rs.cleanup()
 	cfg := capacity.SizingConfig{Memories: int64(m), Rate: f.rate, Duration: f.duration, Warmup: f.warmup}
 	p := rs.plan
+	if (f.pid != 0 || f.dir != "") && (p.Driver != "engram" || p.DriverConfig.Target == "") {
+		// Measuring another process than the one loaded would size the
+		// wrong thing; ignoring the flags would hide the mistake.
+		loads := "a fresh engramd it starts"
+		if p.Driver == "embedded" {
+			loads = "the engine in this process"
+		}
+		return usageErr("--pid and --dir name the server at --target, and this run has none (--driver %s loads %s): give --driver engram --target URL with them, or leave them out", p.Driver, loads)
+	}
 	switch {
 	case p.Driver == "embedded":
 		cfg.PID, cfg.DataDir, cfg.InProcess = os.Getpid(), p.DriverConfig.DataDir, true

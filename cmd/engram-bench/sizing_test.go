@@ -178,6 +178,8 @@ func TestPlanErrors(t *testing.T) {
 		{"sizing bad memories", []string{"sizing", "--driver", "embedded", "--memories", "lots", "--rate", "10"}, `--memories "lots"`},
 		{"sizing too few", []string{"sizing", "--driver", "embedded", "--memories", "10", "--rate", "10"}, "memories 10: load at least 1,000"},
 		{"sizing null driver", []string{"sizing", "--driver", "null", "--memories", "5000", "--rate", "10"}, "--driver null"},
+		{"sizing pid without target", []string{"sizing", "--driver", "embedded", "--pid", fmt.Sprint(os.Getpid()), "--memories", "5000", "--rate", "10"}, "--pid and --dir name the server at --target, and this run has none (--driver embedded loads the engine in this process)"},
+		{"sizing dir without target", []string{"sizing", "--driver", "engram", "--dir", dir, "--memories", "5000", "--rate", "10"}, "--pid and --dir name the server at --target, and this run has none (--driver engram loads a fresh engramd it starts)"},
 		{"sizing target without pid", []string{"sizing", "--driver", "engram", "--target", "http://127.0.0.1:1", "--memories", "5000", "--rate", "10"}, "--pid and --dir"},
 		{"sizing target no such pid", []string{"sizing", "--driver", "engram", "--target", "http://127.0.0.1:1", "--pid", "1073741824", "--dir", dir, "--memories", "5000", "--rate", "10"}, "--pid 1073741824: no such process"},
 		{"sizing target missing dir", []string{"sizing", "--driver", "engram", "--target", "http://127.0.0.1:1", "--pid", fmt.Sprint(os.Getpid()), "--dir", filepath.Join(dir, "nodata"), "--memories", "5000", "--rate", "10"}, "--dir " + filepath.Join(dir, "nodata")},
