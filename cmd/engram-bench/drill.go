@@ -72,6 +72,7 @@ func runDrill(cmd *cobra.Command, f *runFlags, sc *workloads.Scenario, seed uint
 	cfg := recovery.Config{
 		Scenario: sc, Seed: seed, Concurrency: conc, MaxLag: f.maxLag, Engramd: command, NoSync: f.noSync,
 		WorkDir: f.drillDir, Keep: f.drillDir != "", DriverOptions: opts, Env: env, Live: outs.Live,
+		OnStart: shape.OnStart, // the scraper's boundaries, set on the shape by startOutputs
 	}
 	if !f.quiet {
 		cfg.Log = stderr

@@ -91,6 +91,10 @@ type Config struct {
 	// Live receives every interval as it closes; PreloadProgress the preload.
 	Live            func(reports.Tick)
 	PreloadProgress func(done, total int64)
+	// OnStart, when set, is told the instant measuring will begin, before
+	// the first op (drivers.Plan.OnStart): the outputs mark it in a
+	// scraped series, so thinning never merges pre-run scrapes into the run.
+	OnStart func(measureStart time.Time)
 
 	// beforeRestore, in tests, sees the chains about to be restored (newest
 	// first) between the disaster and the restore.
@@ -276,6 +280,7 @@ func Run(ctx context.Context, cfg Config) (*reports.Result, error) {
 		Env:             cfg.Env,
 		PreloadProgress: cfg.PreloadProgress,
 		Live:            dr.tick,
+		OnStart:         cfg.OnStart,
 		Observe:         dr.observe,
 		Started: func(c drivers.RunClock) {
 			dr.clock = c

@@ -53,9 +53,14 @@ func runSmallDrill(t *testing.T, bin string, hook func([][]string)) (*reports.Re
 	var log bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	res, err := Run(ctx, Config{Scenario: sc, Seed: 7, Concurrency: 16, MaxLag: time.Second, Engramd: []string{bin}, WorkDir: work, Log: &log, beforeRestore: hook})
+	var starts []time.Time // the outputs' OnStart: told once, when measuring begins
+	onStart := func(at time.Time) { starts = append(starts, at) }
+	res, err := Run(ctx, Config{Scenario: sc, Seed: 7, Concurrency: 16, MaxLag: time.Second, Engramd: []string{bin}, WorkDir: work, Log: &log, OnStart: onStart, beforeRestore: hook})
 	if err != nil {
 		t.Fatalf("drill: %v\n%s", err, log.String())
+	}
+	if len(starts) != 1 || starts[0].Sub(res.StartedAt).Abs() > time.Second {
+		t.Errorf("OnStart told %v; want once, at the start of measuring (%v)", starts, res.StartedAt)
 	}
 	t.Logf("drill log:\n%s", log.String())
 	return res, work
