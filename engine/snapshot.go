@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -95,9 +96,18 @@ type partWriter struct {
 	buf   []byte
 	part  uint32
 	total int64
-	path  string          // the table being written, until ingested
-	sw    *sstable.Writer // nil until the first part
 	err   error
+	// created: the table was created (the caller's view: set once the op
+	// that created it returned).
+	created bool
+	// tmu guards the table. Its ops (tableOp) run on the store's writers
+	// one at a time; one abandoned by a store failure may still be
+	// running when the snapshot ends, so drop takes tmu too.
+	tmu     sync.Mutex
+	path    string          // the table's file, until ingested or removed
+	file    *tableFile      // the table's file, open until the writer closes it
+	sw      *sstable.Writer // the table's writer, until closed
+	dropped bool            // drop ran: no op may create or touch a table
 	// partBytes is the size of a part; 0 means snapshotPart.
 	partBytes int
 	// rate, when set, paces the writes to at most rate bytes a second
@@ -159,67 +169,129 @@ func (w *partWriter) flushPart(p []byte) {
 	if w.err != nil {
 		return
 	}
-	if w.sw == nil {
-		w.err = w.s.write(w.create, nil)
-		if w.err != nil {
+	if !w.created {
+		if w.err = w.tableOp(w.create); w.err != nil {
 			return
 		}
+		w.created = true
 	}
 	key, val := partKey(w.space, w.gen, w.part), frame(p)
-	w.err = w.s.write(func() error { return w.sw.Set(key, val) }, nil)
+	w.err = w.tableOp(func() error { return w.sw.Set(key, val) })
 	w.part++
 	w.total += int64(len(p))
 	w.pace()
 }
 
+// errTableDropped is what a table op gets once the snapshot was abandoned.
+var errTableDropped = errors.New("index snapshot table dropped")
+
+// tableOp runs fn, an operation on the table, on one of the store's
+// writers, under tmu, unless the table was dropped.
+func (w *partWriter) tableOp(fn func() error) error {
+	return w.s.write(func() error {
+		w.tmu.Lock()
+		defer w.tmu.Unlock()
+		if w.dropped {
+			return errTableDropped
+		}
+		return fn()
+	}, nil)
+}
+
 // create starts the table, its file synced in the background as it grows
-// (pebble's own sstables are written the same way).
+// (pebble's own sstables are written the same way). A table op.
 func (w *partWriter) create() error {
 	fs := w.s.fs
-	w.path = fs.PathJoin(w.s.dir, fmt.Sprintf("%d%s", ingestSeq.Add(1), ingestSuffix))
-	f, err := fs.Create(w.path, vfs.WriteCategoryUnspecified)
+	path := fs.PathJoin(w.s.dir, fmt.Sprintf("%d%s", ingestSeq.Add(1), ingestSuffix))
+	f, err := fs.Create(path, vfs.WriteCategoryUnspecified)
 	if err != nil {
 		return fmt.Errorf("index snapshot table: %w", err)
 	}
-	f = vfs.NewSyncingFile(f, vfs.SyncingFileOptions{BytesPerSync: 512 << 10})
-	w.sw = sstable.NewWriter(objstorageprovider.NewFileWritable(f), w.s.tableOpts)
+	w.path = path
+	w.file = &tableFile{File: vfs.NewSyncingFile(f, vfs.SyncingFileOptions{BytesPerSync: 512 << 10})}
+	w.sw = sstable.NewWriter(objstorageprovider.NewFileWritable(w.file), w.s.tableOpts)
 	return nil
 }
 
 // close writes the last part, finishes and syncs the table and ingests it.
+// On error the caller drops the table (discard).
 func (w *partWriter) close() error {
 	if len(w.buf) > 0 {
 		w.flushPart(w.buf)
 		w.buf = nil
 	}
-	if w.err != nil {
+	if w.err != nil || !w.created {
 		return w.err
 	}
-	if w.sw == nil {
+	w.err = w.tableOp(func() error {
+		sw := w.sw
+		w.sw, w.file = nil, nil            // Close closes the file, even on error
+		if err := sw.Close(); err != nil { // Close syncs the file
+			return err
+		}
+		if err := w.s.db.Ingest(context.Background(), []string{w.path}); err != nil {
+			return err
+		}
+		w.path = "" // pebble removed it
 		return nil
-	}
-	sw := w.sw
-	w.sw = nil
-	if w.err = w.s.write(sw.Close, nil); w.err != nil { // Close syncs the file
-		w.s.fs.Remove(w.path)
-		return w.err
-	}
-	// On success Ingest removes the file.
-	w.err = w.s.write(func() error { return w.s.db.Ingest(context.Background(), []string{w.path}) }, nil)
-	if w.err != nil {
-		w.s.fs.Remove(w.path)
-	}
+	})
 	return w.err
 }
 
-// discard drops the table not ingested yet.
+// discard drops the table not ingested yet: on one of the store's writers
+// while the store works; after a failure (when the store's writers take no
+// more work) on a goroutine of its own, which waits for a table op the
+// failure abandoned and may itself wait for a disk that stopped answering,
+// but holds nothing anyone else needs.
 func (w *partWriter) discard() {
 	w.buf = nil
+	ran := false
+	w.s.write(func() error { ran = true; w.drop(); return nil }, func() {
+		if !ran {
+			go w.drop()
+		}
+	})
+}
+
+// drop closes the table's writer and file without writing anything more to
+// them, removes the file (or leaves it to the next Open's
+// removeIngestLeftovers if that fails) and stops any later table op.
+func (w *partWriter) drop() {
+	w.tmu.Lock()
+	defer w.tmu.Unlock()
+	w.dropped = true
 	if w.sw != nil {
-		sw := w.sw
-		w.sw = nil
-		w.s.write(func() error { sw.Close(); return w.s.fs.Remove(w.path) }, nil)
+		w.file.aborted.Store(true)
+		w.sw.Close() // fails at its first write; closes the file
+		w.sw, w.file = nil, nil
 	}
+	if w.path != "" {
+		w.s.fs.Remove(w.path)
+		w.path = ""
+	}
+}
+
+// tableFile is a snapshot table's file; once aborted, writes and syncs
+// fail, so that closing an abandoned table's writer writes nothing.
+type tableFile struct {
+	vfs.File
+	aborted atomic.Bool
+}
+
+// Write implements vfs.File.
+func (f *tableFile) Write(p []byte) (int, error) {
+	if f.aborted.Load() {
+		return 0, errTableDropped
+	}
+	return f.File.Write(p)
+}
+
+// Sync implements vfs.File.
+func (f *tableFile) Sync() error {
+	if f.aborted.Load() {
+		return errTableDropped
+	}
+	return f.File.Sync()
 }
 
 // removeIngestLeftovers deletes the tables of snapshots a crash
