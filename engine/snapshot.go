@@ -262,7 +262,10 @@ func (w *partWriter) drop() {
 	w.dropped = true
 	if w.sw != nil {
 		w.file.aborted.Store(true)
-		w.sw.Close() // fails at its first write; closes the file
+		// Fails at its first write and closes the file; guarded, as this
+		// may run on a goroutine of its own.
+		sw := w.sw
+		w.s.guard(sw.Close)
 		w.sw, w.file = nil, nil
 	}
 	if w.path != "" {
