@@ -136,7 +136,16 @@ func checkCrashedSnapshot(t *testing.T, fs *vfs.MemFS, at string, opts Options, 
 		}
 	}
 	s.waitIndexed("default")
-	// The graph is approximate: a rebuilt one may miss a memory or two.
+	// Every memory is a node of the graph, loaded or re-indexed.
+	if st := s.space("default").idx.stats(); st.Nodes != len(ms) || st.Pending != 0 {
+		t.Errorf("crash at %s: the graph holds %d nodes (%d pending), want %d", at, st.Nodes, st.Pending, len(ms))
+	}
+	// And searches find them. The graph is approximate: one built in the
+	// background can leave a few nodes no search reaches (a node whose
+	// nearest neighbours' full lists all keep closer members, or a small
+	// island linked only among itself: up to 4 of these 150 in 1 of 20
+	// builds, measured 2026-11-27), so this is a sanity bound, not the
+	// completeness check above.
 	missed := 0
 	for _, m := range ms {
 		res, err := s.Nearest(ctx, "default", m.Embedding, 10)
@@ -147,7 +156,7 @@ func checkCrashedSnapshot(t *testing.T, fs *vfs.MemFS, at string, opts Options, 
 			missed++
 		}
 	}
-	if missed > len(ms)/100 {
+	if missed > len(ms)/20 {
 		t.Errorf("crash at %s: %d of %d memories not found by their own embedding (%+v)", at, missed, len(ms), rec)
 	}
 	// The next snapshot (which may reuse the crashed generation) is
