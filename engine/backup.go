@@ -638,7 +638,6 @@ func VerifyChain(ctx context.Context, dirs []string) (*Chain, error) {
 	return c, nil
 }
 
-// newest returns the backup with the longest chain.
 // checkOrder returns the out-of-order error when every backup of c is a
 // link of the newest one's chain, at most once each, but not in the chain's
 // order: it names the directories in the order to give them.
@@ -675,6 +674,7 @@ func (c *Chain) checkOrder() error {
 	return fmt.Errorf("%w: backups out of order: give the chain oldest first, the one to restore last: %s", ErrBackup, strings.Join(ordered, ","))
 }
 
+// newest returns the backup with the longest chain.
 func (c *Chain) newest() *BackupManifest {
 	n := c.Backups[0]
 	for _, m := range c.Backups[1:] {

@@ -300,7 +300,6 @@ func writeFormat(path, format string, res *reports.Result) error {
 	})
 }
 
-// sameHost reports whether URLs a and b name the same scheme and host:port.
 // autoScrapeURL is the endpoint --scrape auto scrapes: target + path when
 // the target is an http(s) URL, else "" — a redis host:port or a
 // postgres:// URL has no Prometheus endpoint to derive, and is the
@@ -313,6 +312,7 @@ func autoScrapeURL(target, path string) string {
 	return strings.TrimRight(target, "/") + "/" + strings.TrimLeft(path, "/")
 }
 
+// sameHost reports whether URLs a and b name the same scheme and host:port.
 func sameHost(a, b string) bool {
 	ua, err1 := url.Parse(a)
 	ub, err2 := url.Parse(b)

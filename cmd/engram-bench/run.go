@@ -96,9 +96,6 @@ func runRun(cmd *cobra.Command, f *runFlags, stdout, stderr io.Writer) error {
 		}
 	}
 	sc = sc.Clone()
-	if err := checkRateFlag("--rate", f.rate, true); err != nil {
-		return err
-	}
 	if err := checkMaxLag(f.maxLag); err != nil {
 		return err
 	}

@@ -111,10 +111,8 @@ func runSizing(cmd *cobra.Command, f *sizingFlags, stdout, stderr io.Writer) err
 			}
 			return usageErr("--pid %d: %v", f.pid, err)
 		}
-		if st, err := os.Stat(f.dir); err != nil {
-			return usageErr("--dir %s: %v", f.dir, err)
-		} else if !st.IsDir() {
-			return usageErr("--dir %s: not a directory; give the server's data directory", f.dir)
+		if err := capacity.CheckDataDir(f.dir); err != nil {
+			return usageErr("--dir %s: %v; give the server's data directory", f.dir, err)
 		}
 		cfg.PID, cfg.DataDir = f.pid, f.dir
 		cfg.System = fmt.Sprintf("the server at %s (pid %d)", p.DriverConfig.Target, f.pid)

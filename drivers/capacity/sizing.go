@@ -83,7 +83,7 @@ func Size(ctx context.Context, p drivers.Plan, cfg SizingConfig) (*reports.Sizin
 	if err := systems.CheckProcess(cfg.PID); err != nil {
 		return nil, nil, fmt.Errorf("the process to measure: %w", err)
 	}
-	if err := checkDataDir(cfg.DataDir); err != nil {
+	if err := CheckDataDir(cfg.DataDir); err != nil {
 		return nil, nil, err
 	}
 	sc := p.Scenario.Clone()
@@ -214,9 +214,9 @@ func Size(ctx context.Context, p drivers.Plan, cfg SizingConfig) (*reports.Sizin
 	return s, res, nil
 }
 
-// checkDataDir returns nil when dir is a directory whose disk use can be
-// measured, else an error naming it.
-func checkDataDir(dir string) error {
+// CheckDataDir returns nil when dir is a directory whose disk use can be
+// measured (SizingConfig.DataDir), else an error naming it.
+func CheckDataDir(dir string) error {
 	st, err := os.Stat(dir)
 	if err != nil {
 		return fmt.Errorf("the data directory to measure: %w", err)
