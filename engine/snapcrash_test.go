@@ -41,11 +41,7 @@ func (c *crashPoint) MaybeError(op errorfs.Op) error {
 // share of what was not synced; synced and NoSync stores.
 func TestSnapshotCrashPoints(t *testing.T) {
 	const dim, n = 16, 150
-	r := rand.New(rand.NewPCG(3, 4))
-	ms := make([]Memory, n)
-	for i := range ms {
-		ms[i] = Memory{ID: fmt.Sprintf("m%d", i), Content: "c", Embedding: randVec(r, dim), Confidence: 1}
-	}
+	ms := randomMemories(3, n, dim)
 	for _, c := range []struct {
 		name   string
 		noSync bool

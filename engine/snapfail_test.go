@@ -75,11 +75,7 @@ func TestSnapshotStoreFailureClosesTable(t *testing.T) {
 	tfs := &trackFS{FS: errorfs.Wrap(vfs.Default, faults)}
 	dir := filepath.Join(t.TempDir(), "db")
 	s := open(t, dir, Options{FS: tfs, Dim: dim, NoAutoLink: true, IndexSnapshotEvery: -1})
-	r := rand.New(rand.NewPCG(1, 2))
-	var batch []Memory
-	for i := 0; i < 1000; i++ {
-		batch = append(batch, Memory{ID: fmt.Sprintf("m%d", i), Content: "c", Embedding: randVec(r, dim), Confidence: 1})
-	}
+	batch := randomMemories(1, 1000, dim)
 	if err := s.RememberBatch(ctx, "default", batch); err != nil {
 		t.Fatal(err)
 	}
@@ -96,16 +92,7 @@ func TestSnapshotStoreFailureClosesTable(t *testing.T) {
 	if tfs.open.Load() == 0 {
 		t.Fatal("the snapshot did not create its table")
 	}
-	faults.on.Store(true)
-	if err := s.Remember(ctx, "default", Memory{ID: "x", Content: "c", Embedding: randVec(r, dim)}); !errors.Is(err, ErrFailed) {
-		t.Fatalf("remember on a failing WAL: %v, want ErrFailed", err)
-	}
-	var err error
-	within(t, 10*time.Second, "the snapshot", func() { err = <-errc })
-	if !errors.Is(err, ErrFailed) {
-		t.Errorf("snapshot of a failed store: %v, want ErrFailed", err)
-	}
-	within(t, 20*time.Second, "Close", func() { s.Close() })
+	failMidSnapshot(t, s, faults, dim, errc)
 	for tfs.open.Load() != 0 && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
 	}
@@ -132,12 +119,7 @@ func TestSnapshotStalledTableFailsStore(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "db")
 	fs := errorfs.Wrap(errorfs.Wrap(vfs.Default, faults), stall)
 	s := open(t, dir, Options{FS: fs, Dim: dim, NoAutoLink: true, IndexSnapshotEvery: -1})
-	r := rand.New(rand.NewPCG(1, 2))
-	var batch []Memory
-	for i := 0; i < 200; i++ {
-		batch = append(batch, Memory{ID: fmt.Sprintf("m%d", i), Content: "c", Embedding: randVec(r, dim), Confidence: 1})
-	}
-	if err := s.RememberBatch(ctx, "default", batch); err != nil {
+	if err := s.RememberBatch(ctx, "default", randomMemories(1, 200, dim)); err != nil {
 		t.Fatal(err)
 	}
 	s.waitIndexed("default")
@@ -149,8 +131,27 @@ func TestSnapshotStalledTableFailsStore(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the snapshot's table was never synced")
 	}
+	failMidSnapshot(t, s, faults, dim, errc)
+}
+
+// randomMemories returns n memories m0… with random dim-d embeddings,
+// the same for the same seed.
+func randomMemories(seed uint64, n, dim int) []Memory {
+	r := rand.New(rand.NewPCG(seed, 2))
+	ms := make([]Memory, n)
+	for i := range ms {
+		ms[i] = Memory{ID: fmt.Sprintf("m%d", i), Content: "c", Embedding: randVec(r, dim), Confidence: 1}
+	}
+	return ms
+}
+
+// failMidSnapshot fails s's WAL while a snapshot runs (its result comes on
+// errc): a write then fails the store, the snapshot ends promptly with the
+// failure, and Close returns.
+func failMidSnapshot(t *testing.T, s *Store, faults *walFaults, dim int, errc <-chan error) {
+	t.Helper()
 	faults.on.Store(true)
-	if err := s.Remember(ctx, "default", Memory{ID: "x", Content: "c", Embedding: randVec(r, dim)}); !errors.Is(err, ErrFailed) {
+	if err := s.Remember(ctx, "default", Memory{ID: "x", Content: "c", Embedding: randomMemories(9, 1, dim)[0].Embedding}); !errors.Is(err, ErrFailed) {
 		t.Fatalf("remember on a failing WAL: %v, want ErrFailed", err)
 	}
 	var err error
