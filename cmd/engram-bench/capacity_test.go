@@ -48,12 +48,17 @@ func TestFlagErrorsNameTheFlag(t *testing.T) {
 		{"sizing negative warm-up", with(sizing, "--memories", "5000", "--rate", "10", "--warmup", "-1s"), "--warmup -1s: must be >= 0"},
 	}
 	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			var stdout, stderr bytes.Buffer
-			code := run(context.Background(), c.args, &stdout, &stderr)
-			if code != exitUsage || !strings.Contains(stderr.String(), c.want) {
-				t.Errorf("exit %d, stderr %q; want %d naming %q", code, stderr.String(), exitUsage, c.want)
-			}
-		})
+		t.Run(c.name, func(t *testing.T) { wantUsage(t, c.args, c.want) })
+	}
+}
+
+// wantUsage runs the command line args and checks it is refused as a usage
+// error (exit 2) whose message names want.
+func wantUsage(t *testing.T, args []string, want string) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), args, &stdout, &stderr)
+	if code != exitUsage || !strings.Contains(stderr.String(), want) {
+		t.Errorf("exit %d, stderr %q; want %d naming %q", code, stderr.String(), exitUsage, want)
 	}
 }

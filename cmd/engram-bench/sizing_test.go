@@ -185,12 +185,6 @@ func TestPlanErrors(t *testing.T) {
 		{"sizing target missing dir", []string{"sizing", "--driver", "engram", "--target", "http://127.0.0.1:1", "--pid", fmt.Sprint(os.Getpid()), "--dir", filepath.Join(dir, "nodata"), "--memories", "5000", "--rate", "10"}, "--dir " + filepath.Join(dir, "nodata")},
 	}
 	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			var stdout, stderr bytes.Buffer
-			code := run(context.Background(), c.args, &stdout, &stderr)
-			if code != exitUsage || !strings.Contains(stderr.String(), c.want) {
-				t.Errorf("exit %d, stderr %q; want %d naming %q", code, stderr.String(), exitUsage, c.want)
-			}
-		})
+		t.Run(c.name, func(t *testing.T) { wantUsage(t, c.args, c.want) })
 	}
 }
