@@ -169,3 +169,13 @@ func TestCleanShutdownRecorded(t *testing.T) {
 		t.Errorf("recovery after clean close %+v", rec)
 	}
 }
+
+// abandon stops s as a crash would, without Close's index snapshot: its
+// background goroutines end, pebble closes, its memory is released.
+func (s *Store) abandon() {
+	s.stopping.Store(true)
+	s.bgCancel()
+	s.bg.Wait()
+	s.db.Close()
+	s.releaseMemory()
+}

@@ -59,6 +59,8 @@ type hnsw struct {
 
 	visited sync.Pool
 
+	connectState // connect.go
+
 	// The indexing queue: slots waiting to be inserted (queue), being
 	// inserted (busy), and deleted slots whose neighbours need repair.
 	qmu     sync.Mutex
@@ -840,11 +842,12 @@ func (h *hnsw) stats() IndexStats {
 	}
 	n := h.nodes.Load()
 	return IndexStats{
-		Nodes:   int(n - h.deleted.Load()),
-		Deleted: int(h.deleted.Load()),
-		Pending: pending,
-		Levels:  levels,
-		Bytes:   h.links0.bytes(4) + h.dists0.bytes(4) + h.sp.vecs.bytes(4) + h.sp.q8.bytes(1) + h.upperBytes(),
+		Nodes:    int(n - h.deleted.Load()),
+		Deleted:  int(h.deleted.Load()),
+		Pending:  pending,
+		Levels:   levels,
+		Relinked: h.relinked.Load(),
+		Bytes:    h.links0.bytes(4) + h.dists0.bytes(4) + h.sp.vecs.bytes(4) + h.sp.q8.bytes(1) + h.upperBytes(),
 	}
 }
 

@@ -244,8 +244,7 @@ func TestIndexSnapshotCorrupt(t *testing.T) {
 	closer.Close()
 	bad[len(bad)/2] ^= 0x40
 	s.db.Set(k, bad, pebble.Sync)
-	s.db.Close() // no Close: keep the corrupt snapshot
-	s.releaseMemory()
+	s.abandon() // no Close: keep the corrupt snapshot
 	s = open(t, dir, Options{Dim: 8, NoAutoLink: true})
 	defer s.Close()
 	rec := s.Recovery()

@@ -152,6 +152,7 @@ func (h *hnsw) index(r uint32) {
 		old := setFlags(nm, flagIndexed, 0)
 		h.inserts.Add(1)
 		h.linkedIn(r)
+		h.kickConnect()
 		if old&flagDeleted != 0 {
 			h.deleted.Add(1)
 			h.enqueueRepair(r)
@@ -261,8 +262,9 @@ func (sp *space) exact(q []float32, k int) []cand {
 	return out
 }
 
-// waitIndexed blocks until a space's indexing queue is empty (tests and
-// benchmarks).
+// waitIndexed blocks until a space's indexing queue is empty, then runs a
+// connectivity pass so that every indexed node is reachable (tests and
+// benchmarks; the background pass would a few seconds later).
 func (s *Store) waitIndexed(spaceID string) {
 	sp := s.space(spaceID)
 	if sp == nil {
@@ -274,6 +276,7 @@ func (s *Store) waitIndexed(spaceID string) {
 			n := len(sp.idx.dels)
 			sp.idx.qmu.Unlock()
 			if n == 0 {
+				sp.idx.connect(context.Background())
 				return
 			}
 		}

@@ -343,8 +343,7 @@ func TestIndexSnapshotAfterCatchUp(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	crashed = crashed.CrashClone(vfs.CrashCloneCfg{})
-	c.db.Close() // a crash: no snapshot from Close
-	c.releaseMemory()
+	c.abandon() // a crash: no snapshot from Close
 	opts.FS = crashed
 	d := open(t, "db", opts)
 	defer d.Close()
@@ -404,8 +403,7 @@ func TestLiveSnapshotInterrupted(t *testing.T) {
 		t.Errorf("stats after an interrupted snapshot: %+v", st.IndexSnapshots)
 	}
 	// Crash: the first snapshot is what Open finds.
-	s.db.Close()
-	s.releaseMemory()
+	s.abandon()
 	c := open(t, dir, opts)
 	defer c.Close()
 	if rec := c.Recovery(); !rec.IndexLoaded || rec.IndexReused != 1100 || rec.Reindexed != 0 {
@@ -578,8 +576,7 @@ func TestIndexSnapshotOldLayout(t *testing.T) {
 	if err := b.Commit(pebble.Sync); err != nil {
 		t.Fatal(err)
 	}
-	s.db.Close() // no Close: keep the old layout
-	s.releaseMemory()
+	s.abandon() // no Close: keep the old layout
 
 	s = open(t, dir, Options{Dim: 16, NoAutoLink: true, IndexSnapshotEvery: -1})
 	if rec := s.Recovery(); !rec.IndexLoaded || rec.Reindexed != 0 {

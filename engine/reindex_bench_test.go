@@ -44,8 +44,7 @@ func BenchmarkRestoreReindex(b *testing.B) {
 	if _, err := Restore(ctx, []string{filepath.Join(root, "backup")}, with); err != nil {
 		b.Fatal(err)
 	}
-	s.db.Close() // no Close: it would write a snapshot
-	s.releaseMemory()
+	s.abandon() // no Close: it would write a snapshot
 	for _, c := range []struct{ name, dir string }{{"snapshot=without", without}, {"snapshot=with", with}} {
 		b.Run(c.name, func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
@@ -67,8 +66,7 @@ func BenchmarkRestoreReindex(b *testing.B) {
 				if r.Count("default") != n {
 					b.Fatalf("restored %d memories, want %d", r.Count("default"), n)
 				}
-				r.db.Close()
-				r.releaseMemory()
+				r.abandon()
 				b.ReportMetric(opened.Seconds(), "open-s")
 				b.ReportMetric(indexed.Seconds(), "index-s")
 				b.ReportMetric(float64(rec.Reindexed), "reindexed")

@@ -868,6 +868,7 @@ func (s *Store) readSnapshot(sp *space, r snapStream) error {
 	}
 	h.nodes.Store(nodes)
 	h.countInDegrees(sp.next)
+	h.kickConnect() // a graph saved before may hold unreached nodes
 	h.snapshotted.Store(true)
 	s.recovery.IndexReused += int(nodes)
 	return nil

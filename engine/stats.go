@@ -63,6 +63,7 @@ func (s *Store) Stats() (Stats, error) {
 		st.Index.Nodes += in.Index.Nodes
 		st.Index.Deleted += in.Index.Deleted
 		st.Index.Pending += in.Index.Pending
+		st.Index.Relinked += in.Index.Relinked
 		st.Index.Levels = max(st.Index.Levels, in.Index.Levels)
 		st.Index.Bytes += in.Index.Bytes
 		c := in.Consolidation

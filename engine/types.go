@@ -131,4 +131,8 @@ type IndexStats struct {
 	Pending int   // memories waiting to be indexed (found by exact scan meanwhile)
 	Levels  int   // layers of the graph
 	Bytes   int64 // memory held by vectors and links
+	// Relinked counts the nodes the connectivity pass found unreachable
+	// from the entry point and linked back since Open (connect.go): a
+	// few per ten thousand concurrent inserts is expected.
+	Relinked int64
 }

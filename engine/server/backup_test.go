@@ -69,7 +69,8 @@ func TestAdminBackup(t *testing.T) {
 	_, _, metrics := do(t, hs, call{method: "GET", path: "/metrics/prometheus"})
 	for _, want := range []string{`engramd_backups_total{kind="full",result="ok"} 1`, `engramd_backups_total{kind="incremental",result="ok"} 1`, "engramd_backup_last_success_timestamp_seconds ",
 		// the backups wrote index snapshots
-		"engramd_index_snapshot_last_timestamp_seconds ", `engramd_index_snapshots_total{result="failed"} 0`} {
+		"engramd_index_snapshot_last_timestamp_seconds ", `engramd_index_snapshots_total{result="failed"} 0`,
+		`engramd_index_relinked_total{space="default"} `} {
 		if !strings.Contains(string(metrics), want) {
 			t.Errorf("metrics lack %s", want)
 		}

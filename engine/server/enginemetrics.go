@@ -15,6 +15,7 @@ var (
 	descIndexNodes  = prometheus.NewDesc("engramd_index_nodes", "Memories in the HNSW index, by space.", []string{"space"}, nil)
 	descIndexPend   = prometheus.NewDesc("engramd_index_pending", "Memories waiting to be indexed, by space.", []string{"space"}, nil)
 	descIndexBytes  = prometheus.NewDesc("engramd_index_bytes", "Memory held by the HNSW index (vectors and links), by space.", []string{"space"}, nil)
+	descIndexRelink = prometheus.NewDesc("engramd_index_relinked_total", "Index nodes found unreachable from the entry point and linked back since start, by space: a few per ten thousand concurrent inserts is expected.", []string{"space"}, nil)
 	descEdges       = prometheus.NewDesc("engramd_edges", "Directed graph edges, by space.", []string{"space"}, nil)
 	descBeliefs     = prometheus.NewDesc("engramd_beliefs", "Consolidated beliefs, by space.", []string{"space"}, nil)
 	descConsRuns    = prometheus.NewDesc("engram_consolidation_runs_total", "Consolidation runs since start.", nil, nil)
@@ -34,7 +35,7 @@ var (
 )
 
 func describeEngine(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descHotRatio, descHotEntries, descHotEvents, descIndexNodes, descIndexPend, descIndexBytes, descEdges, descBeliefs,
+	for _, d := range []*prometheus.Desc{descHotRatio, descHotEntries, descHotEvents, descIndexNodes, descIndexPend, descIndexBytes, descIndexRelink, descEdges, descBeliefs,
 		descConsRuns, descConsFails, descConsFresh, descSnapTotal, descSnapLast, descSnapDur, descPebbleDisk, descPebbleWAL, descPebbleL0, descPebbleRAmp, descPebbleComp, descPebbleFlush, descPebbleDebt, descPebbleCache} {
 		ch <- d
 	}
@@ -61,6 +62,7 @@ func collectEngine(s *Server, ch chan<- prometheus.Metric) {
 		g(descIndexNodes, float64(sp.Index.Nodes), sp.ID)
 		g(descIndexPend, float64(sp.Index.Pending), sp.ID)
 		g(descIndexBytes, float64(sp.Index.Bytes), sp.ID)
+		c(descIndexRelink, float64(sp.Index.Relinked), sp.ID)
 		g(descEdges, float64(sp.Edges), sp.ID)
 		g(descBeliefs, float64(sp.Beliefs), sp.ID)
 	}

@@ -1,0 +1,218 @@
+package engine
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+)
+
+// An island (two nodes linked only to each other) is linked back into the
+// graph by each of the three ways a pass runs: waitIndexed's, the
+// background one that inserts start, and Open's on a loaded snapshot.
+func TestConnectLinksIslands(t *testing.T) {
+	const dim = 16
+	dir := t.TempDir()
+	opts := Options{Dim: dim, NoSync: true}
+	s := open(t, dir, opts)
+	defer func() { s.Close() }()
+	ms := randomMemories(3, 300, dim)
+	for _, m := range ms {
+		if err := s.Remember(ctx, "default", m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.waitIndexed("default")
+
+	check := func(s *Store, how string, island []Memory) {
+		t.Helper()
+		sp := s.space("default")
+		reached := sp.idx.reachable()
+		for _, m := range ms {
+			if !reached[sp.byID[m.ID]] {
+				t.Errorf("%s: %s unreachable", how, m.ID)
+			}
+		}
+		for _, m := range island {
+			if !foundBy(t, s, m) {
+				t.Errorf("%s: %s not found by its own embedding", how, m.ID)
+			}
+		}
+		if st := sp.idx.stats(); st.Relinked < 1 {
+			t.Errorf("%s: Relinked = %d, want ≥ 1", how, st.Relinked)
+		}
+	}
+
+	island := makeIsland(t, s, ms)
+	s.waitIndexed("default")
+	check(s, "waitIndexed", island)
+
+	island = makeIsland(t, s, ms)
+	before := s.space("default").idx.relinked.Load()
+	extra := randomMemories(4, 1, dim)[0]
+	extra.ID = "extra"
+	if err := s.Remember(ctx, "default", extra); err != nil {
+		t.Fatal(err)
+	}
+	within(t, 10*time.Second, "the background pass", func() {
+		for s.space("default").idx.relinked.Load() == before {
+			time.Sleep(10 * time.Millisecond)
+		}
+	})
+	check(s, "background", island)
+
+	island = makeIsland(t, s, ms)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = open(t, dir, opts)
+	if rec := s.Recovery(); !rec.IndexLoaded || rec.Reindexed != 0 {
+		t.Fatalf("reopen: %+v", rec)
+	}
+	within(t, 10*time.Second, "Open's background pass", func() {
+		for s.space("default").idx.relinked.Load() == 0 {
+			time.Sleep(10 * time.Millisecond)
+		}
+	})
+	check(s, "Open", island)
+}
+
+// makeIsland cuts two neighbouring memories of ms out of the graph (every
+// layer-0 list outside drops them; they keep each other) and checks that
+// the graph no longer finds them. It waits for the background pass to stop
+// first, so that nothing links them back before the caller looks.
+func makeIsland(t *testing.T, s *Store, ms []Memory) []Memory {
+	t.Helper()
+	sp := s.space("default")
+	h := sp.idx
+	within(t, 10*time.Second, "the background pass to stop", func() {
+		for h.connecting.Load() {
+			time.Sleep(time.Millisecond)
+		}
+	})
+	ep, _, _ := h.entry()
+	var a, b uint32
+	var ia, ib int
+	found := false
+	for i := 0; i < len(ms) && !found; i++ {
+		a = sp.byID[ms[i].ID]
+		if a == ep || sp.m(a).level > 0 {
+			continue
+		}
+		for _, c := range h.search(h.nodeQuery(a), 8) {
+			if c.slot != a && c.slot != ep && sp.m(c.slot).level == 0 {
+				b, ia, found = c.slot, i, true
+				break
+			}
+		}
+	}
+	if !found {
+		t.Fatal("no two neighbouring level-0 nodes")
+	}
+	for i, m := range ms {
+		if sp.byID[m.ID] == b {
+			ib = i
+		}
+	}
+	h.connMu.Lock() // no pass while the lists are cut
+	for r := uint32(0); r < sp.slotCount(); r++ {
+		if r == a || r == b || h.sp.m(r).flags.Load()&flagIndexed == 0 {
+			continue
+		}
+		h.lock(r).Lock()
+		lst := h.list(r, 0)
+		var keep []cand
+		for i, x := range lst[1 : 1+lst[0]] {
+			if x != a && x != b {
+				keep = append(keep, cand{x, h.getDist(r, 0, i)})
+			}
+		}
+		h.writeList(r, 0, keep)
+		h.lock(r).Unlock()
+	}
+	d := h.distSlots(a, b)
+	h.setList(a, 0, []cand{{b, d}})
+	h.setList(b, 0, []cand{{a, d}})
+	h.connMu.Unlock()
+	island := []Memory{ms[ia], ms[ib]}
+	reached := h.reachable()
+	for _, m := range island {
+		if reached[sp.byID[m.ID]] {
+			t.Fatalf("%s still reachable after the cut", m.ID)
+		}
+		if foundBy(t, s, m) {
+			t.Fatalf("%s still found after the cut", m.ID)
+		}
+	}
+	return island
+}
+
+// foundBy reports whether a search for m's embedding returns m.
+func foundBy(t *testing.T, s *Store, m Memory) bool {
+	t.Helper()
+	res, err := s.Nearest(ctx, "default", m.Embedding, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return slices.ContainsFunc(res, func(r Match) bool { return r.ID == m.ID })
+}
+
+// reachable marks the slots a walk of layer 0 from the entry point reaches.
+func (h *hnsw) reachable() map[uint32]bool {
+	ep, _, ok := h.entry()
+	if !ok {
+		return nil
+	}
+	seen := map[uint32]bool{ep: true}
+	queue := []uint32{ep}
+	var buf []uint32
+	for len(queue) > 0 {
+		x := queue[0]
+		queue = queue[1:]
+		buf = h.neighbours(x, 0, buf)
+		for _, y := range buf {
+			if !seen[y] {
+				seen[y] = true
+				queue = append(queue, y)
+			}
+		}
+	}
+	return seen
+}
+
+// A space of exact duplicates (10 vectors stored 300 times each, the shape
+// of the engine benchmark's writes at a smaller scale) leaves most of its
+// nodes unreached by the walk, since their lists fill with twins; a search
+// for any of them finds its twins, so a pass links none of them (and costs
+// no more than connectBudget searches), and every vector is still served.
+func TestConnectTwins(t *testing.T) {
+	const dim, distinct, copies = 16, 10, 300
+	s := open(t, t.TempDir(), Options{Dim: dim, NoSync: true})
+	defer s.Close()
+	vs := randomMemories(5, distinct, dim)
+	for c := range copies {
+		for i, v := range vs {
+			m := v
+			m.ID = fmt.Sprintf("v%d_c%d", i, c)
+			if err := s.Remember(ctx, "default", m); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	s.waitIndexed("default")
+	h := s.space("default").idx
+	n := h.connect(ctx)
+	t.Logf("%d of %d nodes reached from the entry point; the passes during the build linked %d back, another %d", len(h.reachable()), distinct*copies, h.relinked.Load()-int64(n), n)
+	if n > 0 {
+		t.Errorf("a pass after waitIndexed's linked %d more nodes, want 0: their twins are found", n)
+	}
+	for i, v := range vs {
+		res, err := s.Nearest(ctx, "default", v.Embedding, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res) != 10 || res[9].Score < 0.9999 {
+			t.Errorf("vector %d: %+v, want 10 exact twins", i, res)
+		}
+	}
+}
