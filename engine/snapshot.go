@@ -660,6 +660,7 @@ func (s *Store) loadIndex(sp *space) (bool, error) {
 		s.resetIndex(sp)
 		return false, nil
 	}
+	sp.idx.kickConnect() // a graph saved before may hold unreached nodes
 	return true, nil
 }
 
@@ -868,7 +869,6 @@ func (s *Store) readSnapshot(sp *space, r snapStream) error {
 	}
 	h.nodes.Store(nodes)
 	h.countInDegrees(sp.next)
-	h.kickConnect() // a graph saved before may hold unreached nodes
 	h.snapshotted.Store(true)
 	s.recovery.IndexReused += int(nodes)
 	return nil
