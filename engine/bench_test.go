@@ -43,7 +43,7 @@ func BenchmarkEngine(b *testing.B) {
 		lat := newWriteLatencies()
 		i := 0
 		for b.Loop() {
-			m := env.fresh(i)
+			m := env.fresh()
 			t0, c0 := time.Now(), threadCPU()
 			if err := s.Remember(ctx, "bench_w", m); err != nil {
 				b.Fatal(err)
@@ -82,7 +82,7 @@ func BenchmarkEngine(b *testing.B) {
 		lat := newWriteLatencies()
 		i := 0
 		for b.Loop() {
-			m := env.fresh(i)
+			m := env.fresh()
 			t0, c0 := time.Now(), threadCPU()
 			if err := ns.Remember(ctx, "bench_w", m); err != nil {
 				b.Fatal(err)
@@ -100,7 +100,7 @@ func BenchmarkEngine(b *testing.B) {
 		for b.Loop() {
 			ms := make([]Memory, 1000)
 			for j := range ms {
-				ms[j] = env.fresh(i*1000 + j)
+				ms[j] = env.fresh()
 				ms[j].ID = fmt.Sprintf("batch%d_%d", env.runID, i*1000+j)
 			}
 			t0, c0 := time.Now(), threadCPU()
@@ -203,7 +203,7 @@ func BenchmarkEngine(b *testing.B) {
 			b.StopTimer()
 			ms := make([]Memory, 200)
 			for j := range ms {
-				ms[j] = env.fresh(i*200 + j)
+				ms[j] = env.fresh()
 				ms[j].ID = fmt.Sprintf("ep%d_%d", env.runID, i*200+j)
 			}
 			if err := s.RememberBatch(ctx, "bench_c", ms); err != nil {
@@ -225,7 +225,7 @@ func BenchmarkEngine(b *testing.B) {
 	for _, g := range []int{1, 2, 4} {
 		b.Run(fmt.Sprintf("concurrent_writes/goroutines=%d", g), func(b *testing.B) {
 			env.parallel(b, g, func(w, i int) error {
-				return s.Remember(ctx, "bench_w", env.fresh(i))
+				return s.Remember(ctx, "bench_w", env.fresh())
 			})
 			env.settle(b)
 		})
@@ -238,7 +238,7 @@ func BenchmarkEngine(b *testing.B) {
 	b.Run(fmt.Sprintf("concurrent_writes_paced/goroutines=4/rate=%d", rate), func(b *testing.B) {
 		taken := s.snaps.get().Taken
 		env.paced(b, 4, rate, func(w, i int) error {
-			return s.Remember(ctx, "bench_w", env.fresh(i))
+			return s.Remember(ctx, "bench_w", env.fresh())
 		})
 		// The background index snapshots written meanwhile (their share
 		// of the tail: ENGRAM_BENCH_SNAPSHOTS).
@@ -272,7 +272,7 @@ func BenchmarkEngine(b *testing.B) {
 					_, err := s.Recall(ctx, "bench", RecallRequest{Embedding: env.cue(i), Mode: ModeHybrid, Threshold: 0.5})
 					return err
 				case x < 7:
-					return s.Remember(ctx, "bench_w", env.fresh(i))
+					return s.Remember(ctx, "bench_w", env.fresh())
 				case x < 9:
 					_, err := s.Nearest(ctx, "bench", env.cue(i), 10)
 					return err
@@ -333,7 +333,6 @@ type benchEnv struct {
 	ids   []string
 	cues  [][]float32 // embedding_search cues
 	parts [][]float32 // pattern_completion partial embeddings
-	vecs  [][]float32 // fresh clustered vectors for writes
 	dir   string
 	temp  bool
 	runID int64
@@ -440,9 +439,6 @@ func newBenchEnv(b *testing.B, n int) *benchEnv {
 			}
 		}
 	}
-	for j := 0; j < 1024; j++ {
-		env.vecs = append(env.vecs, env.gen.Embedding(workloads.OpKey(uint64(j)), nil))
-	}
 	return env
 }
 
@@ -484,10 +480,17 @@ func (e *benchEnv) close() {
 func (e *benchEnv) cue(i int) []float32     { return e.cues[i%len(e.cues)] }
 func (e *benchEnv) partial(i int) []float32 { return e.parts[i%len(e.parts)] }
 
-// fresh returns a new memory (a unique id) with a clustered embedding.
-func (e *benchEnv) fresh(i int) Memory {
+// fresh returns a new memory: a unique id, and an embedding of its own
+// drawn by the scenario's generator as a run's stores are (clustered like
+// the preload). Writes used to cycle through 1,024 vectors: in a store grown
+// by many runs each was stored about a thousand times, and the duplicates
+// split the index's layer 0 into one group per vector (3,344 of 1,005,019
+// nodes reachable from the entry point, 2026-11-27), an index no real
+// workload builds and whose inserts cost what real ones do not.
+func (e *benchEnv) fresh() Memory {
 	k := e.next.Add(1)
-	return Memory{ID: fmt.Sprintf("w%d_%d", e.runID, k), Content: "benchmark write", Embedding: e.vecs[i%len(e.vecs)], Confidence: 0.8}
+	key := workloads.OpKey(splitmix(uint64(e.runID)^uint64(k)) >> 13) // distinct across runs of a reused store
+	return Memory{ID: fmt.Sprintf("w%d_%d", e.runID, k), Content: "benchmark write", Embedding: e.gen.Embedding(key, nil), Confidence: 0.8}
 }
 
 // settle waits, untimed, until background indexing of writes is done, so
