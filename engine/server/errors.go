@@ -25,6 +25,10 @@ const (
 	CodeNotImplemented     = "NOT_IMPLEMENTED"
 	CodeOverloaded         = "SERVER_OVERLOADED"
 	CodeServiceUnavailable = "MEMORY_CLUSTER_UNAVAILABLE"
+	// CodeClientClosed goes with status 499 (nginx's "client closed
+	// request"): the client went away before the answer. Nobody reads it;
+	// the metrics and the access log do.
+	CodeClientClosed = "CLIENT_CLOSED_REQUEST"
 )
 
 // APIError is an error answered with Engram's envelope: an HTTP status, a

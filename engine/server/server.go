@@ -147,7 +147,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
 		// The client went away; nobody reads the answer.
-		writeError(w, &APIError{Status: 499, Code: CodeBadRequest, Message: "client closed the request"})
+		writeError(w, &APIError{Status: 499, Code: CodeClientClosed, Message: "client closed the request"})
 		return
 	}
 	s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)

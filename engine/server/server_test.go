@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -449,4 +450,24 @@ func BenchmarkParseVector(b *testing.B) {
 		dst, _ = parseVector(js, dst[:0], false)
 	}
 	_ = bytes.MinRead
+}
+
+// A request its client gave up on is answered 499 CLIENT_CLOSED_REQUEST,
+// not as the client's mistake (400) or a server failure (500, logged).
+func TestClientClosedRequest(t *testing.T) {
+	s, _ := newTestServer(t, Config{})
+	rctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	r := httptest.NewRequestWithContext(rctx, "GET", "/api/v1/memories/recall", nil)
+	w := httptest.NewRecorder()
+	s.fail(w, r, fmt.Errorf("recall: %w", context.Canceled))
+	var env struct {
+		Error struct{ Code string }
+	}
+	if err := json.Unmarshal(w.Body.Bytes(), &env); err != nil {
+		t.Fatalf("%s: %v", w.Body, err)
+	}
+	if w.Code != 499 || env.Error.Code != CodeClientClosed {
+		t.Errorf("answered %d %s, want 499 %s", w.Code, env.Error.Code, CodeClientClosed)
+	}
 }
