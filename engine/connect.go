@@ -32,6 +32,7 @@ type connectState struct {
 	connecting atomic.Bool  // connectLoop is running
 	connected  atomic.Int64 // h.inserts when the last pass began
 	relinked   atomic.Int64 // nodes linked back since Open
+	connNext   uint32       // the slot the last pass's budget ran out at; under connMu
 }
 
 // connectRounds bounds the walks of one pass: linking a node into a full
@@ -45,7 +46,8 @@ const connectRounds = 4
 // stored a thousand times each) can leave most of its layer 0 unreached
 // without harm, since a search for such a vector finds its twins, and must
 // not cost a search per node. The next pass goes on where this one
-// stopped.
+// stopped (connNext), so that such twins in the first slots cannot take
+// every pass's budget and leave the islands after them unlinked.
 const connectBudget = 512
 
 // twinDist is the distance under which a search result is an exact
@@ -98,13 +100,17 @@ func (h *hnsw) connectRound(ctx context.Context, budget *int) (linked int, again
 	if !h.walk(ctx, ep, reached, &queue, &buf) {
 		return 0, false
 	}
-	for w, ix := range indexed {
-		for un := ix &^ reached[w]; un != 0; un &= un - 1 {
+	// From the word where the last pass stopped, round to it.
+	from := (h.connNext >> 6) % words
+	for i := range words {
+		w := (from + i) % words
+		for un := indexed[w] &^ reached[w]; un != 0; un &= un - 1 {
 			x := uint32(w)<<6 | uint32(bits.TrailingZeros64(un))
 			if reachedBit(reached, x) || !h.live(x) {
 				continue // linked with an island met earlier, or deleted since
 			}
 			if *budget <= 0 || ctx.Err() != nil {
+				h.connNext = x
 				return linked, false
 			}
 			*budget--

@@ -80,12 +80,14 @@ func TestConnectLinksIslands(t *testing.T) {
 // makeIsland cuts two neighbouring memories of ms out of the graph (every
 // layer-0 list outside drops them; they keep each other) and checks that
 // the graph no longer finds them. It waits for the background pass to stop
-// first, so that nothing links them back before the caller looks.
+// first, so that nothing links them back before the caller looks (it
+// pauses up to connectGapFactor times its last pass's duration, which
+// under the race detector can be seconds).
 func makeIsland(t *testing.T, s *Store, ms []Memory) []Memory {
 	t.Helper()
 	sp := s.space("default")
 	h := sp.idx
-	within(t, 10*time.Second, "the background pass to stop", func() {
+	within(t, time.Minute, "the background pass to stop", func() {
 		for h.connecting.Load() {
 			time.Sleep(time.Millisecond)
 		}
@@ -214,5 +216,58 @@ func TestConnectTwins(t *testing.T) {
 		if len(res) != 10 || res[9].Score < 0.9999 {
 			t.Errorf("vector %d: %+v, want 10 exact twins", i, res)
 		}
+	}
+}
+
+// A space whose first slots hold more unreached twins than one pass's
+// budget of searches still gets an island among its later slots linked
+// back: each pass goes on where the last one stopped, instead of spending
+// its budget on the same twins every time.
+func TestConnectBudgetMovesOn(t *testing.T) {
+	const dim, distinct, copies = 16, 10, 150
+	// A small candidate list keeps the passes (512 searches each) short,
+	// and so the background loop's pause after them (connectGapFactor).
+	s := open(t, t.TempDir(), Options{Dim: dim, NoSync: true, Index: IndexOptions{EfConstruction: 32}})
+	defer s.Close()
+	// The twins lie around −e0 and the other memories around +e0, so a
+	// search for one of the latter finds its own kind.
+	shift := func(m Memory, by float32) Memory {
+		m.Embedding = slices.Clone(m.Embedding)
+		m.Embedding[0] += by
+		return m
+	}
+	vs := randomMemories(5, distinct, dim)
+	for c := range copies {
+		for i, v := range vs {
+			m := shift(v, -2)
+			m.ID = fmt.Sprintf("v%d_c%d", i, c)
+			if err := s.Remember(ctx, "default", m); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	ms := randomMemories(3, 300, dim)
+	for i := range ms {
+		ms[i] = shift(ms[i], 2)
+		if err := s.Remember(ctx, "default", ms[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.waitIndexed("default")
+	h := s.space("default").idx
+	if un := distinct*copies + len(ms) - len(h.reachable()); un <= 2*connectBudget {
+		t.Fatalf("%d nodes unreached, want more than %d for the test to mean something", un, 2*connectBudget)
+	}
+	island := makeIsland(t, s, ms)
+	passes := (distinct*copies)/connectBudget + 2
+	linked := 0
+	for range passes {
+		linked += h.connect(ctx)
+	}
+	if linked == 0 {
+		t.Errorf("%d passes linked nothing back: the island after the twins was never searched for", passes)
+	}
+	if !slices.ContainsFunc(island, func(m Memory) bool { return foundBy(t, s, m) }) {
+		t.Errorf("no memory of the island %s, %s found by its own embedding after %d passes", island[0].ID, island[1].ID, passes)
 	}
 }
