@@ -20,11 +20,14 @@ import (
 // inserted one at a time.
 //
 // So, as Lucene does after a merge, the engine looks for them: connect walks
-// layer 0 from the entry point, and links every indexed node the walk did
-// not reach into the list of its nearest reached node (found by a search
-// for its own vector), which makes the rest of its island reachable too. A
-// background pass (connectLoop) runs while inserts keep coming, at most
-// every connectGap; Open runs one on a loaded graph.
+// layer 0 from the entry point, and searches for the vector of every indexed
+// node the walk did not reach: one found is reachable after all (and so is
+// what a walk from it reaches); one not found is linked into the list of
+// its nearest reached node. Each member of an island is searched for on its
+// own, since being reachable through a linked member does not make it
+// found: a search walks from its own vector's region. A background pass
+// (connectLoop) runs while inserts keep coming, at most every connectGap;
+// Open runs one on a loaded graph.
 
 // connectState is the connectivity pass's bookkeeping, part of hnsw.
 type connectState struct {
@@ -118,14 +121,17 @@ func (h *hnsw) connectRound(ctx context.Context, budget *int) (linked int, again
 			switch {
 			case slices.ContainsFunc(res, func(c cand) bool { return c.slot == x }):
 				// Reached after all: lists changed under the walk.
+				reached = h.mark(ctx, x, reached, &queue, &buf)
 			case len(res) > 0 && res[0].dist < twinDist:
-				continue // its twin is found in its place
+				// Its twin is found in its place.
 			case h.linkFrom(res, x):
+				// Only x counts as reached: the rest of its island is
+				// reachable through it now, but a search for another
+				// member may never walk as far as x, so each gets its
+				// own search (and its own link unless that finds it).
 				linked++
-			default:
-				continue
+				setBit(reached, x)
 			}
-			reached = h.mark(ctx, x, reached, &queue, &buf)
 		}
 	}
 	return linked, linked > 0

@@ -116,8 +116,25 @@ func makeIsland(t *testing.T, s *Store, ms []Memory) []Memory {
 			ib = i
 		}
 	}
+	cutIsland(h, a, b)
+	island := []Memory{ms[ia], ms[ib]}
+	reached := h.reachable()
+	for _, m := range island {
+		if reached[sp.byID[m.ID]] {
+			t.Fatalf("%s still reachable after the cut", m.ID)
+		}
+		if foundBy(t, s, m) {
+			t.Fatalf("%s still found after the cut", m.ID)
+		}
+	}
+	return island
+}
+
+// cutIsland drops a and b from every other layer-0 list and leaves each
+// in the other's list only: an island of two.
+func cutIsland(h *hnsw, a, b uint32) {
 	h.connMu.Lock() // no pass while the lists are cut
-	for r := uint32(0); r < sp.slotCount(); r++ {
+	for r := uint32(0); r < h.sp.slotCount(); r++ {
 		if r == a || r == b || h.sp.m(r).flags.Load()&flagIndexed == 0 {
 			continue
 		}
@@ -136,17 +153,6 @@ func makeIsland(t *testing.T, s *Store, ms []Memory) []Memory {
 	h.setList(a, 0, []cand{{b, d}})
 	h.setList(b, 0, []cand{{a, d}})
 	h.connMu.Unlock()
-	island := []Memory{ms[ia], ms[ib]}
-	reached := h.reachable()
-	for _, m := range island {
-		if reached[sp.byID[m.ID]] {
-			t.Fatalf("%s still reachable after the cut", m.ID)
-		}
-		if foundBy(t, s, m) {
-			t.Fatalf("%s still found after the cut", m.ID)
-		}
-	}
-	return island
 }
 
 // foundBy reports whether a search for m's embedding returns m.
@@ -267,7 +273,66 @@ func TestConnectBudgetMovesOn(t *testing.T) {
 	if linked == 0 {
 		t.Errorf("%d passes linked nothing back: the island after the twins was never searched for", passes)
 	}
-	if !slices.ContainsFunc(island, func(m Memory) bool { return foundBy(t, s, m) }) {
-		t.Errorf("no memory of the island %s, %s found by its own embedding after %d passes", island[0].ID, island[1].ID, passes)
+	for _, m := range island {
+		if !foundBy(t, s, m) {
+			t.Errorf("%s not found by its own embedding after %d passes", m.ID, passes)
+		}
+	}
+}
+
+// An island whose two members are far apart (each in the other's list
+// only) has both found again after a pass: linking the first one it meets
+// makes the other reachable through it, but a search for the other's
+// vector never walks that far, so it needs a link of its own.
+func TestConnectLinksEveryIslandMember(t *testing.T) {
+	const dim = 16
+	s := open(t, t.TempDir(), Options{Dim: dim, NoSync: true})
+	defer s.Close()
+	ms := randomMemories(3, 300, dim)
+	for _, m := range ms {
+		if err := s.Remember(ctx, "default", m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.waitIndexed("default")
+	sp := s.space("default")
+	h := sp.idx
+	within(t, time.Minute, "the background pass to stop", func() {
+		for h.connecting.Load() {
+			time.Sleep(time.Millisecond)
+		}
+	})
+	ep, _, _ := h.entry()
+	ia := slices.IndexFunc(ms, func(m Memory) bool {
+		r := sp.byID[m.ID]
+		return r != ep && sp.m(r).level == 0
+	})
+	a := sp.byID[ms[ia].ID]
+	var z uint32
+	var iz int
+	far := float32(-1)
+	for i, m := range ms {
+		r := sp.byID[m.ID]
+		if r == a || r == ep || sp.m(r).level > 0 {
+			continue
+		}
+		if d := h.distSlots(a, r); d > far {
+			far, z, iz = d, r, i
+		}
+	}
+	cutIsland(h, a, z)
+	island := []Memory{ms[ia], ms[iz]}
+	for _, m := range island {
+		if foundBy(t, s, m) {
+			t.Fatalf("%s still found after the cut", m.ID)
+		}
+	}
+	if n := h.connect(ctx); n == 0 {
+		t.Fatal("the pass linked nothing back")
+	}
+	for _, m := range island {
+		if !foundBy(t, s, m) {
+			t.Errorf("%s not found by its own embedding after a pass", m.ID)
+		}
 	}
 }
