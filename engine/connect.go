@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"math/bits"
 	"runtime"
@@ -33,9 +34,12 @@ import (
 type connectState struct {
 	connMu     sync.Mutex   // one pass at a time
 	connecting atomic.Bool  // connectLoop is running
-	connected  atomic.Int64 // h.inserts when the last pass began
+	connected  atomic.Int64 // h.changes() when the last pass began
+	nextPass   atomic.Int64 // unix nanoseconds before which the loop starts no pass
 	relinked   atomic.Int64 // nodes linked back since Open
 	connNext   uint32       // the slot the last pass's budget ran out at; under connMu
+	budget     int          // searches per pass; 0 means connectBudget (tests set fewer)
+	recheck    []uint32     // nodes to search for in the next rounds (noteLinked); under connMu
 }
 
 // connectRounds bounds the walks of one pass: linking a node into a full
@@ -66,8 +70,8 @@ const connectPick = 8
 func (h *hnsw) connect(ctx context.Context) int {
 	h.connMu.Lock()
 	defer h.connMu.Unlock()
-	at := h.inserts.Load()
-	total, budget := 0, connectBudget
+	at := h.changes()
+	total, budget := 0, cmp.Or(h.budget, connectBudget)
 	for range connectRounds {
 		n, again := h.connectRound(ctx, &budget)
 		total += n
@@ -103,53 +107,100 @@ func (h *hnsw) connectRound(ctx context.Context, budget *int) (linked int, again
 	if !h.walk(ctx, ep, reached, &queue, &buf) {
 		return 0, false
 	}
-	// From the word where the last pass stopped, round to it.
+	// First the nodes earlier links left to check, then the unreached
+	// ones from the word where the last pass stopped, round to it.
+	for len(h.recheck) > 0 && *budget > 0 && ctx.Err() == nil {
+		x := h.recheck[len(h.recheck)-1]
+		h.recheck = h.recheck[:len(h.recheck)-1]
+		if !h.live(x) {
+			continue
+		}
+		*budget--
+		if out, d := h.findOrLink(x); out == connLinked {
+			linked++
+			h.noteLinked(x, d, reached)
+		}
+		if x < n {
+			setBit(reached, x)
+		}
+	}
 	from := (h.connNext >> 6) % words
 	for i := range words {
 		w := (from + i) % words
 		for un := indexed[w] &^ reached[w]; un != 0; un &= un - 1 {
 			x := uint32(w)<<6 | uint32(bits.TrailingZeros64(un))
 			if reachedBit(reached, x) || !h.live(x) {
-				continue // linked with an island met earlier, or deleted since
+				continue // searched for already, or deleted since
 			}
 			if *budget <= 0 || ctx.Err() != nil {
 				h.connNext = x
 				return linked, false
 			}
 			*budget--
-			res := h.search(h.nodeQuery(x), h.efC)
-			switch {
-			case slices.ContainsFunc(res, func(c cand) bool { return c.slot == x }):
-				// Reached after all: lists changed under the walk.
-				reached = h.mark(ctx, x, reached, &queue, &buf)
-			case len(res) > 0 && res[0].dist < twinDist:
-				// Its twin is found in its place.
-			case h.linkFrom(res, x):
-				// Only x counts as reached: the rest of its island is
-				// reachable through it now, but a search for another
-				// member may never walk as far as x, so each gets its
-				// own search (and its own link unless that finds it).
+			// Only x counts as reached after its search, found or
+			// linked: the nodes reachable through it may still be out
+			// of reach of a search for their own vectors, which may
+			// never walk as far as x, so each gets its own search.
+			if out, d := h.findOrLink(x); out == connLinked {
 				linked++
-				setBit(reached, x)
+				h.noteLinked(x, d, reached)
 			}
+			setBit(reached, x)
 		}
 	}
 	return linked, linked > 0
 }
 
-// mark walks from x, growing reached as needed (x may be a slot allocated
-// after the round sized it).
-func (h *hnsw) mark(ctx context.Context, x uint32, reached []uint64, queue, buf *[]uint32) []uint64 {
-	if need := int(x/64) + 1; need > len(reached) {
-		reached = append(reached, make([]uint64, need-len(reached))...)
+// maxRecheck bounds the nodes left to check by later passes.
+const maxRecheck = 4 * connectBudget
+
+// noteLinked queues for a search of their own, whatever a walk says of
+// them, the nodes a link of x may leave reachable but unfound: the member
+// it displaced (d, noSlot if none), which may now be reachable only from
+// far away, and the members of x's island (its neighbours the round's walk
+// did not reach), now reachable only through x. Under connMu.
+func (h *hnsw) noteLinked(x, d uint32, reached []uint64) {
+	if d != noSlot && len(h.recheck) < maxRecheck {
+		h.recheck = append(h.recheck, d)
 	}
-	h.walk(ctx, x, reached, queue, buf)
-	return reached
+	var buf []uint32
+	for _, y := range h.neighbours(x, 0, buf) {
+		if !reachedBit(reached, y) && len(h.recheck) < maxRecheck {
+			h.recheck = append(h.recheck, y)
+		}
+	}
 }
 
-// walk marks in reached every node a walk of layer 0 from start reaches
-// (nodes beyond reached's length are walked through but not marked); it
-// reports false if ctx ended it.
+// What findOrLink did with a node.
+const (
+	connFound  = iota // a search for its vector finds it
+	connTwin          // a search finds an exact duplicate in its place
+	connLinked        // it was linked into a nearby node's list
+	connFailed        // no nearby list could take it
+)
+
+// findOrLink searches for x's vector and, unless the search finds x or its
+// twin, links x into a nearby list (linkFrom). It returns what it did and
+// the member the link displaced (noSlot if none).
+func (h *hnsw) findOrLink(x uint32) (outcome int, dropped uint32) {
+	res := h.search(h.nodeQuery(x), h.efC)
+	switch {
+	case slices.ContainsFunc(res, func(c cand) bool { return c.slot == x }):
+		return connFound, noSlot
+	case len(res) > 0 && res[0].dist < twinDist:
+		return connTwin, noSlot
+	}
+	if ok, d := h.linkFrom(res, x); ok {
+		return connLinked, d
+	}
+	return connFailed, noSlot
+}
+
+// walk marks in reached every node a walk from start reaches, on every
+// layer: a search descends the upper layers to its own region before it
+// walks layer 0, so a part of layer 0 that only the upper layers link to
+// the rest is reached too. Nodes beyond reached's length (allocated since
+// the round sized it) are not followed. It reports false if ctx ended it.
 func (h *hnsw) walk(ctx context.Context, start uint32, reached []uint64, queue, buf *[]uint32) bool {
 	if reachedBit(reached, start) {
 		return true
@@ -163,13 +214,16 @@ func (h *hnsw) walk(ctx context.Context, start uint32, reached []uint64, queue, 
 			}
 			runtime.Gosched()
 		}
-		*buf = h.neighbours((*queue)[i], 0, *buf)
-		for _, y := range *buf {
-			if int(y>>6) >= len(reached) || reachedBit(reached, y) {
-				continue
+		x := (*queue)[i]
+		for l := range int(h.sp.m(x).level) + 1 {
+			*buf = h.neighbours(x, l, *buf)
+			for _, y := range *buf {
+				if int(y>>6) >= len(reached) || reachedBit(reached, y) {
+					continue
+				}
+				setBit(reached, y)
+				*queue = append(*queue, y)
 			}
-			setBit(reached, y)
-			*queue = append(*queue, y)
 		}
 	}
 	return true
@@ -177,9 +231,9 @@ func (h *hnsw) walk(ctx context.Context, start uint32, reached []uint64, queue, 
 
 // linkFrom puts x into the layer-0 list of one of the nearest live nodes of
 // res (a search's result, closest first): the first of connectPick with room,
-// else the nearest whose list has a member another list also points to,
-// which it replaces (the farthest such member). It reports whether it did.
-func (h *hnsw) linkFrom(res []cand, x uint32) bool {
+// else the nearest whose list can give up a member (linkInto). It reports
+// whether it did, and the member it displaced (noSlot if none).
+func (h *hnsw) linkFrom(res []cand, x uint32) (ok bool, dropped uint32) {
 	var near []cand
 	for _, c := range res {
 		if c.slot != x && h.live(c.slot) {
@@ -191,50 +245,74 @@ func (h *hnsw) linkFrom(res []cand, x uint32) bool {
 	}
 	for _, full := range []bool{false, true} {
 		for _, c := range near {
-			if h.linkInto(c.slot, x, c.dist, full) {
-				return true
+			ok, dropped, orphan := h.linkInto(c.slot, x, c.dist, full)
+			if orphan {
+				h.reconnect([]uint32{dropped}, 0)
+			}
+			if ok {
+				return true, dropped
 			}
 		}
 	}
-	return false
+	return false, noSlot
 }
 
-// linkInto adds x (at distance d) to y's layer-0 list: if the list has room,
-// or, when replace is set, in place of its farthest member that has another
-// in-link.
-func (h *hnsw) linkInto(y, x uint32, d float32, replace bool) bool {
+// noSlot is no slot (slots are below the store's slot count).
+const noSlot = ^uint32(0)
+
+// linkInto adds x (at distance d) to y's layer-0 list if the list has room,
+// or, when replace is set, in place of a member another list also points to:
+// the farthest such member that a closer member dominates (is closer to it
+// than y is, so a walk through y still finds it in one more step), else the
+// farthest such member, as addLink's re-selection (dropOne) would choose. It
+// returns the member it displaced (noSlot if none), and orphan if a
+// concurrent re-selection left that member no other in-link meanwhile, for
+// the caller to reconnect once it holds no lock.
+func (h *hnsw) linkInto(y, x uint32, d float32, replace bool) (ok bool, dropped uint32, orphan bool) {
 	mu := h.lock(y)
 	mu.Lock()
 	defer mu.Unlock()
 	lst := h.list(y, 0)
 	cnt := int(lst[0])
 	if slices.Contains(lst[1:1+cnt], x) {
-		return true
+		return true, noSlot, false
 	}
 	if cnt < h.m0 {
 		lst[1+cnt] = x
 		h.setDist(y, 0, cnt, d)
 		lst[0]++
 		h.inDeg.at(x).Add(1)
-		return true
+		return true, noSlot, false
 	}
 	if !replace {
-		return false
+		return false, noSlot, false
 	}
-	worst, wd := -1, float32(-2)
+	members := make([]cand, 0, cnt)
 	for i := range cnt {
-		if dd := h.getDist(y, 0, i); dd > wd && h.inDeg.at(lst[1+i]).Load() > minInDegree {
-			worst, wd = i, dd
+		if w := lst[1+i]; h.inDeg.at(w).Load() > minInDegree {
+			members = append(members, cand{uint32(i), h.getDist(y, 0, i)}) // slot holds the list index
 		}
 	}
-	if worst < 0 {
-		return false
+	if len(members) == 0 {
+		return false, noSlot, false
 	}
-	h.inDeg.at(lst[1+worst]).Add(-1)
-	lst[1+worst] = x
-	h.setDist(y, 0, worst, d)
+	slices.SortFunc(members, func(a, b cand) int { return cmp.Compare(b.dist, a.dist) }) // farthest first
+	victim := members[0].slot
+dominated:
+	for _, c := range members {
+		w := lst[1+c.slot]
+		for j := range cnt {
+			if u := lst[1+j]; u != w && h.getDist(y, 0, j) < c.dist && h.distSlots(u, w) < c.dist {
+				victim = c.slot
+				break dominated
+			}
+		}
+	}
+	w := lst[1+victim]
+	lst[1+victim] = x
+	h.setDist(y, 0, int(victim), d)
 	h.inDeg.at(x).Add(1)
-	return true
+	return true, w, h.inDeg.at(w).Add(-1) < minInDegree
 }
 
 // connectGapFactor and connectMinGap pace the background passes: the next
@@ -249,8 +327,12 @@ const (
 	connectMinGap    = 500 * time.Millisecond
 )
 
+// changes counts the inserts and deletes since Open: both can leave nodes
+// unreached (a delete's repair re-selects its neighbours' lists).
+func (h *hnsw) changes() int64 { return h.inserts.Load() + h.deleted.Load() }
+
 // kickConnect starts the background pass unless it runs; index calls it
-// after every insert.
+// after every insert, the indexer after every delete's repair.
 func (h *hnsw) kickConnect() {
 	if h.sp.st.stopping.Load() {
 		return
@@ -260,10 +342,12 @@ func (h *hnsw) kickConnect() {
 	}
 }
 
-// connectLoop runs passes until one finds no insert since the last, then
-// exits (the next insert starts it again).
+// connectLoop runs passes until one finds no change since the last, then
+// exits (the next change starts it again). The gap after a pass holds
+// across restarts: a trickle of changes, each restarting the loop, gets no
+// more passes than a steady stream.
 func (h *hnsw) connectLoop(ctx context.Context) {
-	t := time.NewTimer(0)
+	t := time.NewTimer(time.Until(time.Unix(0, h.nextPass.Load())))
 	defer t.Stop()
 	for {
 		select {
@@ -278,14 +362,16 @@ func (h *hnsw) connectLoop(ctx context.Context) {
 		}
 		start := time.Now()
 		h.connect(ctx)
-		t.Reset(max(connectMinGap, connectGapFactor*time.Since(start)))
-		if h.inserts.Load() != h.connected.Load() {
+		gap := max(connectMinGap, connectGapFactor*time.Since(start))
+		h.nextPass.Store(start.Add(gap).UnixNano())
+		t.Reset(gap)
+		if h.changes() != h.connected.Load() {
 			continue
 		}
-		// Caught up: stop, unless an insert came in between (its
+		// Caught up: stop, unless a change came in between (its
 		// kickConnect saw the loop still running).
 		h.connecting.Store(false)
-		if h.inserts.Load() == h.connected.Load() || !h.connecting.CompareAndSwap(false, true) {
+		if h.changes() == h.connected.Load() || !h.connecting.CompareAndSwap(false, true) {
 			return
 		}
 	}

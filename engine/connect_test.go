@@ -8,8 +8,9 @@ import (
 )
 
 // An island (two nodes linked only to each other) is linked back into the
-// graph by each of the three ways a pass runs: waitIndexed's, the
-// background one that inserts start, and Open's on a loaded snapshot.
+// graph by each of the four ways a pass runs: waitIndexed's, the
+// background one that an insert or a delete starts, and Open's on a
+// loaded snapshot.
 func TestConnectLinksIslands(t *testing.T) {
 	const dim = 16
 	dir := t.TempDir()
@@ -54,12 +55,24 @@ func TestConnectLinksIslands(t *testing.T) {
 	if err := s.Remember(ctx, "default", extra); err != nil {
 		t.Fatal(err)
 	}
-	within(t, 10*time.Second, "the background pass", func() {
+	within(t, time.Minute, "the background pass", func() {
 		for s.space("default").idx.relinked.Load() == before {
 			time.Sleep(10 * time.Millisecond)
 		}
 	})
 	check(s, "background", island)
+
+	island = makeIsland(t, s, ms)
+	before = s.space("default").idx.relinked.Load()
+	if err := s.Delete(ctx, "default", extra.ID); err != nil {
+		t.Fatal(err)
+	}
+	within(t, time.Minute, "the background pass after a delete", func() {
+		for s.space("default").idx.relinked.Load() == before {
+			time.Sleep(10 * time.Millisecond)
+		}
+	})
+	check(s, "delete", island)
 
 	island = makeIsland(t, s, ms)
 	if err := s.Close(); err != nil {
@@ -69,7 +82,7 @@ func TestConnectLinksIslands(t *testing.T) {
 	if rec := s.Recovery(); !rec.IndexLoaded || rec.Reindexed != 0 {
 		t.Fatalf("reopen: %+v", rec)
 	}
-	within(t, 10*time.Second, "Open's background pass", func() {
+	within(t, time.Minute, "Open's background pass", func() {
 		for s.space("default").idx.relinked.Load() == 0 {
 			time.Sleep(10 * time.Millisecond)
 		}
@@ -165,24 +178,21 @@ func foundBy(t *testing.T, s *Store, m Memory) bool {
 	return slices.ContainsFunc(res, func(r Match) bool { return r.ID == m.ID })
 }
 
-// reachable marks the slots a walk of layer 0 from the entry point reaches.
+// reachable marks the slots a walk from the entry point reaches (the
+// connectivity pass's walk, every layer).
 func (h *hnsw) reachable() map[uint32]bool {
 	ep, _, ok := h.entry()
 	if !ok {
 		return nil
 	}
-	seen := map[uint32]bool{ep: true}
-	queue := []uint32{ep}
-	var buf []uint32
-	for len(queue) > 0 {
-		x := queue[0]
-		queue = queue[1:]
-		buf = h.neighbours(x, 0, buf)
-		for _, y := range buf {
-			if !seen[y] {
-				seen[y] = true
-				queue = append(queue, y)
-			}
+	n := max(h.sp.slotCount(), ep+1)
+	bits := make([]uint64, (n+63)/64)
+	var queue, buf []uint32
+	h.walk(ctx, ep, bits, &queue, &buf)
+	seen := map[uint32]bool{}
+	for r := range n {
+		if reachedBit(bits, r) {
+			seen[r] = true
 		}
 	}
 	return seen
@@ -194,7 +204,11 @@ func (h *hnsw) reachable() map[uint32]bool {
 // for any of them finds its twins, so a pass links none of them (and costs
 // no more than connectBudget searches), and every vector is still served.
 func TestConnectTwins(t *testing.T) {
-	const dim, distinct, copies = 16, 10, 300
+	const dim = 16
+	distinct, copies := 10, 300
+	if raceEnabled {
+		distinct, copies = 4, 200 // still more copies than a list holds
+	}
 	s := open(t, t.TempDir(), Options{Dim: dim, NoSync: true})
 	defer s.Close()
 	vs := randomMemories(5, distinct, dim)
@@ -230,9 +244,9 @@ func TestConnectTwins(t *testing.T) {
 // back: each pass goes on where the last one stopped, instead of spending
 // its budget on the same twins every time.
 func TestConnectBudgetMovesOn(t *testing.T) {
-	const dim, distinct, copies = 16, 10, 150
-	// A small candidate list keeps the passes (512 searches each) short,
-	// and so the background loop's pause after them (connectGapFactor).
+	const dim, distinct, copies, budget = 16, 4, 100, 64
+	// A small candidate list and budget keep the passes short, and so the
+	// background loop's pause after them (connectGapFactor).
 	s := open(t, t.TempDir(), Options{Dim: dim, NoSync: true, Index: IndexOptions{EfConstruction: 32}})
 	defer s.Close()
 	// The twins lie around −e0 and the other memories around +e0, so a
@@ -254,6 +268,12 @@ func TestConnectBudgetMovesOn(t *testing.T) {
 	}
 	ms := randomMemories(3, 300, dim)
 	for i := range ms {
+		if i == 0 {
+			h := s.space("default").idx
+			h.connMu.Lock()
+			h.budget = budget
+			h.connMu.Unlock()
+		}
 		ms[i] = shift(ms[i], 2)
 		if err := s.Remember(ctx, "default", ms[i]); err != nil {
 			t.Fatal(err)
@@ -261,11 +281,11 @@ func TestConnectBudgetMovesOn(t *testing.T) {
 	}
 	s.waitIndexed("default")
 	h := s.space("default").idx
-	if un := distinct*copies + len(ms) - len(h.reachable()); un <= 2*connectBudget {
-		t.Fatalf("%d nodes unreached, want more than %d for the test to mean something", un, 2*connectBudget)
+	if un := distinct*copies + len(ms) - len(h.reachable()); un <= 2*budget {
+		t.Fatalf("%d nodes unreached, want more than %d for the test to mean something", un, 2*budget)
 	}
 	island := makeIsland(t, s, ms)
-	passes := (distinct*copies)/connectBudget + 2
+	passes := (distinct*copies)/budget + 2
 	linked := 0
 	for range passes {
 		linked += h.connect(ctx)

@@ -107,6 +107,7 @@ func (h *hnsw) work(ctx context.Context) {
 			h.dels = h.dels[:n-1]
 			h.qmu.Unlock()
 			h.repair(r)
+			h.kickConnect()
 			runtime.Gosched()
 			continue
 		}
