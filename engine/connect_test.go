@@ -48,30 +48,28 @@ func TestConnectLinksIslands(t *testing.T) {
 	s.waitIndexed("default")
 	check(s, "waitIndexed", island)
 
+	// after starts the background pass with a change and waits for it to
+	// link something back.
+	after := func(what string, change func() error) {
+		t.Helper()
+		before := s.space("default").idx.relinked.Load()
+		if err := change(); err != nil {
+			t.Fatal(err)
+		}
+		within(t, time.Minute, "the background pass after "+what, func() {
+			for s.space("default").idx.relinked.Load() == before {
+				time.Sleep(10 * time.Millisecond)
+			}
+		})
+	}
 	island = makeIsland(t, s, ms)
-	before := s.space("default").idx.relinked.Load()
 	extra := randomMemories(4, 1, dim)[0]
 	extra.ID = "extra"
-	if err := s.Remember(ctx, "default", extra); err != nil {
-		t.Fatal(err)
-	}
-	within(t, time.Minute, "the background pass", func() {
-		for s.space("default").idx.relinked.Load() == before {
-			time.Sleep(10 * time.Millisecond)
-		}
-	})
-	check(s, "background", island)
+	after("an insert", func() error { return s.Remember(ctx, "default", extra) })
+	check(s, "insert", island)
 
 	island = makeIsland(t, s, ms)
-	before = s.space("default").idx.relinked.Load()
-	if err := s.Delete(ctx, "default", extra.ID); err != nil {
-		t.Fatal(err)
-	}
-	within(t, time.Minute, "the background pass after a delete", func() {
-		for s.space("default").idx.relinked.Load() == before {
-			time.Sleep(10 * time.Millisecond)
-		}
-	})
+	after("a delete", func() error { return s.Delete(ctx, "default", extra.ID) })
 	check(s, "delete", island)
 
 	island = makeIsland(t, s, ms)
@@ -90,21 +88,27 @@ func TestConnectLinksIslands(t *testing.T) {
 	check(s, "Open", island)
 }
 
-// makeIsland cuts two neighbouring memories of ms out of the graph (every
-// layer-0 list outside drops them; they keep each other) and checks that
-// the graph no longer finds them. It waits for the background pass to stop
-// first, so that nothing links them back before the caller looks (it
-// pauses up to connectGapFactor times its last pass's duration, which
-// under the race detector can be seconds).
-func makeIsland(t *testing.T, s *Store, ms []Memory) []Memory {
+// waitConnectIdle waits for h's background pass to stop (it pauses up to
+// connectGapFactor times its last pass's duration, which under the race
+// detector can be seconds).
+func waitConnectIdle(t *testing.T, h *hnsw) {
 	t.Helper()
-	sp := s.space("default")
-	h := sp.idx
 	within(t, time.Minute, "the background pass to stop", func() {
 		for h.connecting.Load() {
 			time.Sleep(time.Millisecond)
 		}
 	})
+}
+
+// makeIsland cuts two neighbouring memories of ms out of the graph (every
+// layer-0 list outside drops them; they keep each other) and checks that
+// the graph no longer finds them. It waits for the background pass to stop
+// first, so that nothing links them back before the caller looks.
+func makeIsland(t *testing.T, s *Store, ms []Memory) []Memory {
+	t.Helper()
+	sp := s.space("default")
+	h := sp.idx
+	waitConnectIdle(t, h)
 	ep, _, _ := h.entry()
 	var a, b uint32
 	var ia, ib int
@@ -317,11 +321,7 @@ func TestConnectLinksEveryIslandMember(t *testing.T) {
 	s.waitIndexed("default")
 	sp := s.space("default")
 	h := sp.idx
-	within(t, time.Minute, "the background pass to stop", func() {
-		for h.connecting.Load() {
-			time.Sleep(time.Millisecond)
-		}
-	})
+	waitConnectIdle(t, h)
 	ep, _, _ := h.entry()
 	ia := slices.IndexFunc(ms, func(m Memory) bool {
 		r := sp.byID[m.ID]
