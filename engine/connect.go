@@ -320,8 +320,9 @@ dominated:
 // later, and at least connectMinGap later, so a space that keeps taking
 // inserts spends at most 1/connectGapFactor of one core on them. Measured
 // 2026-11-27: a pass over the 100,000 memories of the engine benchmark took
-// 37–52 ms (it found 5 unreached after the preload), one over a million
-// nodes of 1,024 duplicated vectors 150–170 ms, its searches included.
+// 33–34 ms (the first, at Open, had found 5 unreached after the preload),
+// one over a million nodes of 1,024 vectors stored ~1,000 times each 74–92
+// ms, its 512 searches included.
 const (
 	connectGapFactor = 50
 	connectMinGap    = 500 * time.Millisecond
