@@ -102,26 +102,32 @@ func (h *hnsw) connectRound(ctx context.Context, budget *int) (linked int, again
 			indexed[r>>6] |= 1 << (r & 63)
 		}
 	}
-	reached := make([]uint64, max(words, (ep+64)/64))
-	var queue, buf []uint32
-	if !h.walk(ctx, ep, reached, &queue, &buf) {
+	reached := make([]uint64, words) // ep < n: read before n
+	if !h.walk(ctx, ep, reached) {
 		return 0, false
+	}
+	// check searches for x and links it back unless the search finds it.
+	// Only x counts as reached after that, found or linked: the nodes
+	// reachable through it may still be out of reach of a search for
+	// their own vectors, which may never walk as far as x, so each gets
+	// its own search.
+	check := func(x uint32) {
+		*budget--
+		if ok, d := h.relink(x); ok {
+			linked++
+			h.noteLinked(x, d, reached)
+		}
+		if x < n {
+			setBit(reached, x)
+		}
 	}
 	// First the nodes earlier links left to check, then the unreached
 	// ones from the word where the last pass stopped, round to it.
 	for len(h.recheck) > 0 && *budget > 0 && ctx.Err() == nil {
 		x := h.recheck[len(h.recheck)-1]
 		h.recheck = h.recheck[:len(h.recheck)-1]
-		if !h.live(x) {
-			continue
-		}
-		*budget--
-		if out, d := h.findOrLink(x); out == connLinked {
-			linked++
-			h.noteLinked(x, d, reached)
-		}
-		if x < n {
-			setBit(reached, x)
+		if h.live(x) {
+			check(x)
 		}
 	}
 	from := (h.connNext >> 6) % words
@@ -136,16 +142,7 @@ func (h *hnsw) connectRound(ctx context.Context, budget *int) (linked int, again
 				h.connNext = x
 				return linked, false
 			}
-			*budget--
-			// Only x counts as reached after its search, found or
-			// linked: the nodes reachable through it may still be out
-			// of reach of a search for their own vectors, which may
-			// never walk as far as x, so each gets its own search.
-			if out, d := h.findOrLink(x); out == connLinked {
-				linked++
-				h.noteLinked(x, d, reached)
-			}
-			setBit(reached, x)
+			check(x)
 		}
 	}
 	return linked, linked > 0
@@ -171,29 +168,16 @@ func (h *hnsw) noteLinked(x, d uint32, reached []uint64) {
 	}
 }
 
-// What findOrLink did with a node.
-const (
-	connFound  = iota // a search for its vector finds it
-	connTwin          // a search finds an exact duplicate in its place
-	connLinked        // it was linked into a nearby node's list
-	connFailed        // no nearby list could take it
-)
-
-// findOrLink searches for x's vector and, unless the search finds x or its
-// twin, links x into a nearby list (linkFrom). It returns what it did and
-// the member the link displaced (noSlot if none).
-func (h *hnsw) findOrLink(x uint32) (outcome int, dropped uint32) {
+// relink searches for x's vector and, unless the search finds x or an
+// exact duplicate of it (twinDist), links x into a nearby list (linkFrom).
+// It reports whether it linked x, and the member the link displaced (noSlot
+// if none).
+func (h *hnsw) relink(x uint32) (linked bool, dropped uint32) {
 	res := h.search(h.nodeQuery(x), h.efC)
-	switch {
-	case slices.ContainsFunc(res, func(c cand) bool { return c.slot == x }):
-		return connFound, noSlot
-	case len(res) > 0 && res[0].dist < twinDist:
-		return connTwin, noSlot
+	if slices.ContainsFunc(res, func(c cand) bool { return c.slot == x }) || len(res) > 0 && res[0].dist < twinDist {
+		return false, noSlot
 	}
-	if ok, d := h.linkFrom(res, x); ok {
-		return connLinked, d
-	}
-	return connFailed, noSlot
+	return h.linkFrom(res, x)
 }
 
 // walk marks in reached every node a walk from start reaches, on every
@@ -201,28 +185,26 @@ func (h *hnsw) findOrLink(x uint32) (outcome int, dropped uint32) {
 // walks layer 0, so a part of layer 0 that only the upper layers link to
 // the rest is reached too. Nodes beyond reached's length (allocated since
 // the round sized it) are not followed. It reports false if ctx ended it.
-func (h *hnsw) walk(ctx context.Context, start uint32, reached []uint64, queue, buf *[]uint32) bool {
-	if reachedBit(reached, start) {
-		return true
-	}
+func (h *hnsw) walk(ctx context.Context, start uint32, reached []uint64) bool {
 	setBit(reached, start)
-	*queue = append((*queue)[:0], start)
-	for i := 0; i < len(*queue); i++ {
+	queue := []uint32{start}
+	var buf []uint32
+	for i := 0; i < len(queue); i++ {
 		if i&1023 == 1023 {
 			if ctx.Err() != nil {
 				return false
 			}
 			runtime.Gosched()
 		}
-		x := (*queue)[i]
+		x := queue[i]
 		for l := range int(h.sp.m(x).level) + 1 {
-			*buf = h.neighbours(x, l, *buf)
-			for _, y := range *buf {
+			buf = h.neighbours(x, l, buf)
+			for _, y := range buf {
 				if int(y>>6) >= len(reached) || reachedBit(reached, y) {
 					continue
 				}
 				setBit(reached, y)
-				*queue = append(*queue, y)
+				queue = append(queue, y)
 			}
 		}
 	}
@@ -278,10 +260,7 @@ func (h *hnsw) linkInto(y, x uint32, d float32, replace bool) (ok bool, dropped 
 		return true, noSlot, false
 	}
 	if cnt < h.m0 {
-		lst[1+cnt] = x
-		h.setDist(y, 0, cnt, d)
-		lst[0]++
-		h.inDeg.at(x).Add(1)
+		h.appendLink(y, 0, x, d)
 		return true, noSlot, false
 	}
 	if !replace {
@@ -308,11 +287,8 @@ dominated:
 			}
 		}
 	}
-	w := lst[1+victim]
-	lst[1+victim] = x
-	h.setDist(y, 0, int(victim), d)
-	h.inDeg.at(x).Add(1)
-	return true, w, h.inDeg.at(w).Add(-1) < minInDegree
+	w, orphaned := h.replaceLink(y, int(victim), x, d)
+	return true, w, orphaned
 }
 
 // connectGapFactor and connectMinGap pace the background passes: the next

@@ -191,8 +191,7 @@ func (h *hnsw) reachable() map[uint32]bool {
 	}
 	n := max(h.sp.slotCount(), ep+1)
 	bits := make([]uint64, (n+63)/64)
-	var queue, buf []uint32
-	h.walk(ctx, ep, bits, &queue, &buf)
+	h.walk(ctx, ep, bits)
 	seen := map[uint32]bool{}
 	for r := range n {
 		if reachedBit(bits, r) {

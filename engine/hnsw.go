@@ -213,6 +213,32 @@ func (h *hnsw) writeList(r uint32, l int, nb []cand) (orphans []uint32) {
 	return orphans
 }
 
+// appendLink adds x (at distance d) to the list of n at layer l, which has
+// room. Callers hold n's stripe lock.
+func (h *hnsw) appendLink(n uint32, l int, x uint32, d float32) {
+	lst := h.list(n, l)
+	cnt := int(lst[0])
+	lst[1+cnt] = x
+	h.setDist(n, l, cnt, d)
+	lst[0]++
+	if l == 0 {
+		h.inDeg.at(x).Add(1)
+	}
+}
+
+// replaceLink puts x (at distance d) in place of the i-th member of n's
+// layer-0 list and returns that member, and whether it lost its last
+// in-link (for the caller to reconnect once it holds no lock). Callers
+// hold n's stripe lock.
+func (h *hnsw) replaceLink(n uint32, i int, x uint32, d float32) (w uint32, orphaned bool) {
+	lst := h.list(n, 0)
+	w = lst[1+i]
+	lst[1+i] = x
+	h.setDist(n, 0, i, d)
+	h.inDeg.at(x).Add(1)
+	return w, h.inDeg.at(w).Add(-1) < minInDegree
+}
+
 // reconnect gives each node with fewer than minInDegree layer-0 in-links
 // (a live, indexed node few lists point to) links from its nearest
 // neighbours; a full list gives up its farthest member, which may in turn
@@ -246,17 +272,10 @@ func (h *hnsw) reconnect(orphans []uint32, depth int) {
 			mu.Lock()
 			ly := h.list(y, 0)
 			cnt := int(ly[0])
-			present := false
-			for _, n := range ly[1 : 1+cnt] {
-				present = present || n == x
-			}
 			switch {
-			case present:
+			case slices.Contains(ly[1:1+cnt], x):
 			case cnt < h.m0:
-				ly[1+cnt] = x
-				h.setDist(y, 0, cnt, d)
-				ly[0]++
-				h.inDeg.at(x).Add(1)
+				h.appendLink(y, 0, x, d)
 			default:
 				worst, wd := -1, float32(-2)
 				for i := 0; i < cnt; i++ {
@@ -265,11 +284,7 @@ func (h *hnsw) reconnect(orphans []uint32, depth int) {
 					}
 				}
 				if wd > d { // only ever replace a farther member
-					w := ly[1+worst]
-					ly[1+worst] = x
-					h.setDist(y, 0, worst, d)
-					h.inDeg.at(x).Add(1)
-					if h.inDeg.at(w).Add(-1) < minInDegree {
+					if w, orphaned := h.replaceLink(y, worst, x, d); orphaned {
 						next = append(next, w)
 					}
 				}
@@ -725,9 +740,8 @@ func (h *hnsw) setList(r uint32, l int, nb []cand) []uint32 {
 }
 
 // addLink adds r to the list of n at layer l (d = their distance). A full
-// list keeps its members when r is farther than all of them (no distance
-// computed: they are stored); otherwise it is re-selected with the
-// heuristic among its live members and r.
+// list drops one of its live members and r (dropOne), after leaving out
+// deleted ones.
 func (h *hnsw) addLink(n, r uint32, d float32, l int) []uint32 {
 	capacity := h.m
 	if l == 0 {
@@ -738,23 +752,13 @@ func (h *hnsw) addLink(n, r uint32, d float32, l int) []uint32 {
 	defer mu.Unlock()
 	lst := h.list(n, l)
 	cnt := int(lst[0])
-	worst := float32(-1)
-	for i, x := range lst[1 : 1+cnt] {
-		if x == r {
-			return nil
-		}
-		worst = max(worst, h.getDist(n, l, i))
-	}
-	if cnt < capacity {
-		lst[1+cnt] = r
-		h.setDist(n, l, cnt, d)
-		lst[0]++
-		if l == 0 {
-			h.inDeg.at(r).Add(1)
-		}
+	if slices.Contains(lst[1:1+cnt], r) {
 		return nil
 	}
-	_ = worst
+	if cnt < capacity {
+		h.appendLink(n, l, r, d)
+		return nil
+	}
 	cs := make([]cand, 0, cnt+1)
 	cs = append(cs, cand{r, d})
 	for i, x := range lst[1 : 1+cnt] {
