@@ -537,7 +537,9 @@ func TestLiveSnapshotPaced(t *testing.T) {
 }
 
 // A store whose snapshot was written before its parts moved from 'h' to
-// 'z' (a 20-byte manifest) loads it, and the next snapshot deletes it.
+// 'z' (a 20-byte manifest) loads it, and the next snapshot deletes it,
+// with the 'z' parts such a store kept from before an older binary opened
+// it (here generation 1, and a later one a crash left unnamed).
 func TestIndexSnapshotOldLayout(t *testing.T) {
 	dir := t.TempDir()
 	s := open(t, dir, Options{Dim: 16, NoAutoLink: true, IndexSnapshotEvery: -1})
@@ -565,9 +567,9 @@ func TestIndexSnapshotOldLayout(t *testing.T) {
 			t.Fatal(err)
 		}
 		b.Set(partKeyIn(pfxIndexV1, "default", m.gen, p), v, nil)
+		b.Set(partKey("default", m.gen+5, p), v, nil)
 		closer.Close()
 	}
-	b.DeleteRange(partKey("default", m.gen, 0), partKey("default", m.gen+1, 0), nil)
 	var old []byte
 	old = binary.LittleEndian.AppendUint64(old, m.gen)
 	old = binary.LittleEndian.AppendUint32(old, m.parts)
@@ -593,6 +595,31 @@ func TestIndexSnapshotOldLayout(t *testing.T) {
 		t.Errorf("an old part is left after the next snapshot: %q", it.Key())
 	}
 	it.Close()
+	v, closer, err = s.db.Get(manifestKey("default"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now, err := parseManifest(v)
+	closer.Close()
+	if err != nil || now.pfx != pfxIndex || now.gen <= m.gen+5 {
+		t.Fatalf("manifest %+v, %v: want parts under %q past generation %d", now, err, pfxIndex, m.gen+5)
+	}
+	lo := spaceKey(nil, pfxIndex, "default")
+	it, err = s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: prefixEnd(lo)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts := 0
+	for it.First(); it.Valid(); it.Next() {
+		if gen := binary.BigEndian.Uint64(it.Key()[len(lo):]); gen != now.gen {
+			t.Errorf("a part of generation %d is left beside the current %d: %q", gen, now.gen, it.Key())
+		}
+		parts++
+	}
+	it.Close()
+	if parts != int(now.parts) {
+		t.Errorf("%d parts under %q, want the manifest's %d", parts, pfxIndex, now.parts)
+	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}

@@ -383,8 +383,8 @@ var errSnapshotStopped = errors.New("index snapshot interrupted")
 // parts' table is ingested), so a crash or a checkpoint that keeps the
 // manifest keeps those records (pebble's WAL is replayed in order). A crash
 // that keeps the ingested table but not the manifest leaves parts of a
-// generation no manifest names: the next snapshot reuses that generation
-// and deletes whatever of it its own parts do not overwrite.
+// generation no manifest names: the next snapshot takes a generation past
+// every one the space's parts hold, and deletes all the others.
 //
 // Memory: the stream is written part by part as nodes are copied; besides
 // the parts in flight (the table writer's current block) it holds two words
@@ -432,14 +432,18 @@ func (s *Store) saveIndexAt(ctx context.Context, sp *space, final bool, rate int
 		}
 	}
 	var old uint64
-	oldPfx := byte(pfxIndex)
 	if v, closer, err := s.db.Get(manifestKey(sp.id)); err == nil {
 		if m, err := parseManifest(v); err == nil {
-			old, oldPfx = m.gen, m.pfx
+			old = m.gen
 		}
 		closer.Close()
 	}
 	gen := old + 1
+	if last, ok, err := s.lastPartGen(sp.id); err != nil {
+		return 0, err
+	} else if ok && last >= gen {
+		gen = last + 1 // past parts no manifest names (see below)
+	}
 	w := &partWriter{s: s, space: sp.id, gen: gen}
 	if !final {
 		w.partBytes = liveSnapshotPart
@@ -517,15 +521,16 @@ func (s *Store) saveIndexAt(ctx context.Context, sp *space, final bool, rate int
 	man = append(man, pfxIndex)
 	b := s.db.NewBatch()
 	b.Set(manifestKey(sp.id), frame(man), nil)
-	// Parts of this generation beyond the stream, left by a snapshot that a
-	// crash interrupted between its ingest and this write, and the
-	// previous generation. The first range ends where the next
-	// generation's parts begin, so the next snapshot's table overlaps it
-	// not even at a boundary.
-	b.DeleteRange(partKey(sp.id, gen, w.part), partKey(sp.id, gen+1, 0), nil)
-	if old > 0 {
-		b.DeleteRange(partKeyIn(oldPfx, sp.id, old, 0), partKeyIn(oldPfx, sp.id, old+1, 0), nil)
-	}
+	// Every other part of the space: the previous generation's, and any
+	// generation no manifest names (a snapshot that a crash interrupted
+	// between its ingest and this write; the 'z' parts a store keeps when
+	// an older binary, which snapshots under 'h' from generation 1,
+	// opened it). gen is past all of them, so one range covers them, and
+	// it ends where this generation's parts begin: the next snapshot's
+	// table overlaps it not even at a boundary.
+	b.DeleteRange(partKey(sp.id, 0, 0), partKey(sp.id, gen, 0), nil)
+	v1 := spaceKey(nil, pfxIndexV1, sp.id)
+	b.DeleteRange(v1, prefixEnd(v1), nil)
 	if err := s.commit(b, true); err != nil {
 		return 0, err
 	}
@@ -533,6 +538,20 @@ func (s *Store) saveIndexAt(ctx context.Context, sp *space, final bool, rate int
 	h.snapshotted.Store(true)
 	written = w.total
 	return len(keep), nil
+}
+
+// lastPartGen returns the highest generation of the space's parts under
+// pfxIndex, whether or not a manifest names it.
+func (s *Store) lastPartGen(space string) (gen uint64, ok bool, err error) {
+	lo := spaceKey(nil, pfxIndex, space)
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: prefixEnd(lo)})
+	if err != nil {
+		return 0, false, err
+	}
+	if it.Last() && len(it.Key()) >= len(lo)+8 {
+		gen, ok = binary.BigEndian.Uint64(it.Key()[len(lo):]), true
+	}
+	return gen, ok, errors.Join(it.Error(), it.Close())
 }
 
 // partReader reads the parts of a snapshot stream in order, verifying each.
