@@ -151,25 +151,31 @@ func makeIsland(t *testing.T, s *Store, ms []Memory) []Memory {
 // in the other's list only: an island of two.
 func cutIsland(h *hnsw, a, b uint32) {
 	h.connMu.Lock() // no pass while the lists are cut
+	defer h.connMu.Unlock()
+	cutOut(h, map[uint32]bool{a: true, b: true})
+	d := h.distSlots(a, b)
+	h.setList(a, 0, []cand{{b, d}})
+	h.setList(b, 0, []cand{{a, d}})
+}
+
+// cutOut drops the slots of out from every other layer-0 list; their own
+// lists stay. Callers hold connMu.
+func cutOut(h *hnsw, out map[uint32]bool) {
 	for r := uint32(0); r < h.sp.slotCount(); r++ {
-		if r == a || r == b || h.sp.m(r).flags.Load()&flagIndexed == 0 {
+		if out[r] || h.sp.m(r).flags.Load()&flagIndexed == 0 {
 			continue
 		}
 		h.lock(r).Lock()
 		lst := h.list(r, 0)
 		var keep []cand
 		for i, x := range lst[1 : 1+lst[0]] {
-			if x != a && x != b {
+			if !out[x] {
 				keep = append(keep, cand{x, h.getDist(r, 0, i)})
 			}
 		}
 		h.writeList(r, 0, keep)
 		h.lock(r).Unlock()
 	}
-	d := h.distSlots(a, b)
-	h.setList(a, 0, []cand{{b, d}})
-	h.setList(b, 0, []cand{{a, d}})
-	h.connMu.Unlock()
 }
 
 // foundBy reports whether a search for m's embedding returns m.
@@ -202,10 +208,12 @@ func (h *hnsw) reachable() map[uint32]bool {
 }
 
 // A space of exact duplicates (10 vectors stored 300 times each, the shape
-// of the engine benchmark's writes at a smaller scale) leaves most of its
-// nodes unreached by the walk, since their lists fill with twins; a search
-// for any of them finds its twins, so a pass links none of them (and costs
-// no more than connectBudget searches), and every vector is still served.
+// of the engine benchmark's writes before 2026-11-27 at a smaller scale)
+// keeps its copies reachable: each list holds at most maxOwnTwins copies of
+// its own vector and one of any other, so the copies of a vector form a
+// chain instead of filling each other's lists (before, 703 of 3,000 nodes
+// were reached). A pass links none of them, and a search for any vector
+// returns 10 of its copies.
 func TestConnectTwins(t *testing.T) {
 	const dim = 16
 	distinct, copies := 10, 300
@@ -231,6 +239,9 @@ func TestConnectTwins(t *testing.T) {
 	if n > 0 {
 		t.Errorf("a pass after waitIndexed's linked %d more nodes, want 0: their twins are found", n)
 	}
+	if reached := len(h.reachable()); reached*100 < distinct*copies*95 {
+		t.Errorf("%d of %d nodes reached from the entry point, want at least 95%%", reached, distinct*copies)
+	}
 	for i, v := range vs {
 		res, err := s.Nearest(ctx, "default", v.Embedding, 10)
 		if err != nil {
@@ -243,9 +254,10 @@ func TestConnectTwins(t *testing.T) {
 }
 
 // A space whose first slots hold more unreached twins than one pass's
-// budget of searches still gets an island among its later slots linked
-// back: each pass goes on where the last one stopped, instead of spending
-// its budget on the same twins every time.
+// budget of searches (cut out of the graph by hand: half the copies of a
+// few vectors) still gets an island among its later slots linked back:
+// each pass goes on where the last one stopped, instead of spending its
+// budget on the same twins every time.
 func TestConnectBudgetMovesOn(t *testing.T) {
 	const dim, distinct, copies, budget = 16, 4, 100, 64
 	// A small candidate list and budget keep the passes short, and so the
@@ -283,7 +295,20 @@ func TestConnectBudgetMovesOn(t *testing.T) {
 		}
 	}
 	s.waitIndexed("default")
-	h := s.space("default").idx
+	sp := s.space("default")
+	h := sp.idx
+	waitConnectIdle(t, h)
+	out := map[uint32]bool{}
+	for c := 1; c < copies; c += 2 {
+		for i := range vs {
+			if r := sp.byID[fmt.Sprintf("v%d_c%d", i, c)]; sp.m(r).level == 0 {
+				out[r] = true
+			}
+		}
+	}
+	h.connMu.Lock()
+	cutOut(h, out)
+	h.connMu.Unlock()
 	if un := distinct*copies + len(ms) - len(h.reachable()); un <= 2*budget {
 		t.Fatalf("%d nodes unreached, want more than %d for the test to mean something", un, 2*budget)
 	}
@@ -352,6 +377,68 @@ func TestConnectLinksEveryIslandMember(t *testing.T) {
 	for _, m := range island {
 		if !foundBy(t, s, m) {
 			t.Errorf("%s not found by its own embedding after a pass", m.ID)
+		}
+	}
+}
+
+// Exact duplicates among distinct memories (10 vectors stored 150 times
+// each, interleaved with 1,000 memories of their own vector) must not cost
+// the others their place in the graph: every distinct memory stays
+// reachable from the entry point and is found by a search for its own
+// vector, and a search for a duplicated vector still returns 10 twins.
+func TestIndexDuplicatesAmongDistinct(t *testing.T) {
+	const dim = 32
+	distinct, vectors, copies := 1000, 10, 150
+	if raceEnabled {
+		distinct, copies = 400, 100
+	}
+	s := open(t, t.TempDir(), Options{Dim: dim, NoSync: true})
+	defer s.Close()
+	ms := clusteredMemories(t, dim, 0, distinct+vectors, "d")
+	uniq, dups := ms[:distinct], ms[distinct:]
+	per := distinct / copies
+	for c := range copies {
+		for _, m := range uniq[c*per : (c+1)*per] {
+			if err := s.Remember(ctx, "default", m); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i, v := range dups {
+			m := v
+			m.ID = fmt.Sprintf("v%d_c%d", i, c)
+			if err := s.Remember(ctx, "default", m); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for _, m := range uniq[copies*per:] {
+		if err := s.Remember(ctx, "default", m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.waitIndexed("default")
+	sp := s.space("default")
+	seen := sp.idx.reachable()
+	unreached, missed := 0, 0
+	for _, m := range uniq {
+		if r, ok := sp.lookup(m.ID); ok && !seen[r] {
+			unreached++
+		}
+		if !foundBy(t, s, m) {
+			missed++
+		}
+	}
+	t.Logf("%d of %d nodes reached; of the %d distinct memories %d unreached, %d not found by their own vector; %d relinked", len(seen), distinct+vectors*copies, distinct, unreached, missed, sp.idx.relinked.Load())
+	if unreached > 0 || missed*200 > distinct {
+		t.Errorf("%d distinct memories unreached, %d of %d not found: want 0 and at most 0.5%%", unreached, missed, distinct)
+	}
+	for i, v := range dups {
+		res, err := s.Nearest(ctx, "default", v.Embedding, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res) != 10 || res[9].Score < 0.9999 {
+			t.Errorf("vector %d: %d results, the last with score %.4f; want 10 exact twins", i, len(res), res[len(res)-1].Score)
 		}
 	}
 }

@@ -52,6 +52,14 @@ type query struct {
 	f   []float32 // unit length
 	q   []int8
 	inv float32
+	// An insert's query (hnsw.insertQuery) is a node: self is its slot
+	// plus one (0: a plain query), selfD its distance to itself. A walk
+	// steps through the node's twins but keeps them out of its results,
+	// in twins (the maxOwnTwins newest): a vector stored many times still
+	// finds neighbours other than its own copies.
+	self  uint32
+	selfD float32
+	twins []cand
 }
 
 func newQuery(f []float32) *query {

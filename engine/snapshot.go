@@ -861,7 +861,7 @@ func (s *Store) readSnapshot(sp *space, r snapStream) error {
 			}
 		}
 		sort.Slice(cs, func(a, b int) bool { return less(cs[a], cs[b]) })
-		h.writeList(g.slot, g.layer, h.selectNeighbours(cs, capacity)) // in-degrees are counted below
+		h.writeList(g.slot, g.layer, h.selectNeighbours(g.slot, cs, capacity)) // in-degrees are counted below
 	}
 	// Entry point: the snapshot's, or the highest mapped node.
 	var ep uint32
