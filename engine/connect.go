@@ -48,13 +48,13 @@ type connectState struct {
 const connectRounds = 4
 
 // connectBudget bounds the searches of one pass (one per unreached node).
-// A few unreached nodes per ten thousand is the usual count; a space of
-// many exact duplicates (the engine benchmark's writes: 1,024 vectors
-// stored a thousand times each) can leave most of its layer 0 unreached
-// without harm, since a search for such a vector finds its twins, and must
-// not cost a search per node. The next pass goes on where this one
-// stopped (connNext), so that such twins in the first slots cannot take
-// every pass's budget and leave the islands after them unlinked.
+// A few unreached nodes per ten thousand is the usual count. Unreached
+// exact duplicates whose twins a search finds are left as they are (their
+// vector is served), yet each costs the pass a search, and a graph built
+// before lists bounded their twins (maxOwnTwins) can hold many of them. The
+// next pass goes on where this one stopped (connNext), so that such twins
+// in the first slots cannot take every pass's budget and leave the islands
+// after them unlinked.
 const connectBudget = 512
 
 // twinDist is the distance under which a search result is an exact

@@ -272,11 +272,15 @@ func (h *hnsw) reconnect(orphans []uint32, depth int) {
 			mu.Lock()
 			ly := h.list(y, 0)
 			cnt := int(ly[0])
-			at, own := h.twinsIn(y, 0, x, d)
+			normal, at := h.twinRule(y, 0, x, d)
 			switch {
 			case slices.Contains(ly[1:1+cnt], x):
-			case at >= 0 && (own == 0 || own >= maxOwnTwins):
-				// y's list holds a twin of x, which serves x's vector.
+			case !normal:
+				if at >= 0 {
+					if w, orphaned := h.replaceLink(y, at, x, d); orphaned {
+						next = append(next, w)
+					}
+				}
 			case cnt < h.m0:
 				h.appendLink(y, 0, x, d)
 			default:
@@ -394,13 +398,18 @@ func (v *visitSet) visit(r uint32) bool {
 // minHeap and maxHeap order candidates by distance.
 type minHeap []cand
 
+// first orders a walk's candidates: the closest first and, among equally
+// close ones (twins, twins.go), the newest, so that a walk goes down a
+// vector's chain of copies from its newest end.
+func first(a, b cand) bool { return a.dist < b.dist || a.dist == b.dist && a.slot > b.slot }
+
 func (q *minHeap) push(c cand) {
 	*q = append(*q, c)
 	s := *q
 	i := len(s) - 1
 	for i > 0 {
 		p := (i - 1) / 2
-		if s[p].dist <= s[i].dist {
+		if !first(s[i], s[p]) {
 			break
 		}
 		s[p], s[i] = s[i], s[p]
@@ -422,10 +431,10 @@ func (q *minHeap) pop() cand {
 			break
 		}
 		m := l
-		if r := l + 1; r < n && s[r].dist < s[l].dist {
+		if r := l + 1; r < n && first(s[r], s[l]) {
 			m = r
 		}
-		if s[i].dist <= s[m].dist {
+		if !first(s[m], s[i]) {
 			break
 		}
 		s[i], s[m] = s[m], s[i]
@@ -500,31 +509,6 @@ func (h *hnsw) insertQuery(r uint32) *query {
 	return q
 }
 
-// ownTwin reports whether n, at distance d from an insert's query, is a
-// twin of the node inserted, and if so keeps it among the newest in
-// q.twins. A twin's distance is the node's own to the bit (the same
-// integers and scales), which spares the comparison of codes for others.
-func (h *hnsw) ownTwin(q *query, n uint32, d float32) bool {
-	if q.self == 0 || d != q.selfD || n == q.self-1 || !h.twins(n, q.self-1) {
-		return false
-	}
-	if slices.ContainsFunc(q.twins, func(c cand) bool { return c.slot == n }) {
-		return true
-	}
-	if len(q.twins) < maxOwnTwins {
-		q.twins = append(q.twins, cand{n, d})
-	} else if i := slices.IndexFunc(q.twins, func(c cand) bool { return c.slot < n }); i >= 0 {
-		oldest := i
-		for j, c := range q.twins {
-			if c.slot < q.twins[oldest].slot {
-				oldest = j
-			}
-		}
-		q.twins[oldest] = cand{n, d}
-	}
-	return true
-}
-
 // greedy walks layer l from cur towards q and returns the closest node found.
 func (h *hnsw) greedy(q *query, cur cand, l int, buf []uint32) (cand, []uint32) {
 	for changed := true; changed; {
@@ -545,13 +529,38 @@ func (h *hnsw) greedy(q *query, cur cand, l int, buf []uint32) (cand, []uint32) 
 func (h *hnsw) searchLayer(q *query, eps []cand, ef, l int, v *visitSet, buf []uint32) ([]cand, []uint32) {
 	var cands minHeap = make([]cand, 0, ef*2)
 	var res maxHeap = make([]cand, 0, ef+1)
-	for _, e := range eps {
-		if !v.visit(e.slot) {
-			continue
+	var tw twinGroups
+	// An insert walks through a few copies of another vector (it links to
+	// one of them at most); a search through as many as it may return.
+	walk := ef
+	if q.self != 0 {
+		walk = maxTwinWalk
+	}
+	// visit decides what becomes of n, at distance d: walked through and
+	// kept in the beam, walked through only (a twin), or neither.
+	visit := func(n uint32, d float32) {
+		if h.ownTwin(q, n, d) {
+			// Walked through (the first few), never kept.
+			if q.walked.step(h.live(n), maxTwinWalk) {
+				cands.push(cand{n, d})
+			}
+			return
 		}
-		cands.push(e)
-		if h.live(e.slot) && !h.ownTwin(q, e.slot, e.dist) {
-			res.push(e)
+		if g := tw.group(h, res, n, d); g != nil {
+			if g.add(h, n, d, ef, walk) {
+				cands.push(cand{n, d})
+			}
+			return
+		}
+		cands.push(cand{n, d})
+		if h.live(n) {
+			res.push(cand{n, d})
+			tw.kept(d)
+		}
+	}
+	for _, e := range eps {
+		if v.visit(e.slot) {
+			visit(e.slot, e.dist)
 		}
 	}
 	for len(res) > ef {
@@ -580,17 +589,13 @@ func (h *hnsw) searchLayer(q *query, eps []cand, ef, l int, v *visitSet, buf []u
 			}
 		}
 		for _, n := range buf[:k] {
-			d := h.dist(q, n)
-			if len(res) < ef || d < bound {
-				cands.push(cand{n, d})
-				if h.live(n) && !h.ownTwin(q, n, d) {
-					res.push(cand{n, d})
-					if len(res) > ef {
-						res.pop()
-					}
-					if len(res) >= ef {
-						bound = res[0].dist
-					}
+			if d := h.dist(q, n); len(res) < ef || d < bound {
+				visit(n, d)
+				if len(res) > ef {
+					res.pop()
+				}
+				if len(res) >= ef {
+					bound = res[0].dist
 				}
 			}
 		}
@@ -602,6 +607,9 @@ func (h *hnsw) searchLayer(q *query, eps []cand, ef, l int, v *visitSet, buf []u
 	}
 	out := []cand(res)
 	slices.SortFunc(out, cmpCand)
+	if q.self == 0 {
+		out = tw.merge(out, ef)
+	}
 	return out, buf
 }
 
@@ -665,7 +673,7 @@ func (h *hnsw) rerank(f []float32, cs []cand) {
 //
 // Exact duplicates (twins) are the exception: of base's own twins only the
 // maxOwnTwins newest are kept, and of any other vector's twins only the
-// first; the rest are not filled back. Otherwise a vector stored many
+// newest one; the rest are not filled back. Otherwise a vector stored many
 // times fills its copies' lists, and its neighbours' lists, with copies
 // (none dominates another) and the graph splits into groups no search
 // leaves: with 10 vectors stored 150 times among 1,000 others, 19% of the
@@ -694,8 +702,11 @@ func (h *hnsw) selectNeighbours(base uint32, cands []cand, m int) []cand {
 			continue
 		}
 		good, twin := true, false
-		for _, s := range kept[nOwn:] {
+		for j, s := range kept[nOwn:] {
 			if h.twins(c.slot, s.slot) {
+				if c.slot > s.slot {
+					kept[nOwn+j] = c // the newer twin
+				}
 				good, twin = false, true
 				break
 			}
@@ -711,58 +722,26 @@ func (h *hnsw) selectNeighbours(base uint32, cands []cand, m int) []cand {
 			pruned = append(pruned, c)
 		}
 	}
+	// The pruned ones fill what is left, closest first, and a twin of one
+	// kept only once: a member dominated by another dominates its twins
+	// too, so they were all pruned.
+fill:
 	for _, c := range pruned {
 		if len(kept) >= m {
 			break
+		}
+		for j, s := range kept[nOwn:] {
+			if c.dist-s.dist < twinTie && s.dist-c.dist < twinTie && h.twins(c.slot, s.slot) {
+				if c.slot > s.slot {
+					kept[nOwn+j] = c
+				}
+				continue fill
+			}
 		}
 		kept = append(kept, c)
 	}
 	slices.SortFunc(kept, cmpCand)
 	return kept
-}
-
-// twins reports whether slots a and b hold exact duplicates as the walk
-// sees them: the same int8 codes and scale. Their distances to any vector
-// are then the same number.
-func (h *hnsw) twins(a, b uint32) bool { return slices.Equal(h.sp.q8.row(a), h.sp.q8.row(b)) }
-
-// maxOwnTwins is how many of a node's exact duplicates its lists hold.
-// Two, the newest ones: each new copy links to the two copies before it
-// and they link back to it, so a vector's copies form a chain a search
-// walks (all at the same distance) once it reaches one of them.
-const maxOwnTwins = 2
-
-// twinTie bounds the difference between two members' stored distances to
-// a list's owner under which they may be twins: stored distances are
-// quantised (about 1e-3 from the exact ones) or, from the connectivity
-// pass, exact.
-const twinTie = 3e-3
-
-// twinsIn looks in n's list at layer l for twins of x, which is at
-// distance d from n. If x is one of n's own twins, every own twin in the
-// list is one of x's: it returns how many there are (own) and the position
-// of the oldest, lowest slot (at). Otherwise it returns the position of a
-// member that is a twin of x, or -1, and own = 0. Callers hold n's stripe
-// lock.
-func (h *hnsw) twinsIn(n uint32, l int, x uint32, d float32) (at, own int) {
-	lst := h.list(n, l)
-	at = -1
-	if h.twins(x, n) {
-		for i, y := range lst[1 : 1+lst[0]] {
-			if h.twins(y, n) {
-				if own++; at < 0 || y < lst[1+at] {
-					at = i
-				}
-			}
-		}
-		return at, own
-	}
-	for i, y := range lst[1 : 1+lst[0]] {
-		if dy := h.getDist(n, l, i); dy-d < twinTie && d-dy < twinTie && h.twins(x, y) {
-			return i, 0
-		}
-	}
-	return -1, 0
 }
 
 // insert links slot r into the graph. The slot is published (live or
@@ -794,7 +773,7 @@ func (h *hnsw) insert(r uint32) []cand {
 	for l := min(level, top); l >= 0; l-- {
 		v.reset() // a fresh visited set per layer
 		var w []cand
-		q.twins = q.twins[:0]
+		q.twins, q.walked = q.twins[:0], twinWalk{}
 		w, buf = h.searchLayer(q, eps, h.efC, l, v, buf)
 		w = dropSlot(w, r)
 		if len(q.twins) > 0 {
@@ -868,24 +847,11 @@ func (h *hnsw) addLink(n, r uint32, d float32, l int) []uint32 {
 	if slices.Contains(lst[1:1+cnt], r) {
 		return nil
 	}
-	switch at, own := h.twinsIn(n, l, r, d); {
-	case at >= 0 && own == 0:
-		return nil // the list holds a twin of r: it serves r's vector
-	case own >= maxOwnTwins:
-		if r < lst[1+at] {
+	if normal, at := h.twinRule(n, l, r, d); !normal {
+		if at < 0 {
 			return nil
 		}
-		// r is a newer copy of n's vector: it takes the oldest one's place.
-		cs := make([]cand, 0, cnt)
-		for i, x := range lst[1 : 1+cnt] {
-			if i == at {
-				x = r
-			}
-			cs = append(cs, cand{x, h.getDist(n, l, i)})
-		}
-		cs[at].dist = d
-		slices.SortFunc(cs, cmpCand)
-		return h.writeList(n, l, cs)
+		return h.swapLink(n, l, at, r, d)
 	}
 	if cnt < capacity {
 		h.appendLink(n, l, r, d)
@@ -906,17 +872,21 @@ func (h *hnsw) addLink(n, r uint32, d float32, l int) []uint32 {
 }
 
 // dropOne removes one member from n's overfull list (sorted, closest
-// first): a twin of its closer neighbour in the list (not one of n's own
-// twins, which addLink bounds), else the farthest one that a closer member
-// dominates (is closer to it than the list's owner), else the farthest. It
-// is what Malkov's heuristic with the pruned candidates filled back in
-// drops, at the cost of a few distances instead of a quadratic number:
-// usually the farthest member is dominated by one of the first few it is
-// compared with. Twins have the same distance to n, so they sit side by
-// side in the sorted list.
+// first): the older of two twins (not n's own, which twinRule bounds),
+// else the farthest member that a closer member dominates (is closer to it
+// than the list's owner), else the farthest. It is what Malkov's heuristic
+// with the pruned candidates filled back in drops, at the cost of a few
+// distances instead of a quadratic number: usually the farthest member is
+// dominated by one of the first few it is compared with. Twins have the
+// same distance to n, so they usually sit side by side in the sorted list
+// (one distance may be exact, from the connectivity pass, and the other
+// quantised; such a pair is not seen here, and the rules below apply).
 func (h *hnsw) dropOne(n uint32, cs []cand) []cand {
 	for i := len(cs) - 1; i > 0; i-- {
 		if c, p := cs[i], cs[i-1]; c.dist-p.dist < twinTie && h.twins(c.slot, p.slot) && !h.twins(c.slot, n) {
+			if p.slot < c.slot {
+				i--
+			}
 			return append(cs[:i:i], cs[i+1:]...)
 		}
 	}

@@ -57,9 +57,10 @@ type query struct {
 	// steps through the node's twins but keeps them out of its results,
 	// in twins (the maxOwnTwins newest): a vector stored many times still
 	// finds neighbours other than its own copies.
-	self  uint32
-	selfD float32
-	twins []cand
+	self   uint32
+	selfD  float32
+	twins  []cand
+	walked twinWalk // twins walked through on this layer (maxTwinWalk)
 }
 
 func newQuery(f []float32) *query {
