@@ -221,15 +221,22 @@ func (g *twinGroup) add(h *hnsw, n uint32, d float32, ef, walk int) bool {
 	return g.walked.step(live, walk)
 }
 
-// merge adds the groups' copies to a search's sorted result, keeping its
-// ef closest.
+// merge adds the groups' copies, the ef closest of them, to a search's
+// sorted result. It keeps every node of the beam: the walk's distances are
+// quantised (about 1e-3 from the exact ones), so copies of a vector a hair
+// farther than a memory can look closer, and a beam cut back to ef after
+// the merge would lose the very memory searched for to its neighbour's
+// copies. The caller re-ranks what this returns.
 func (t *twinGroups) merge(out []cand, ef int) []cand {
 	if len(t.groups) == 0 {
 		return out
 	}
+	var extra []cand
 	for _, g := range t.groups {
-		out = append(out, g.extra...)
+		extra = append(extra, g.extra...)
 	}
+	slices.SortFunc(extra, cmpCand)
+	out = append(out, extra[:min(len(extra), ef)]...)
 	slices.SortFunc(out, cmpCand)
-	return out[:min(len(out), ef)]
+	return out
 }
