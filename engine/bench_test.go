@@ -468,7 +468,7 @@ func newBenchEnv(b *testing.B, n int) *benchEnv {
 // The store must be closed; records carry no space name (their checksums
 // cover the values only), so a copy is the same keys under another space.
 func resetWriteSpaces(dir string) (err error) {
-	db, err := pebble.Open(dir, &pebble.Options{})
+	db, err := pebble.Open(dir, pebbleOptions(quietLogger{})) // the store's settings: the compaction below rewrites its tables
 	if err != nil {
 		return err
 	}

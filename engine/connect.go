@@ -48,19 +48,12 @@ type connectState struct {
 const connectRounds = 4
 
 // connectBudget bounds the searches of one pass (one per unreached node).
-// A few unreached nodes per ten thousand is the usual count. Unreached
-// exact duplicates whose twins a search finds are left as they are (their
-// vector is served), yet each costs the pass a search, and a graph built
-// before lists bounded their twins (maxOwnTwins) can hold many of them. The
-// next pass goes on where this one stopped (connNext), so that such twins
-// in the first slots cannot take every pass's budget and leave the islands
-// after them unlinked.
+// A few unreached nodes per ten thousand is the usual count; a graph built
+// before lists bounded their twins (maxOwnTwins) can hold many unreached
+// exact duplicates. The next pass goes on where this one stopped
+// (connNext), so that many unreached nodes in the first slots cannot take
+// every pass's budget and leave the islands after them unlinked.
 const connectBudget = 512
-
-// twinDist is the distance under which a search result is an exact
-// duplicate of the node searched for: finding it serves the node's vector
-// as well as the node itself would.
-const twinDist = 1e-5
 
 // connectPick is how many of an unreached node's nearest reached nodes are
 // tried for a list with room before one gives up a member.
@@ -168,13 +161,18 @@ func (h *hnsw) noteLinked(x, d uint32, reached []uint64) {
 	}
 }
 
-// relink searches for x's vector and, unless the search finds x or an
-// exact duplicate of it (twinDist), links x into a nearby list (linkFrom).
-// It reports whether it linked x, and the member the link displaced (noSlot
-// if none).
+// relink searches for x's vector and, unless the search finds x, links x
+// into a nearby list (linkFrom). It reports whether it linked x, and the
+// member the link displaced (noSlot if none).
+//
+// An unreached exact duplicate is linked too, though a search finds its
+// twins: a vector's copies are a chain from the newest back (maxOwnTwins),
+// so an unreached copy may be the only way to the older ones, and a search
+// for k of them would come back short. (Before lists bounded their twins, a
+// space of copies left most of them unreached and the pass skipped them.)
 func (h *hnsw) relink(x uint32) (linked bool, dropped uint32) {
 	res := h.search(h.nodeQuery(x), h.efC)
-	if slices.ContainsFunc(res, func(c cand) bool { return c.slot == x }) || len(res) > 0 && res[0].dist < twinDist {
+	if slices.ContainsFunc(res, func(c cand) bool { return c.slot == x }) {
 		return false, noSlot
 	}
 	return h.linkFrom(res, x)

@@ -212,8 +212,8 @@ func (h *hnsw) reachable() map[uint32]bool {
 // keeps its copies reachable: each list holds at most maxOwnTwins copies of
 // its own vector and one of any other, so the copies of a vector form a
 // chain instead of filling each other's lists (before, 703 of 3,000 nodes
-// were reached). A pass links none of them, and a search for any vector
-// returns 10 of its copies.
+// were reached). The passes waitIndexed runs link the few a build leaves
+// unreached, and a search for any vector returns 10 of its copies.
 func TestConnectTwins(t *testing.T) {
 	const dim = 16
 	distinct, copies := 10, 300
@@ -237,10 +237,10 @@ func TestConnectTwins(t *testing.T) {
 	n := h.connect(ctx)
 	t.Logf("%d of %d nodes reached from the entry point; the passes during the build linked %d back, another %d", len(h.reachable()), distinct*copies, h.relinked.Load()-int64(n), n)
 	if n > 0 {
-		t.Errorf("a pass after waitIndexed's linked %d more nodes, want 0: their twins are found", n)
+		t.Errorf("a pass after waitIndexed's linked %d more nodes, want 0", n)
 	}
-	if reached := len(h.reachable()); reached*100 < distinct*copies*95 {
-		t.Errorf("%d of %d nodes reached from the entry point, want at least 95%%", reached, distinct*copies)
+	if reached := len(h.reachable()); reached != distinct*copies {
+		t.Errorf("%d of %d nodes reached from the entry point, want all", reached, distinct*copies)
 	}
 	for i, v := range vs {
 		res, err := s.Nearest(ctx, "default", v.Embedding, 10)

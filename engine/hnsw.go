@@ -524,14 +524,16 @@ func (h *hnsw) greedy(q *query, cur cand, l int, buf []uint32) (cand, []uint32) 
 }
 
 // searchLayer is the beam search of layer l from eps, keeping the ef closest
-// live nodes. Deleted nodes are walked through but not kept. The result is
-// sorted by distance, closest first.
+// live nodes. Deleted nodes are walked through but not kept. The beam holds
+// one copy of a vector stored many times; a plain search returns, beside
+// the beam, up to ef more copies it walked through (twinGroups), so up to
+// 2·ef nodes. The result is sorted by distance, closest first.
 func (h *hnsw) searchLayer(q *query, eps []cand, ef, l int, v *visitSet, buf []uint32) ([]cand, []uint32) {
 	var cands minHeap = make([]cand, 0, ef*2)
 	var res maxHeap = make([]cand, 0, ef+1)
-	var tw twinGroups
 	// An insert walks through a few copies of another vector (it links to
 	// one of them at most); a search through as many as it may return.
+	tw := twinGroups{keep: q.self == 0}
 	walk := ef
 	if q.self != 0 {
 		walk = maxTwinWalk
@@ -547,7 +549,7 @@ func (h *hnsw) searchLayer(q *query, eps []cand, ef, l int, v *visitSet, buf []u
 			return
 		}
 		if g := tw.group(h, res, n, d); g != nil {
-			if g.add(h, n, d, ef, walk) {
+			if g.add(h, n, d, ef, walk, tw.keep) {
 				cands.push(cand{n, d})
 			}
 			return
@@ -607,7 +609,7 @@ func (h *hnsw) searchLayer(q *query, eps []cand, ef, l int, v *visitSet, buf []u
 	}
 	out := []cand(res)
 	slices.SortFunc(out, cmpCand)
-	if q.self == 0 {
+	if tw.keep {
 		out = tw.merge(out, ef)
 	}
 	return out, buf
@@ -633,9 +635,9 @@ func cmpCand(a, b cand) int {
 	return cmp.Compare(a.slot, b.slot)
 }
 
-// search returns up to ef live nodes close to q, closest first, with exact
-// (float32) distances: the walk uses quantised distances, the result is
-// re-ranked.
+// search returns live nodes close to q (ef, and up to ef more copies of
+// duplicated vectors: searchLayer), closest first, with exact (float32)
+// distances: the walk uses quantised distances, the result is re-ranked.
 func (h *hnsw) search(q *query, ef int) []cand {
 	ep, top, ok := h.entry()
 	if !ok {

@@ -123,6 +123,22 @@ func (s *Store) BoundedMemory() int64 {
 // decoded memory's fields, its id and content, and the tier's bookkeeping.
 const hotEntryBytes = 256
 
+// pebbleOptions are the store's pebble settings, but for its file system
+// and cache.
+func pebbleOptions(log pebble.Logger) *pebble.Options {
+	po := &pebble.Options{
+		FormatMajorVersion: pebble.FormatNewest,
+		Logger:             log,
+		// 64 MiB memtables (pebble's default is 4 MiB): fewer flushes, so
+		// fewer moments where a WAL fsync queues behind an sstable write.
+		MemTableSize:                memTableSize,
+		MemTableStopWritesThreshold: memTableQueue,
+	}
+	// Embeddings are most of every record and do not compress.
+	po.ApplyCompressionSettings(func() pebble.DBCompressionSettings { return pebble.DBCompressionNone })
+	return po
+}
+
 // Open opens (or creates) the store in dir and rebuilds its in-memory state.
 // A corrupt record fails Open with an error wrapping ErrCorrupt.
 func Open(dir string, opts Options) (*Store, error) {
@@ -132,18 +148,8 @@ func Open(dir string, opts Options) (*Store, error) {
 	cache := pebble.NewCache(opts.CacheSize)
 	defer cache.Unref()
 	fs := newFenceFS(opts.FS)
-	po := &pebble.Options{
-		FS:                 fs,
-		FormatMajorVersion: pebble.FormatNewest,
-		Logger:             fenceLogger{Logger: opts.Logger, fs: fs},
-		Cache:              cache,
-		// 64 MiB memtables (pebble's default is 4 MiB): fewer flushes, so
-		// fewer moments where a WAL fsync queues behind an sstable write.
-		MemTableSize:                memTableSize,
-		MemTableStopWritesThreshold: memTableQueue,
-	}
-	// Embeddings are most of every record and do not compress.
-	po.ApplyCompressionSettings(func() pebble.DBCompressionSettings { return pebble.DBCompressionNone })
+	po := pebbleOptions(fenceLogger{Logger: opts.Logger, fs: fs})
+	po.FS, po.Cache = fs, cache
 	start := time.Now()
 	db, err := pebble.Open(dir, po)
 	if err != nil {

@@ -215,3 +215,85 @@ func TestTwinsLeaveNeighboursFindable(t *testing.T) {
 		t.Errorf("%d of %d missed around a vector stored %d times, %d around one stored once: want at most %d more", missed[many], near, many, missed[1], near/50)
 	}
 }
+
+// The live copies of a vector are found however its other copies were
+// deleted: the newest first, every other one, or all but the five oldest
+// and five newest, whether the deletes come after indexing or while it
+// still runs. Deleted copies in the middle once hid the older live ones
+// (a search walked a bounded number of them; copies deleted before they
+// were indexed cut the chain, and the connectivity pass left the older
+// ones unreached because a search found their twins).
+func TestTwinsSurviveDeleteOrders(t *testing.T) {
+	const dim = 16
+	copies := 1000
+	if raceEnabled {
+		copies = 400
+	}
+	for _, order := range []string{"newest-first", "odd", "middle", "middle-while-indexing"} {
+		t.Run(order, func(t *testing.T) {
+			s := open(t, t.TempDir(), Options{Dim: dim, NoSync: true})
+			defer s.Close()
+			others := randomMemories(21, 3*copies, dim)
+			v := randomMemories(22, 1, dim)[0]
+			for c := range copies {
+				m := v
+				m.ID = fmt.Sprintf("v_c%d", c)
+				if err := s.Remember(ctx, "default", m); err != nil {
+					t.Fatal(err)
+				}
+				for _, o := range others[c*3 : c*3+3] {
+					if err := s.Remember(ctx, "default", o); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			var del []int
+			switch order {
+			case "newest-first":
+				for c := copies - 1; c >= 3; c-- {
+					del = append(del, c)
+				}
+			case "odd":
+				for c := 1; c < copies; c += 2 {
+					del = append(del, c)
+				}
+			default:
+				for c := 5; c < copies-5; c++ {
+					del = append(del, c)
+				}
+			}
+			if order != "middle-while-indexing" {
+				s.waitIndexed("default")
+			}
+			for _, c := range del {
+				if err := s.Delete(ctx, "default", fmt.Sprintf("v_c%d", c)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			s.waitIndexed("default")
+			want := min(10, copies-len(del))
+			res, err := s.Nearest(ctx, "default", v.Embedding, 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			found := 0
+			for _, m := range res {
+				if m.Score > 0.9999 {
+					found++
+				}
+			}
+			if found != want {
+				t.Errorf("%d copies found, want %d", found, want)
+			}
+			missed := 0
+			for _, m := range others[:300] {
+				if !foundBy(t, s, m) {
+					missed++
+				}
+			}
+			if missed > 3 {
+				t.Errorf("%d of 300 other memories not found by their own vector", missed)
+			}
+		})
+	}
+}
