@@ -63,11 +63,12 @@ type hnsw struct {
 
 	// The indexing queue: slots waiting to be inserted (queue), being
 	// inserted (busy), and deleted slots whose neighbours need repair.
-	qmu     sync.Mutex
-	queue   []uint32
-	busy    map[uint32]struct{}
-	dels    []uint32
-	workers int
+	qmu       sync.Mutex
+	queue     []uint32
+	busy      map[uint32]struct{}
+	dels      []uint32
+	repairing int // deleted slots taken from dels whose repair runs
+	workers   int
 }
 
 const lockStripes = 4096

@@ -105,8 +105,12 @@ func (h *hnsw) work(ctx context.Context) {
 		if n := len(h.dels); n > 0 {
 			r := h.dels[n-1]
 			h.dels = h.dels[:n-1]
+			h.repairing++
 			h.qmu.Unlock()
 			h.repair(r)
+			h.qmu.Lock()
+			h.repairing--
+			h.qmu.Unlock()
 			h.kickConnect()
 			runtime.Gosched()
 			continue
@@ -263,7 +267,9 @@ func (sp *space) exact(q []float32, k int) []cand {
 	return out
 }
 
-// waitIndexed blocks until a space's indexing queue is empty, then runs a
+// waitIndexed blocks until a space's indexing queue is empty and no repair
+// of a deleted node is running (a pass beside a repair can count a node
+// reached through a link the repair then removes), then runs a
 // connectivity pass so that every indexed node is reachable (tests and
 // benchmarks; the background pass would a few seconds later).
 func (s *Store) waitIndexed(spaceID string) {
@@ -274,7 +280,7 @@ func (s *Store) waitIndexed(spaceID string) {
 	for {
 		if st := sp.idx.stats(); st.Pending == 0 {
 			sp.idx.qmu.Lock()
-			n := len(sp.idx.dels)
+			n := len(sp.idx.dels) + sp.idx.repairing
 			sp.idx.qmu.Unlock()
 			if n == 0 {
 				sp.idx.connect(context.Background())
