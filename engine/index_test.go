@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -276,13 +277,21 @@ func TestIndexSnapshotOtherM(t *testing.T) {
 		t.Fatalf("reopen with another M: %+v", rec)
 	}
 	s.waitIndexed("default")
+	// The rebuilt index answers like exact search, but for the rare miss of
+	// an approximate one (about 1 run in 100 missed one of these 100).
+	hits := 0
 	for range 20 {
 		q := randVec(r, 16)
 		got, _ := s.Nearest(ctx, "default", q, 5)
 		want, _ := s.Search(ctx, "default", q, 5)
-		if fmt.Sprint(got) != fmt.Sprint(want) {
-			t.Fatalf("after the rebuild the index answers %v, exact search %v", got, want)
+		for _, w := range want {
+			if slices.Contains(got, w) {
+				hits++
+			}
 		}
+	}
+	if hits < 97 {
+		t.Fatalf("after the rebuild the index found %d of the exact top 5 of 20 queries, want at least 97 of 100", hits)
 	}
 }
 
