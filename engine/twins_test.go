@@ -108,15 +108,13 @@ func TestTwinsInsertWalkBounded(t *testing.T) {
 	}
 }
 
-// Deleting most copies of a vector, oldest first, leaves the rest found:
-// the deleted ones form a chain at the same distance that a search walks
-// through (under a larger bound) to the live ones.
-func TestTwinsSurviveDeletes(t *testing.T) {
-	const dim, copies = 16, 300
-	s := open(t, t.TempDir(), Options{Dim: dim, NoSync: true})
-	defer s.Close()
-	others := randomMemories(21, 3*copies, dim)
-	v := randomMemories(22, 1, dim)[0]
+// storeCopies stores one vector copies times (ids v_c0, v_c1, …), each copy
+// followed by three other memories, one at a time (indexed in the
+// background), and returns the vector and the others.
+func storeCopies(t *testing.T, s *Store, copies, dim int) (v Memory, others []Memory) {
+	t.Helper()
+	others = randomMemories(21, 3*copies, dim)
+	v = randomMemories(22, 1, dim)[0]
 	for c := range copies {
 		m := v
 		m.ID = fmt.Sprintf("v_c%d", c)
@@ -129,19 +127,37 @@ func TestTwinsSurviveDeletes(t *testing.T) {
 			}
 		}
 	}
+	return v, others
+}
+
+// copiesFound is how many of the 10 memories a search for v's vector
+// returns are exact copies of it.
+func copiesFound(t *testing.T, s *Store, v Memory) int {
+	t.Helper()
+	res, err := s.Nearest(ctx, "default", v.Embedding, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, m := range res {
+		if m.Score > 0.9999 {
+			n++
+		}
+	}
+	return n
+}
+
+// Deleting most copies of a vector, oldest first, leaves the rest found:
+// the deleted ones form a chain at the same distance that a search walks
+// through to the live ones.
+func TestTwinsSurviveDeletes(t *testing.T) {
+	const dim, copies = 16, 300
+	s := open(t, t.TempDir(), Options{Dim: dim, NoSync: true})
+	defer s.Close()
+	v, _ := storeCopies(t, s, copies, dim)
 	twinsFound := func() int {
 		s.waitIndexed("default")
-		res, err := s.Nearest(ctx, "default", v.Embedding, 10)
-		if err != nil {
-			t.Fatal(err)
-		}
-		n := 0
-		for _, m := range res {
-			if m.Score > 0.9999 {
-				n++
-			}
-		}
-		return n
+		return copiesFound(t, s, v)
 	}
 	if n := twinsFound(); n != 10 {
 		t.Errorf("built: %d copies found, want 10", n)
@@ -239,20 +255,7 @@ func TestTwinsSurviveDeleteOrders(t *testing.T) {
 		t.Run(order, func(t *testing.T) {
 			s := open(t, t.TempDir(), Options{Dim: dim, NoSync: true})
 			defer s.Close()
-			others := randomMemories(21, 3*copies, dim)
-			v := randomMemories(22, 1, dim)[0]
-			for c := range copies {
-				m := v
-				m.ID = fmt.Sprintf("v_c%d", c)
-				if err := s.Remember(ctx, "default", m); err != nil {
-					t.Fatal(err)
-				}
-				for _, o := range others[c*3 : c*3+3] {
-					if err := s.Remember(ctx, "default", o); err != nil {
-						t.Fatal(err)
-					}
-				}
-			}
+			v, others := storeCopies(t, s, copies, dim)
 			var del []int
 			switch order {
 			case "newest-first":
@@ -282,16 +285,7 @@ func TestTwinsSurviveDeleteOrders(t *testing.T) {
 			if strings.HasPrefix(order, "middle") {
 				least = 5
 			}
-			res, err := s.Nearest(ctx, "default", v.Embedding, 10)
-			if err != nil {
-				t.Fatal(err)
-			}
-			found := 0
-			for _, m := range res {
-				if m.Score > 0.9999 {
-					found++
-				}
-			}
+			found := copiesFound(t, s, v)
 			if found < least {
 				t.Errorf("%d copies found, want %d (at least %d)", found, want, least)
 			} else if found < want {
