@@ -706,7 +706,9 @@ func (h *hnsw) selectNeighbours(base uint32, cands []cand, m int) []cand {
 		}
 		good, twin := true, false
 		for j, s := range kept[nOwn:] {
-			if h.twins(c.slot, s.slot) {
+			// Twins are equally far from base: the codes are compared
+			// only then, not for every pair.
+			if c.dist-s.dist < twinTie && s.dist-c.dist < twinTie && h.twins(c.slot, s.slot) {
 				if c.slot > s.slot {
 					kept[nOwn+j] = c // the newer twin
 				}
