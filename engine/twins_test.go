@@ -303,3 +303,70 @@ func TestTwinsSurviveDeleteOrders(t *testing.T) {
 		})
 	}
 }
+
+// A walk that enters a vector's copies at any of them that is in the graph,
+// deleted or live, reaches every live copy, with a beam just wide enough for
+// them: a search can enter the chain wherever a list still links it, and
+// the chain's own lists link only older copies. Deleted while indexed, or
+// before some were (those never enter the graph).
+func TestTwinsFoundFromAnyCopy(t *testing.T) {
+	const dim = 16
+	copies := 400
+	if raceEnabled {
+		copies = 200
+	}
+	for _, order := range []string{"after-indexing", "while-indexing"} {
+		t.Run(order, func(t *testing.T) {
+			s := open(t, t.TempDir(), Options{Dim: dim, NoSync: true})
+			defer s.Close()
+			v, _ := storeCopies(t, s, copies, dim)
+			if order == "after-indexing" {
+				s.waitIndexed("default")
+			}
+			sp := s.space("default")
+			h := sp.idx
+			slots := make([]uint32, copies)
+			for c := range copies {
+				r, ok := sp.lookup(fmt.Sprintf("v_c%d", c))
+				if !ok {
+					t.Fatalf("copy %d not stored", c)
+				}
+				slots[c] = r
+			}
+			for c := 5; c < copies-5; c++ {
+				if err := s.Delete(ctx, "default", fmt.Sprintf("v_c%d", c)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			s.waitIndexed("default")
+			live := map[uint32]bool{}
+			for _, c := range []int{0, 1, 2, 3, 4, copies - 5, copies - 4, copies - 3, copies - 2, copies - 1} {
+				live[slots[c]] = true
+			}
+			q := newQuery(v.Embedding)
+			entered := 0
+			for c := range copies {
+				if sp.m(slots[c]).flags.Load()&flagIndexed == 0 {
+					continue // deleted before it was indexed: in no list
+				}
+				entered++
+				vs := h.getVisited()
+				res, _ := h.searchLayer(q, []cand{{slots[c], h.dist(q, slots[c])}}, len(live), 0, vs, nil)
+				h.visited.Put(vs)
+				found := 0
+				for _, x := range res {
+					if live[x.slot] {
+						found++
+					}
+				}
+				if found != len(live) {
+					t.Errorf("a walk entering at copy %d (deleted: %v) found %d of the %d live copies", c, !h.live(slots[c]), found, len(live))
+				}
+			}
+			t.Logf("entered at %d of %d copies", entered, copies)
+			if order == "after-indexing" && entered != copies {
+				t.Errorf("entered at %d copies, want all %d", entered, copies)
+			}
+		})
+	}
+}
