@@ -1073,7 +1073,7 @@ func (s *Store) Space(spaceID string) (SpaceInfo, error) {
 
 func (sp *space) info() SpaceInfo {
 	sp.mu.RLock()
-	in := SpaceInfo{ID: sp.id, CreatedAt: sp.created, Memories: sp.live, Semantic: sp.semantic, Episodic: sp.live - sp.semantic}
+	in := SpaceInfo{ID: sp.id, CreatedAt: sp.created, Memories: sp.live, Semantic: sp.semantic, Episodic: sp.live - sp.semantic, Retired: int(sp.next) - sp.live}
 	sp.mu.RUnlock()
 	in.Edges = int(sp.edges.Load())
 	in.Index = sp.idx.stats()

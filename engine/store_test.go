@@ -286,3 +286,50 @@ func TestBoundedMemory(t *testing.T) {
 		})
 	}
 }
+
+// Deleted and replaced memories keep their slots until the next Open, and
+// the space's Retired count says how many: it is what memory holds beyond
+// the live memories.
+func TestRetiredSlotsCounted(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir, Options{Dim: 16})
+	ms := randomMemories(3, 10, 16)
+	for _, m := range ms {
+		if err := s.Remember(ctx, "default", m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	retired := func(s *Store) (int, int) {
+		t.Helper()
+		st, err := s.Stats()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.Spaces[0].Retired, st.Spaces[0].Memories
+	}
+	if r, n := retired(s); r != 0 || n != 10 {
+		t.Fatalf("after storing 10: %d retired, %d live; want 0, 10", r, n)
+	}
+	for _, m := range ms[:3] {
+		m.Content += " again"
+		if err := s.Remember(ctx, "default", m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, m := range ms[3:5] {
+		if err := s.Delete(ctx, "default", m.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r, n := retired(s); r != 5 || n != 8 {
+		t.Fatalf("after replacing 3 and deleting 2: %d retired, %d live; want 5, 8", r, n)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = open(t, dir, Options{Dim: 16})
+	defer s.Close()
+	if r, n := retired(s); r != 0 || n != 8 {
+		t.Fatalf("after reopening: %d retired, %d live; want 0, 8", r, n)
+	}
+}

@@ -118,6 +118,12 @@ type SpaceInfo struct {
 	Semantic  int
 	Edges     int // directed edges (each link counts twice)
 	Beliefs   int // consolidated beliefs
+	// Retired counts the deleted or replaced memories whose slots (vector,
+	// quantised vector, index node, metadata: about 5–7 KB each at 768
+	// dimensions) the space holds until the next Open: a slot is never
+	// reused while the store is open, so memory grows with every delete
+	// and replacement, not only with the live memories.
+	Retired int
 	// Index describes the space's HNSW index.
 	Index IndexStats
 	// Consolidation counts the space's consolidation runs since Open.

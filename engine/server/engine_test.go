@@ -138,4 +138,8 @@ func TestEngineEndpoints(t *testing.T) {
 			t.Errorf("metrics: no %q", want)
 		}
 	}
+	// b3, deleted above, still holds its slot until a restart.
+	if want := `engramd_memories_retired{space="cog"} 1` + "\n"; !strings.Contains(string(b), want) {
+		t.Errorf("metrics: no %q in\n%s", want, b)
+	}
 }

@@ -16,6 +16,7 @@ var (
 	descIndexPend   = prometheus.NewDesc("engramd_index_pending", "Memories waiting to be indexed, by space.", []string{"space"}, nil)
 	descIndexBytes  = prometheus.NewDesc("engramd_index_bytes", "Memory held by the HNSW index (vectors and links), by space.", []string{"space"}, nil)
 	descIndexRelink = prometheus.NewDesc("engramd_index_relinked_total", "Index nodes found unreachable from the entry point and linked back since start, by space: a few per ten thousand concurrent inserts is expected.", []string{"space"}, nil)
+	descRetired     = prometheus.NewDesc("engramd_memories_retired", "Deleted or replaced memories still held in RAM (vector, index node, about 5–7 KB each at 768 dimensions) until the next restart, by space.", []string{"space"}, nil)
 	descEdges       = prometheus.NewDesc("engramd_edges", "Directed graph edges, by space.", []string{"space"}, nil)
 	descBeliefs     = prometheus.NewDesc("engramd_beliefs", "Consolidated beliefs, by space.", []string{"space"}, nil)
 	descConsRuns    = prometheus.NewDesc("engram_consolidation_runs_total", "Consolidation runs since start.", nil, nil)
@@ -35,7 +36,7 @@ var (
 )
 
 func describeEngine(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descHotRatio, descHotEntries, descHotEvents, descIndexNodes, descIndexPend, descIndexBytes, descIndexRelink, descEdges, descBeliefs,
+	for _, d := range []*prometheus.Desc{descHotRatio, descHotEntries, descHotEvents, descIndexNodes, descIndexPend, descIndexBytes, descIndexRelink, descRetired, descEdges, descBeliefs,
 		descConsRuns, descConsFails, descConsFresh, descSnapTotal, descSnapLast, descSnapDur, descPebbleDisk, descPebbleWAL, descPebbleL0, descPebbleRAmp, descPebbleComp, descPebbleFlush, descPebbleDebt, descPebbleCache} {
 		ch <- d
 	}
@@ -63,6 +64,7 @@ func collectEngine(s *Server, ch chan<- prometheus.Metric) {
 		g(descIndexPend, float64(sp.Index.Pending), sp.ID)
 		g(descIndexBytes, float64(sp.Index.Bytes), sp.ID)
 		c(descIndexRelink, float64(sp.Index.Relinked), sp.ID)
+		g(descRetired, float64(sp.Retired), sp.ID)
 		g(descEdges, float64(sp.Edges), sp.ID)
 		g(descBeliefs, float64(sp.Beliefs), sp.ID)
 	}
