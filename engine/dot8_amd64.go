@@ -39,6 +39,9 @@ func prefetch(b []int8) {
 	}
 }
 
+// prefetchPtr asks the CPU to start loading the cache line at p.
+func prefetchPtr(p unsafe.Pointer) { prefetchLines(p, 1) }
+
 // prefetchF asks the CPU to start loading b into cache.
 func prefetchF(b []float32) {
 	if len(b) > 0 {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"testing"
 )
 
@@ -423,5 +425,57 @@ func TestConsolidationFindsPlantedClusters(t *testing.T) {
 	}
 	if tot := s.ConsolidationTotals("sleep"); tot.Runs != 3 || tot.ClustersFormed != clusters {
 		t.Errorf("totals %+v", tot)
+	}
+}
+
+// sortEntries orders exactly as the comparison it replaced: activation,
+// strongest first, then memory id, with many ties and negative values.
+func TestSortEntriesOrder(t *testing.T) {
+	s := open(t, t.TempDir(), Options{Dim: 4})
+	defer s.Close()
+	var ms []Memory
+	for i := range 300 {
+		ms = append(ms, Memory{ID: fmt.Sprintf("m%03d", (i*7919)%300), Content: "x", Embedding: []float32{1, 0, 0, 0}})
+	}
+	if err := s.RememberBatch(ctx, "default", ms); err != nil {
+		t.Fatal(err)
+	}
+	sp := s.space("default")
+	r := rand.New(rand.NewPCG(5, 6))
+	levels := []float32{-0.5, -1e-6, 0, 1e-6, 0.25, 0.5, 0.5000001, 1}
+	for round := range 50 {
+		tab := newActTable(len(ms))
+		var is []uint32
+		for i := range ms {
+			if r.IntN(3) == 0 {
+				continue
+			}
+			slot, ok := sp.lookup(ms[i].ID)
+			if !ok {
+				t.Fatal("not stored")
+			}
+			e, _ := tab.find(slot)
+			tab.keys[e] = slot + 1
+			if round%2 == 0 {
+				tab.act[e] = levels[r.IntN(len(levels))]
+			} else {
+				tab.act[e] = r.Float32()*2 - 1
+			}
+			is = append(is, e)
+		}
+		want := slices.Clone(is)
+		slices.SortFunc(want, func(a, b uint32) int {
+			if x, y := tab.act[a], tab.act[b]; x != y {
+				if x > y {
+					return -1
+				}
+				return 1
+			}
+			return strings.Compare(sp.idOf(tab.keys[a]-1), sp.idOf(tab.keys[b]-1))
+		})
+		sp.sortEntries(tab, is)
+		if !slices.Equal(is, want) {
+			t.Fatalf("round %d: sortEntries gave %v, want %v", round, is, want)
+		}
 	}
 }

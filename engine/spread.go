@@ -3,10 +3,12 @@ package engine
 import (
 	"context"
 	"fmt"
+	"math"
 	"runtime"
 	"slices"
 	"strings"
 	"time"
+	"unsafe"
 )
 
 // SpreadRequest asks for spreading activation from seed memories. Zero
@@ -141,15 +143,16 @@ type seed struct {
 // (slot, previous) nodes; every update makes a new node, so a memory's path
 // always matches its activation.
 type actTable struct {
-	mask  uint32
-	keys  []uint32 // slot+1; 0 = empty
-	act   []float32
-	path  []int32 // arena index of the memory's path
-	upGen []uint32
-	upAct []float32
-	upPar []int32 // arena index of the updating parent's path
-	gen   uint32
-	arena []pathNode
+	mask    uint32
+	keys    []uint32 // slot+1; 0 = empty
+	act     []float32
+	path    []int32 // arena index of the memory's path
+	upGen   []uint32
+	upAct   []float32
+	upPar   []int32 // arena index of the updating parent's path
+	gen     uint32
+	arena   []pathNode
+	sortBuf []uint64 // sortEntries' scratch
 }
 
 type pathNode struct {
@@ -217,7 +220,8 @@ func (sp *space) spread(ctx context.Context, seeds []seed, req SpreadRequest) (s
 		t.gen++
 		order = order[:0]
 		fresh := 0 // updates of memories not yet activated
-		for _, fi := range frontier {
+		for j, fi := range frontier {
+			sp.prefetchEdges(t, frontier, j)
 			au, pu := t.act[fi], t.path[fi]
 			es := sp.edgesOf(t.keys[fi] - 1) // sorted, strongest first
 			for _, e := range es {
@@ -270,6 +274,27 @@ func (sp *space) spread(ctx context.Context, seeds []seed, req SpreadRequest) (s
 	return spreadOut{t: t, activated: activated, truncated: truncated}, nil
 }
 
+// prefetchEdges starts loading the edge lists of the frontier's next
+// entries while entry j is expanded. A list is three dependent loads away
+// (the slot's pointer, the slice header, the edges), each a cache miss in a
+// large space: they are started 8, 4 and 2 entries ahead, so that each is
+// in cache by the time the next needs it.
+func (sp *space) prefetchEdges(t *actTable, frontier []uint32, j int) {
+	if k := j + 8; k < len(frontier) {
+		prefetchPtr(unsafe.Pointer(sp.adj.at(t.keys[frontier[k]] - 1)))
+	}
+	if k := j + 4; k < len(frontier) {
+		if p := sp.adj.at(t.keys[frontier[k]] - 1).Load(); p != nil {
+			prefetchPtr(unsafe.Pointer(p))
+		}
+	}
+	if k := j + 2; k < len(frontier) {
+		if es := sp.edgesOf(t.keys[frontier[k]] - 1); len(es) > 0 {
+			prefetchPtr(unsafe.Pointer(&es[0]))
+		}
+	}
+}
+
 // spreadOut is the raw outcome of a spread: table entries, most activated
 // first.
 type spreadOut struct {
@@ -318,15 +343,42 @@ func (o spreadOut) result(sp *space, max int) SpreadResult {
 }
 
 // sortEntries orders table entries by activation, strongest first, ties by
-// memory id.
+// memory id. It sorts integer keys (activation, entry) and then the runs
+// of equal activation by id: a few times faster than one comparison
+// function that looks both up, on the thousand entries of a spread.
 func (sp *space) sortEntries(t *actTable, is []uint32) {
-	slices.SortFunc(is, func(a, b uint32) int {
-		if x, y := t.act[a], t.act[b]; x != y {
-			if x > y {
-				return -1
-			}
-			return 1
+	if len(is) < 2 {
+		return
+	}
+	keys := t.sortBuf[:0]
+	for _, i := range is {
+		keys = append(keys, uint64(^orderedBits(t.act[i]))<<32|uint64(i))
+	}
+	slices.Sort(keys)
+	for k, key := range keys {
+		is[k] = uint32(key)
+	}
+	t.sortBuf = keys
+	for a := 0; a < len(is); {
+		b := a + 1
+		for b < len(is) && t.act[is[b]] == t.act[is[a]] {
+			b++
 		}
-		return strings.Compare(sp.idOf(t.keys[a]-1), sp.idOf(t.keys[b]-1))
-	})
+		if b-a > 1 {
+			slices.SortFunc(is[a:b], func(x, y uint32) int {
+				return strings.Compare(sp.idOf(t.keys[x]-1), sp.idOf(t.keys[y]-1))
+			})
+		}
+		a = b
+	}
+}
+
+// orderedBits maps a float32 to a uint32 in the same order (negative
+// values below positive ones, -0 just below +0).
+func orderedBits(f float32) uint32 {
+	b := math.Float32bits(f)
+	if b&(1<<31) != 0 {
+		return ^b
+	}
+	return b | 1<<31
 }
