@@ -39,6 +39,9 @@ func prefetch(b []int8) {
 	}
 }
 
+// havePrefetch is whether prefetch and its kin do anything here.
+const havePrefetch = true
+
 // prefetchPtr asks the CPU to start loading the cache line at p.
 func prefetchPtr(p unsafe.Pointer) { prefetchLines(p, 1) }
 

@@ -906,8 +906,15 @@ func (h *hnsw) dropOne(n uint32, cs []cand) []cand {
 	return cs[:len(cs)-1]
 }
 
-// repair unlinks deleted slot r from its neighbours, giving each of them r's
-// other neighbours as replacement candidates.
+// repair unlinks deleted slot r from its live neighbours, giving each of
+// them r's other neighbours as replacement candidates. Walks go through
+// deleted nodes, and three kinds of link through them are kept: a deleted
+// neighbour's list is left as it is; a live copy of a duplicated vector
+// keeps its deleted older copies (the chain of twins.go); and a list whose
+// members are all deleted stays rather than becoming empty. Rebuilt from
+// live candidates only, those lists cut the chain of copies at every
+// deleted one, and a walk entering above the gap found half of a vector's
+// live copies, or none (TestTwinsFoundFromAnyCopy).
 func (h *hnsw) repair(r uint32) {
 	level := int(h.sp.m(r).level)
 	var mine, theirs, orphans []uint32
@@ -915,7 +922,7 @@ func (h *hnsw) repair(r uint32) {
 	for l := 0; l <= level; l++ {
 		mine = h.neighbours(r, l, mine)
 		for _, n := range mine {
-			if n == r {
+			if n == r || !h.live(n) {
 				continue
 			}
 			capacity := h.m
@@ -937,13 +944,22 @@ func (h *hnsw) repair(r uint32) {
 				seen := map[uint32]bool{n: true, r: true}
 				var cs []cand
 				for _, x := range append(theirs, mine...) {
-					if seen[x] || !h.live(x) {
+					// n's own twins stay candidates when deleted: the
+					// chain of a duplicated vector's copies runs through
+					// its deleted ones to the older live copies.
+					if seen[x] || !h.live(x) && !h.twins(x, n) {
 						continue
 					}
 					seen[x] = true
 					cs = append(cs, cand{x, h.distSlots(n, x)})
 				}
 				slices.SortFunc(cs, cmpCand)
+				if len(cs) == 0 {
+					// Every member is deleted: the list stays, a path
+					// through deleted nodes, rather than none at all.
+					mu.Unlock()
+					continue
+				}
 				orphans = append(orphans, h.writeList(n, l, h.selectNeighbours(n, cs, capacity))...)
 			}
 			mu.Unlock()

@@ -280,6 +280,9 @@ func (sp *space) spread(ctx context.Context, seeds []seed, req SpreadRequest) (s
 // large space: they are started 8, 4 and 2 entries ahead, so that each is
 // in cache by the time the next needs it.
 func (sp *space) prefetchEdges(t *actTable, frontier []uint32, j int) {
+	if !havePrefetch {
+		return
+	}
 	if k := j + 8; k < len(frontier) {
 		prefetchPtr(unsafe.Pointer(sp.adj.at(t.keys[frontier[k]] - 1)))
 	}

@@ -160,10 +160,9 @@ type twinGroup struct {
 
 // twinWalk counts the live twins a walk went through. Deleted ones are
 // walked through without a bound: deleted copies keep their lists, like any
-// deleted node, and the newer copies that link to one are not repaired (a
-// copy's list links older copies only, and repair follows a deleted node's
-// own links), so a vector whose middle copies were deleted reaches its
-// older live copies through a chain of deleted ones. Bounding them lost
+// deleted node, and repair keeps a live copy's deleted older copies in its
+// list (hnsw.repair), so a vector whose middle copies were deleted reaches
+// its older live copies through a chain of deleted ones. Bounding them lost
 // those (with 990 of 1,000 copies deleted, a search found 5 of the 10 live
 // ones). They cost a walk near that vector a step each until a restart
 // drops them from the graph.

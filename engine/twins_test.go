@@ -5,7 +5,6 @@ import (
 	"math"
 	"math/bits"
 	"math/rand/v2"
-	"strings"
 	"testing"
 )
 
@@ -239,12 +238,8 @@ func TestTwinsLeaveNeighboursFindable(t *testing.T) {
 // still runs. Deleted copies in the middle once hid the older live ones
 // (a search walked a bounded number of them; copies deleted before they
 // were indexed cut the chain, and the connectivity pass left the older
-// ones unreached because a search found their twins).
-//
-// Known limit: the chain of copies links new to old only, so a search that
-// enters it at a deleted copy in the middle finds the five oldest and may
-// miss the five newest (seen under -race with the machine busy, not
-// otherwise). Those cases require one side of the gap: at least 5.
+// ones unreached because a search found their twins), and repair cut the
+// chain at the deleted copies (TestTwinsFoundFromAnyCopy).
 func TestTwinsSurviveDeleteOrders(t *testing.T) {
 	const dim = 16
 	copies := 1000
@@ -281,15 +276,8 @@ func TestTwinsSurviveDeleteOrders(t *testing.T) {
 			}
 			s.waitIndexed("default")
 			want := min(10, copies-len(del))
-			least := want
-			if strings.HasPrefix(order, "middle") {
-				least = 5
-			}
-			found := copiesFound(t, s, v)
-			if found < least {
-				t.Errorf("%d copies found, want %d (at least %d)", found, want, least)
-			} else if found < want {
-				t.Logf("%d copies found of %d: one side of the deleted middle (the known limit above)", found, want)
+			if found := copiesFound(t, s, v); found != want {
+				t.Errorf("%d copies found, want %d", found, want)
 			}
 			missed := 0
 			for _, m := range others[:300] {
@@ -306,9 +294,12 @@ func TestTwinsSurviveDeleteOrders(t *testing.T) {
 
 // A walk that enters a vector's copies at any of them that is in the graph,
 // deleted or live, reaches every live copy, with a beam just wide enough for
-// them: a search can enter the chain wherever a list still links it, and
-// the chain's own lists link only older copies. Deleted while indexed, or
-// before some were (those never enter the graph).
+// them: a search can enter the chain wherever a list still links it. The
+// middle copies are deleted once all are indexed, or while they are being
+// indexed (those deleted first never enter the graph). Repair used to
+// rebuild the lists around a deleted copy from live members only: the
+// chain lost its links through the deleted copies, and a walk entering
+// above the gap found 5 of the 10 live copies, or none.
 func TestTwinsFoundFromAnyCopy(t *testing.T) {
 	const dim = 16
 	copies := 400
@@ -333,12 +324,27 @@ func TestTwinsFoundFromAnyCopy(t *testing.T) {
 				}
 				slots[c] = r
 			}
+			// No indexed node is left with an empty list: repair used to
+			// rebuild the list of a node whose members were all deleted
+			// from live candidates only, which left none.
+			empties := func(when string) {
+				t.Helper()
+				for r := range sp.slotCount() {
+					if sp.m(r).flags.Load()&flagIndexed != 0 && len(h.neighbours(r, 0, nil)) == 0 {
+						t.Errorf("%s: indexed node %d (%s, deleted: %v) has an empty layer-0 list", when, r, sp.idOf(r), !h.live(r))
+					}
+				}
+			}
+			if order == "after-indexing" {
+				empties("before the deletes")
+			}
 			for c := 5; c < copies-5; c++ {
 				if err := s.Delete(ctx, "default", fmt.Sprintf("v_c%d", c)); err != nil {
 					t.Fatal(err)
 				}
 			}
 			s.waitIndexed("default")
+			empties("after the deletes")
 			live := map[uint32]bool{}
 			for _, c := range []int{0, 1, 2, 3, 4, copies - 5, copies - 4, copies - 3, copies - 2, copies - 1} {
 				live[slots[c]] = true

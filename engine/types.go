@@ -122,7 +122,8 @@ type SpaceInfo struct {
 	// quantised vector, index node, metadata: about 5–7 KB each at 768
 	// dimensions) the space holds until the next Open: a slot is never
 	// reused while the store is open, so memory grows with every delete
-	// and replacement, not only with the live memories.
+	// and replacement (a consolidation that strengthens a belief replaces
+	// it), not only with the live memories.
 	Retired int
 	// Index describes the space's HNSW index.
 	Index IndexStats

@@ -16,7 +16,7 @@ var (
 	descIndexPend   = prometheus.NewDesc("engramd_index_pending", "Memories waiting to be indexed, by space.", []string{"space"}, nil)
 	descIndexBytes  = prometheus.NewDesc("engramd_index_bytes", "Memory held by the HNSW index (vectors and links), by space.", []string{"space"}, nil)
 	descIndexRelink = prometheus.NewDesc("engramd_index_relinked_total", "Index nodes found unreachable from the entry point and linked back since start, by space: a few per ten thousand concurrent inserts is expected.", []string{"space"}, nil)
-	descRetired     = prometheus.NewDesc("engramd_memories_retired", "Deleted or replaced memories still held in RAM (vector, index node, about 5–7 KB each at 768 dimensions) until the next restart, by space.", []string{"space"}, nil)
+	descRetired     = prometheus.NewDesc("engramd_memories_retired", "Deleted or replaced memories (beliefs strengthened by consolidation included) still held in RAM (vector, index node, about 5–7 KB each at 768 dimensions) until the next restart, by space.", []string{"space"}, nil)
 	descEdges       = prometheus.NewDesc("engramd_edges", "Directed graph edges, by space.", []string{"space"}, nil)
 	descBeliefs     = prometheus.NewDesc("engramd_beliefs", "Consolidated beliefs, by space.", []string{"space"}, nil)
 	descConsRuns    = prometheus.NewDesc("engram_consolidation_runs_total", "Consolidation runs since start.", nil, nil)
