@@ -838,7 +838,7 @@ func (h *hnsw) setList(r uint32, l int, nb []cand) []uint32 {
 
 // addLink adds r to the list of n at layer l (d = their distance). A full
 // list drops one of its live members and r (dropOne), after leaving out
-// deleted ones.
+// deleted ones other than n's own twins.
 func (h *hnsw) addLink(n, r uint32, d float32, l int) []uint32 {
 	capacity := h.m
 	if l == 0 {
@@ -865,7 +865,9 @@ func (h *hnsw) addLink(n, r uint32, d float32, l int) []uint32 {
 	cs := make([]cand, 0, cnt+1)
 	cs = append(cs, cand{r, d})
 	for i, x := range lst[1 : 1+cnt] {
-		if h.live(x) {
+		// A deleted own twin stays, as in repair: the chain of copies
+		// runs through it.
+		if h.live(x) || h.twins(x, n) {
 			cs = append(cs, cand{x, h.getDist(n, l, i)})
 		}
 	}
