@@ -580,18 +580,26 @@ func (h *hnsw) searchLayer(q *query, eps []cand, ef, l int, v *visitSet, buf []u
 			break
 		}
 		buf = h.neighbours(c.slot, l, buf)
-		// Start loading the vectors of the unvisited neighbours at once:
-		// a walk is bound by memory latency, and overlapping the misses
-		// beats taking them one by one.
+		// Load the vectors of the unvisited neighbours ahead of their
+		// distances: a walk is bound by memory latency, and overlapping the
+		// misses beats taking them one by one. A few ahead, not all at
+		// once: a node's 48 neighbours are over 600 cache lines, more than
+		// the core keeps in flight, and prefetched all together the first
+		// ones waited behind the rest (prefetchAhead).
 		k := 0
 		for _, n := range buf {
 			if v.visit(n) {
-				prefetch(h.sp.q8.row(n))
+				if k < prefetchAhead {
+					prefetch(h.sp.q8.row(n))
+				}
 				buf[k] = n
 				k++
 			}
 		}
-		for _, n := range buf[:k] {
+		for i, n := range buf[:k] {
+			if i+prefetchAhead < k {
+				prefetch(h.sp.q8.row(buf[i+prefetchAhead]))
+			}
 			if d := h.dist(q, n); len(res) < ef || d < bound {
 				visit(n, d)
 				if len(res) > ef {
@@ -615,6 +623,12 @@ func (h *hnsw) searchLayer(q *query, eps []cand, ef, l int, v *visitSet, buf []u
 	}
 	return out, buf
 }
+
+// prefetchAhead is how many vectors ahead of its distance computations a
+// walk prefetches. Prefetching all of a node's unvisited neighbours at once
+// instead cost embedding_search/k=10 at 100,000 memories 20–25% more CPU
+// (seven alternating rounds, 2026-11-27); 4 ahead measured the same as 8.
+const prefetchAhead = 8
 
 // less orders candidates by distance, then slot (deterministic ties).
 func less(a, b cand) bool {
