@@ -625,9 +625,10 @@ func (h *hnsw) searchLayer(q *query, eps []cand, ef, l int, v *visitSet, buf []u
 }
 
 // prefetchAhead is how many vectors ahead of its distance computations a
-// walk prefetches. Prefetching all of a node's unvisited neighbours at once
-// instead cost embedding_search/k=10 at 100,000 memories 20–25% more CPU
-// (seven alternating rounds, 2026-11-27); 4 ahead measured the same as 8.
+// walk prefetches. Against prefetching all of a node's unvisited
+// neighbours at once, 8 ahead took embedding_search/k=10 at 100,000
+// memories 18–32% less CPU in 6 of 7 alternating rounds (2026-11-27); 4
+// ahead measured the same as 8.
 const prefetchAhead = 8
 
 // less orders candidates by distance, then slot (deterministic ties).
