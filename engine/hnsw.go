@@ -671,12 +671,19 @@ func (h *hnsw) search(q *query, ef int) []cand {
 	return res
 }
 
-// rerank replaces quantised distances by exact ones and re-sorts.
+// rerank replaces quantised distances by exact ones and re-sorts. It
+// prefetches two vectors ahead: all of them at once (about a hundred of
+// 48 cache lines each) took embedding_search/k=10 at 100,000 memories
+// 9–32% more CPU in 6 of 7 alternating rounds (2026-11-27).
 func (h *hnsw) rerank(f []float32, cs []cand) {
-	for _, c := range cs {
+	const ahead = 2 // vectors of 48 cache lines each
+	for _, c := range cs[:min(len(cs), ahead)] {
 		prefetchF(h.sp.vec(c.slot))
 	}
 	for i := range cs {
+		if i+ahead < len(cs) {
+			prefetchF(h.sp.vec(cs[i+ahead].slot))
+		}
 		cs[i].dist = 1 - dot(f, h.sp.vec(cs[i].slot))
 	}
 	slices.SortFunc(cs, cmpCand)
