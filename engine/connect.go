@@ -170,8 +170,12 @@ func (h *hnsw) noteLinked(x, d uint32, reached []uint64) {
 // so an unreached copy may be the only way to the older ones, and a search
 // for k of them would come back short. (Before lists bounded their twins, a
 // space of copies left most of them unreached and the pass skipped them.)
+//
+// The search is as wide as a user's search for the top 10 (ef_search): one
+// as wide as an insert's (ef_construction) sometimes found a node that a
+// user's search then missed, and left it unlinked.
 func (h *hnsw) relink(x uint32) (linked bool, dropped uint32) {
-	res := h.search(h.nodeQuery(x), h.efC)
+	res := h.search(h.nodeQuery(x), h.efS)
 	if slices.ContainsFunc(res, func(c cand) bool { return c.slot == x }) {
 		return false, noSlot
 	}
