@@ -887,9 +887,7 @@ func (h *hnsw) addLink(n, r uint32, d float32, l int) []uint32 {
 	cs := make([]cand, 0, cnt+1)
 	cs = append(cs, cand{r, d})
 	for i, x := range lst[1 : 1+cnt] {
-		// A deleted own twin stays, as in repair: the chain of copies
-		// runs through it.
-		if h.live(x) || h.twins(x, n) {
+		if h.keepsMember(n, x) {
 			cs = append(cs, cand{x, h.getDist(n, l, i)})
 		}
 	}
@@ -930,6 +928,12 @@ func (h *hnsw) dropOne(n uint32, cs []cand) []cand {
 	return cs[:len(cs)-1]
 }
 
+// keepsMember reports whether a re-selection of n's list (repair, a full
+// list in addLink) keeps x among its candidates: a live node, or one of n's
+// own twins even when deleted, since the chain of a duplicated vector's
+// copies runs through its deleted ones to the older live copies (twins.go).
+func (h *hnsw) keepsMember(n, x uint32) bool { return h.live(x) || h.twins(x, n) }
+
 // repair unlinks deleted slot r from its live neighbours, giving each of
 // them r's other neighbours as replacement candidates. Walks go through
 // deleted nodes, and three kinds of link through them are kept: a deleted
@@ -968,10 +972,7 @@ func (h *hnsw) repair(r uint32) {
 				seen := map[uint32]bool{n: true, r: true}
 				var cs []cand
 				for _, x := range append(theirs, mine...) {
-					// n's own twins stay candidates when deleted: the
-					// chain of a duplicated vector's copies runs through
-					// its deleted ones to the older live copies.
-					if seen[x] || !h.live(x) && !h.twins(x, n) {
+					if seen[x] || !h.keepsMember(n, x) {
 						continue
 					}
 					seen[x] = true
