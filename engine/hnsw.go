@@ -31,6 +31,7 @@ type hnsw struct {
 
 	links0 *chunks[uint32]   // width m0+1: [count, neighbours...]; off-heap
 	dists0 *chunks[float32]  // width m0: distance to each layer-0 neighbour; off-heap
+	dom0   *chunks[uint8]    // width m0: the dominance memo of each layer-0 list (dominance.go); nil if m0 > maxDomM0
 	upper  *chunks[[]uint32] // layers 1..level: level × (2m+1) words per node: [count, neighbours×m, distance bits×m]
 	// inDeg counts the layer-0 lists each node is in. A node no list
 	// points to cannot be found (except as the entry point); when a
@@ -58,6 +59,11 @@ type hnsw struct {
 	reindexAtOpen int
 
 	visited sync.Pool
+
+	// checkDom, set by tests before any insert, is given each full
+	// layer-0 re-selection's result without the dominance memo (want) and
+	// with it (got).
+	checkDom func(n uint32, want, got []cand)
 
 	connectState // connect.go
 
@@ -99,12 +105,18 @@ func newHNSW(sp *space, o IndexOptions) *hnsw {
 	h.dists0 = newChunks[float32](h.m0, true)
 	h.upper = newChunks[[]uint32](1, false)
 	h.inDeg = newChunks[atomic.Int32](1, true)
+	if h.m0 <= maxDomM0 {
+		h.dom0 = newChunks[uint8](h.m0, true)
+	}
 	return h
 }
 
 func (h *hnsw) grow(n uint32) {
 	h.links0.ensure(n)
 	h.dists0.ensure(n)
+	if h.dom0 != nil {
+		h.dom0.ensure(n)
+	}
 	h.upper.ensure(n)
 	h.inDeg.ensure(n)
 }
@@ -112,6 +124,9 @@ func (h *hnsw) grow(n uint32) {
 func (h *hnsw) release() {
 	h.links0.release()
 	h.dists0.release()
+	if h.dom0 != nil {
+		h.dom0.release()
+	}
 	h.upper.release()
 	h.inDeg.release()
 }
@@ -211,6 +226,9 @@ func (h *hnsw) writeList(r uint32, l int, nb []cand) (orphans []uint32) {
 		lst[1+i] = c.slot
 		h.setDist(r, l, i, c.dist)
 	}
+	if l == 0 {
+		h.forgetDom(r, len(nb))
+	}
 	return orphans
 }
 
@@ -224,6 +242,7 @@ func (h *hnsw) appendLink(n uint32, l int, x uint32, d float32) {
 	lst[0]++
 	if l == 0 {
 		h.inDeg.at(x).Add(1)
+		h.domArrive(n, cnt, x, d, false)
 	}
 }
 
@@ -236,6 +255,7 @@ func (h *hnsw) replaceLink(n uint32, i int, x uint32, d float32) (w uint32, orph
 	w = lst[1+i]
 	lst[1+i] = x
 	h.setDist(n, 0, i, d)
+	h.domArrive(n, i, x, d, true)
 	h.inDeg.at(x).Add(1)
 	return w, h.inDeg.at(w).Add(-1) < minInDegree
 }
@@ -860,7 +880,8 @@ func (h *hnsw) setList(r uint32, l int, nb []cand) []uint32 {
 
 // addLink adds r to the list of n at layer l (d = their distance). A full
 // list drops one of its live members and r (dropOne), after leaving out
-// deleted ones other than n's own twins.
+// deleted ones other than n's own twins; at layer 0 with the dominance
+// memo's help (relinkFull).
 func (h *hnsw) addLink(n, r uint32, d float32, l int) []uint32 {
 	capacity := h.m
 	if l == 0 {
@@ -884,6 +905,27 @@ func (h *hnsw) addLink(n, r uint32, d float32, l int) []uint32 {
 		h.appendLink(n, l, r, d)
 		return nil
 	}
+	if l == 0 && h.dom0 != nil {
+		if h.checkDom == nil {
+			return h.relinkFull(n, r, d, lst)
+		}
+		want := h.selectFull(n, r, d, l, lst)
+		orphans := h.relinkFull(n, r, d, lst)
+		h.checkDom(n, want, h.listCands(n, 0))
+		return orphans
+	}
+	return h.writeList(n, l, h.selectFull(n, r, d, l, lst))
+}
+
+// selectFull is what a full list of n at layer l becomes when r (at
+// distance d) arrives: its members left out as repair leaves them out,
+// then one dropped (dropOne). Callers hold n's stripe lock.
+func (h *hnsw) selectFull(n, r uint32, d float32, l int, lst []uint32) []cand {
+	capacity := h.m
+	if l == 0 {
+		capacity = h.m0
+	}
+	cnt := int(lst[0])
 	cs := make([]cand, 0, cnt+1)
 	cs = append(cs, cand{r, d})
 	for i, x := range lst[1 : 1+cnt] {
@@ -893,9 +935,9 @@ func (h *hnsw) addLink(n, r uint32, d float32, l int) []uint32 {
 	}
 	slices.SortFunc(cs, cmpCand)
 	if len(cs) <= capacity {
-		return h.writeList(n, l, cs)
+		return cs
 	}
-	return h.writeList(n, l, h.dropOne(n, cs))
+	return h.dropOne(n, cs)
 }
 
 // dropOne removes one member from n's overfull list (sorted, closest
@@ -1007,8 +1049,26 @@ func (h *hnsw) stats() IndexStats {
 		Pending:  pending,
 		Levels:   levels,
 		Relinked: h.relinked.Load(),
-		Bytes:    h.links0.bytes(4) + h.dists0.bytes(4) + h.sp.vecs.bytes(4) + h.sp.q8.bytes(1) + h.upperBytes(),
+		Bytes:    h.links0.bytes(4) + h.dists0.bytes(4) + h.domBytes() + h.sp.vecs.bytes(4) + h.sp.q8.bytes(1) + h.upperBytes(),
 	}
+}
+
+// listCands returns the list of r at layer l with its distances. Callers
+// hold r's stripe lock.
+func (h *hnsw) listCands(r uint32, l int) []cand {
+	lst := h.list(r, l)
+	out := make([]cand, lst[0])
+	for i := range out {
+		out[i] = cand{lst[1+i], h.getDist(r, l, i)}
+	}
+	return out
+}
+
+func (h *hnsw) domBytes() int64 {
+	if h.dom0 == nil {
+		return 0
+	}
+	return h.dom0.bytes(1)
 }
 
 func (h *hnsw) upperBytes() int64 {

@@ -828,6 +828,9 @@ func (s *Store) readSnapshot(sp *space, r snapStream) error {
 				n++
 			}
 			lst[0] = uint32(n)
+			if l == 0 {
+				h.forgetDom(slots[i], n)
+			}
 			if len(lost) > 0 {
 				gaps = append(gaps, gap{slots[i], l, lost})
 			}
