@@ -176,7 +176,7 @@ func (h *hnsw) noteLinked(x, d uint32, reached []uint64) {
 // user's search then missed, and left it unlinked.
 func (h *hnsw) relink(x uint32) (linked bool, dropped uint32) {
 	res := h.search(h.nodeQuery(x), h.efS)
-	if slices.ContainsFunc(res, func(c cand) bool { return c.slot == x }) {
+	if hasSlot(res, x) {
 		return false, noSlot
 	}
 	return h.linkFrom(res, x)

@@ -110,7 +110,7 @@ func (h *hnsw) ownTwin(q *query, n uint32, d float32) bool {
 	if q.self == 0 || d != q.selfD || n == q.self-1 || !h.twins(n, q.self-1) {
 		return false
 	}
-	if !h.live(n) || slices.ContainsFunc(q.twins, func(c cand) bool { return c.slot == n }) {
+	if !h.live(n) || hasSlot(q.twins, n) {
 		return true
 	}
 	if len(q.twins) < maxOwnTwins {
