@@ -8,6 +8,18 @@ import (
 	"testing"
 )
 
+// firstDominator returns the first member of cs (as stored) that dominates
+// member i: closer to the list's owner (less) and closer to member i than
+// the owner is; -1 if none.
+func (h *hnsw) firstDominator(cs []cand, i int) int {
+	for j, o := range cs {
+		if j != i && less(o, cs[i]) && h.distSlots(cs[i].slot, o.slot) < cs[i].dist {
+			return j
+		}
+	}
+	return -1
+}
+
 // memoErrors checks what the dominance memo of n's layer-0 list claims
 // against the list as stored, and counts the members whose state it knows.
 func (h *hnsw) memoErrors(n uint32) (errs []string, known int) {
@@ -21,11 +33,8 @@ func (h *hnsw) memoErrors(n uint32) (errs []string, known int) {
 		case s == domUnknown:
 			continue
 		case s == domNone:
-			for j, o := range cs {
-				if j != i && less(o, c) && h.distSlots(c.slot, o.slot) < c.dist {
-					errs = append(errs, fmt.Sprintf("list of %d: member %d (slot %d) marked undominated, but member %d dominates it", n, i, c.slot, j))
-					break
-				}
+			if j := h.firstDominator(cs, i); j >= 0 {
+				errs = append(errs, fmt.Sprintf("list of %d: member %d (slot %d) marked undominated, but member %d dominates it", n, i, c.slot, j))
 			}
 		default:
 			p := int(s - domBy)
@@ -46,16 +55,13 @@ func (h *hnsw) learnMemo(n uint32) {
 	defer mu.Unlock()
 	cs := h.listCands(n, 0)
 	st := h.dom0.row(n)
-	for i, c := range cs {
+	for i := range cs {
 		if st[i] != domUnknown {
 			continue
 		}
 		st[i] = domNone
-		for j, o := range cs {
-			if j != i && less(o, c) && h.distSlots(c.slot, o.slot) < c.dist {
-				st[i] = domBy + uint8(j)
-				break
-			}
+		if j := h.firstDominator(cs, i); j >= 0 {
+			st[i] = domBy + uint8(j)
 		}
 	}
 }

@@ -43,12 +43,7 @@ start() {
 	"$1" --addr 127.0.0.1:0 --data "$2" --max-inflight 4096 >"$work/engramd.out" 2>&1 &
 	epid=$!
 	pids+=("$epid")
-	url=""
-	for _ in $(seq 600); do
-		url=$(grep -o 'http://[0-9.:]*' "$work/engramd.out" | head -1 || true)
-		[ -n "$url" ] && break
-		sleep 0.1
-	done
+	url=$(listen_url "$work/engramd.out" 60)
 	[ -n "$url" ] || { cat "$work/engramd.out"; exit 1; }
 }
 stop() {

@@ -24,6 +24,18 @@ build() {
 
 have() { command -v "$1" >/dev/null 2>&1; }
 
+# listen_url FILE [SECONDS]: the first http:// URL a server printed to FILE,
+# waiting up to SECONDS (default 10) for it; empty if none came.
+listen_url() {
+	local u="" i
+	for ((i = 0; i < ${2:-10} * 20; i++)); do
+		u=$(grep -o 'http://[0-9.:]*' "$1" | head -1 || true)
+		[ -n "$u" ] && break
+		sleep 0.05
+	done
+	echo "$u"
+}
+
 # start_stub NAME [stub-server flags...]: starts a stub target on a free
 # loopback port; sets stub_url and stub_pid.
 start_stub() {
@@ -32,12 +44,7 @@ start_stub() {
 	"$eb" stub-server --addr 127.0.0.1:0 "$@" >"$work/$name.stub" 2>&1 &
 	stub_pid=$!
 	pids+=("$stub_pid")
-	stub_url=""
-	for _ in $(seq 100); do
-		stub_url=$(grep -o 'http://[0-9.:]*' "$work/$name.stub" | head -1 || true)
-		[ -n "$stub_url" ] && break
-		sleep 0.05
-	done
+	stub_url=$(listen_url "$work/$name.stub" 5)
 	[ -n "$stub_url" ] || { cat "$work/$name.stub"; echo "stub-server did not start" >&2; exit 1; }
 	stub_url="$stub_url/"
 }

@@ -26,12 +26,7 @@ sed -e "s/^preload = .*/preload = $PRELOAD/" "$repo/scripts/scenarios/mixed_bala
 
 "$engramd" --addr 127.0.0.1:0 --data "$work/data" --max-inflight $((2 * BURST_CONC)) >"$work/engramd.out" 2>&1 &
 pids+=($!)
-url=""
-for _ in $(seq 200); do
-	url=$(grep -o 'http://[0-9.:]*' "$work/engramd.out" | head -1 || true)
-	[ -n "$url" ] && break
-	sleep 0.05
-done
+url=$(listen_url "$work/engramd.out")
 [ -n "$url" ] || { cat "$work/engramd.out"; exit 1; }
 echo "engramd at $url (data $work/data, sync on)"
 
