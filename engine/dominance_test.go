@@ -281,3 +281,76 @@ func TestDominanceMemoStaysTrue(t *testing.T) {
 	}
 	checkMemos(t, sp, "random steps")
 }
+
+// A member the memo names as another's dominator may be deleted (its
+// repair still queued) when the list is next re-selected: it is left out,
+// and what it dominated must be searched again, not kept as dominated by
+// whichever candidate took its place.
+func TestDominanceMemoDeletedDominator(t *testing.T) {
+	const dim = 32
+	s := open(t, t.TempDir(), Options{Dim: dim, NoSync: true, NoAutoLink: true, Index: IndexOptions{M: 4, EfConstruction: 16}})
+	defer s.Close()
+	sp := s.spaceFor("default")
+	h := sp.idx
+	var c domChecker
+	c.attach(h)
+	if err := s.RememberBatch(ctx, "default", clusteredMemories(t, dim, 0, 400, "m")); err != nil {
+		t.Fatal(err)
+	}
+	s.waitIndexed("default")
+	c.report(t, "inserts", 50)
+
+	// The dead bit alone is what a re-selection sees of a delete whose
+	// repair has not run; it is cleared again after each step.
+	setDead := func(r uint32, dead bool) {
+		if dead {
+			sp.dead.at(r >> 6).Or(1 << (r & 63))
+		} else {
+			sp.dead.at(r >> 6).And(^uint64(1 << (r & 63)))
+		}
+	}
+	total := sp.slotCount()
+	rng := rand.New(rand.NewPCG(5, 6))
+	cases := 0
+	for step := range 3000 {
+		n := rng.Uint32N(total)
+		h.learnMemo(n)
+		mu := h.lock(n)
+		mu.Lock()
+		lst := h.list(n, 0)
+		cnt := int(lst[0])
+		victim := uint32(noSlot)
+		if cnt == h.m0 {
+			st := h.dom0.row(n)
+			for i := range cnt {
+				if st[i] >= domBy {
+					victim = lst[1+int(st[i]-domBy)]
+					break
+				}
+			}
+		}
+		mu.Unlock()
+		if victim == noSlot {
+			continue
+		}
+		x := rng.Uint32N(total)
+		if nb := h.neighbours(victim, 0, nil); len(nb) > 0 {
+			x = nb[rng.IntN(len(nb))] // near the list, to stay in it
+		}
+		if x == n || x == victim || slices.Contains(h.neighbours(n, 0, nil), x) {
+			continue
+		}
+		setDead(victim, true)
+		h.addLink(n, x, h.distSlots(n, x), 0)
+		errs, _ := h.memoErrors(n)
+		setDead(victim, false)
+		if len(errs) > 0 {
+			t.Fatalf("step %d: %v", step, errs)
+		}
+		cases++
+	}
+	c.report(t, "deleted dominators", 100)
+	if cases < 100 {
+		t.Errorf("%d re-selections with a deleted dominator, want at least 100", cases)
+	}
+}
