@@ -68,6 +68,7 @@ for i in $(seq "$ROUNDS"); do
 	for v in old new; do
 		rm -rf "$work/run"
 		cp -a "$work/base" "$work/run"
+		sync # the copy's dirty pages would otherwise be written back under the run's fsyncs
 		start "$work/engramd-$v" "$work/run"
 		t0=$(ticks)
 		"$eb" run --scenario "$sc" --driver engram --target "$url" --driver-opt recall=post -c "$CONC" --rate "$RATE" --duration "${SECS}s" --warmup 3s -q --out "$work/$v-$i.json" >"$work/$v-$i.out" 2>&1 || true
