@@ -68,6 +68,10 @@ type RecallRequest struct {
 	SpreadDecay float32
 	// NoReinforce leaves last access and recall counts alone.
 	NoReinforce bool
+	// NoEmbeddings leaves the results' Embedding nil, for callers that do
+	// not use them: each would otherwise be a copy of Dim floats (3 KB at
+	// 768-d, 30 KB for ten results; engramd's recall answers carry none).
+	NoEmbeddings bool
 }
 
 // Recalled is one recall result: the memory (read-time fields as of before
@@ -231,7 +235,11 @@ func (s *Store) Recall(ctx context.Context, spaceID string, req RecallRequest) (
 			}
 			return RecallResult{}, err
 		}
-		m.Embedding = append([]float32(nil), m.Embedding...)
+		if req.NoEmbeddings {
+			m.Embedding = nil
+		} else {
+			m.Embedding = append([]float32(nil), m.Embedding...)
+		}
 		sim := h.sim
 		if q != nil && !h.direct {
 			sim = max(0, dot(q, sp.vec(h.slot)))

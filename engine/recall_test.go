@@ -86,6 +86,35 @@ func TestRecallModes(t *testing.T) {
 			t.Errorf("text recall = %+v, %v", res, err)
 		}
 	})
+	t.Run("results carry their embedding unless asked not to", func(t *testing.T) {
+		with, err := s.Recall(ctx, "recall", RecallRequest{Embedding: cue, Mode: ModeHybrid, NoReinforce: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		without, err := s.Recall(ctx, "recall", RecallRequest{Embedding: cue, Mode: ModeHybrid, NoReinforce: true, NoEmbeddings: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		all := func(r RecallResult) []Recalled { return append(append([]Recalled(nil), r.Vivid...), r.Associated...) }
+		w, wo := all(with), all(without)
+		if len(w) < 3 || len(wo) != len(w) {
+			t.Fatalf("%d results, then %d without embeddings; want the same, at least 3", len(w), len(wo))
+		}
+		for i := range w {
+			if len(w[i].Embedding) != 4 || wo[i].Embedding != nil {
+				t.Errorf("result %d: embedding %v, then %v without; want 4 values, then none", i, w[i].Embedding, wo[i].Embedding)
+			}
+			if w[i].ID != wo[i].ID || w[i].Score != wo[i].Score || w[i].Content != wo[i].Content {
+				t.Errorf("result %d: %s %.4f %q, then %s %.4f %q without embeddings", i, w[i].ID, w[i].Score, w[i].Content, wo[i].ID, wo[i].Score, wo[i].Content)
+			}
+		}
+		// The copy handed out is the caller's: changing it changes no later answer.
+		w[0].Embedding[0] = 42
+		again, _ := s.Recall(ctx, "recall", RecallRequest{Embedding: cue, Mode: ModeHybrid, NoReinforce: true})
+		if again.Vivid[0].Embedding[0] == 42 {
+			t.Error("a recall result's embedding is shared with the store")
+		}
+	})
 	t.Run("bad mode", func(t *testing.T) {
 		_, err := s.Recall(ctx, "recall", RecallRequest{Embedding: cue, Mode: 7})
 		var ve *ValidationError

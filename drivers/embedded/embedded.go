@@ -199,8 +199,10 @@ func (d *Driver) Do(ctx context.Context, op *workloads.Op) error {
 		if int(op.Mode) >= len(modes) {
 			return drivers.WithClass("invalid", fmt.Errorf("recall mode %s", op.Mode))
 		}
+		// No embeddings in the results, as Engram's recall answers have none:
+		// the same work an HTTP recall asks of engramd.
 		res, err := d.store.Recall(ctx, op.Space, engine.RecallRequest{
-			Embedding: op.Embedding, Mode: modes[op.Mode], Threshold: op.Threshold, MaxResults: op.K,
+			Embedding: op.Embedding, Mode: modes[op.Mode], Threshold: op.Threshold, MaxResults: op.K, NoEmbeddings: true,
 		})
 		if err != nil {
 			return classify(err)

@@ -205,7 +205,7 @@ func (s *Server) handleRecall(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	} else {
-		req := engine.RecallRequest{Embedding: p.Embedding, Query: p.Query, Mode: mode(p.Mode), Threshold: float32(p.Threshold), MaxHops: p.MaxHops}
+		req := engine.RecallRequest{Embedding: p.Embedding, Query: p.Query, Mode: mode(p.Mode), Threshold: float32(p.Threshold), MaxHops: p.MaxHops, NoEmbeddings: true}
 		if p.Query != "" {
 			req.Embedding = nil // Engram: when both are sent, query wins
 			req.MaxResults = min(p.MaxResults, maxTextCands)
