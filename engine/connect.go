@@ -248,7 +248,7 @@ const noSlot = ^uint32(0)
 // or, when replace is set, in place of a member another list also points to:
 // the farthest such member that a closer member dominates (is closer to it
 // than y is, so a walk through y still finds it in one more step), else the
-// farthest such member, as addLink's re-selection (dropOne) would choose. It
+// farthest such member, as addLink's re-selection (reselect) would choose. It
 // returns the member it displaced (noSlot if none), and orphan if a
 // concurrent re-selection left that member no other in-link meanwhile, for
 // the caller to reconnect once it holds no lock.

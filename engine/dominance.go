@@ -3,10 +3,10 @@ package engine
 import "slices"
 
 // The dominance memo: what addLink's re-selection of a full layer-0 list
-// learnt about its members, kept for the next one.
+// (reselect) learnt about its members, kept for the next one.
 //
 // Why: a full list drops, after the twin rule, its farthest member that a
-// closer member dominates (dropOne). Finding it compares members pairwise
+// closer member dominates (victim). Finding it compares members pairwise
 // from the farthest down; on 768-d data many members are dominated by none,
 // and at 20,000 clustered memories a re-selection computed 466 distances
 // on average (1,176 when no member is dominated, a quarter of the calls),
@@ -27,9 +27,10 @@ import "slices"
 //     of the members farther than the newcomer (it may dominate them);
 //     replaceLink forgets those the member it replaced dominated.
 //
-// The choice is exactly dropOne's (TestDominanceMemoMatchesDropOne checks
-// every re-selection of a build with deletes and duplicates against it);
-// only distances already known are not computed again.
+// The choice is exactly the one made without the memo
+// (TestDominanceMemoMatchesDropOne checks every re-selection of a build
+// with deletes and duplicates against the rule as first written); only
+// distances already known are not computed again.
 const (
 	domUnknown uint8 = 0
 	domNone    uint8 = 1
@@ -89,23 +90,63 @@ func (h *hnsw) domArrive(r uint32, at int, x uint32, d float32, replaced bool) {
 	}
 }
 
-// relinkFull adds r (at distance d) to n's full layer-0 list, dropping one
-// member as dropOne would, with the memo: the members farther than r that
-// no closer member dominated are compared with r (one distance each), and a
-// member's dominators are searched only if the memo does not know them.
-// Members left out (deleted, and not n's own twins) are dropped first, as
-// in addLink. Callers hold n's stripe lock; lst is n's layer-0 list.
-func (h *hnsw) relinkFull(n, r uint32, d float32, lst []uint32) []uint32 {
+// reselect adds r (at distance d) to n's full list at layer l: it leaves
+// out the members keepsMember does not keep, as repair does, and if the
+// list is still over capacity drops one member (victim). At layer 0 it
+// does so with the dominance memo: the members farther than r that no
+// closer member dominated are compared with r (one distance each), a
+// member's dominators are searched only if the memo does not know them,
+// and what it learnt is written back. Callers hold n's stripe lock; lst
+// is n's list at layer l.
+func (h *hnsw) reselect(n, r uint32, d float32, l int, lst []uint32) []uint32 {
+	capacity := h.m
+	var st []uint8 // the memo; nil above layer 0, or for lists too long for it
+	if l == 0 {
+		capacity = h.m0
+		if h.dom0 != nil {
+			st = h.dom0.row(n)
+		}
+	}
 	cnt := int(lst[0])
-	st := h.dom0.row(n)
 	cs := make([]domCand, 1, cnt+1)
 	cs[0] = domCand{cand{r, d}, -1, dcUnknown}
 	for i, x := range lst[1 : 1+cnt] {
 		if h.keepsMember(n, x) {
-			cs = append(cs, domCand{cand{x, h.getDist(n, 0, i)}, int16(i), dcUnknown})
+			cs = append(cs, domCand{cand{x, h.getDist(n, l, i)}, int16(i), dcUnknown})
 		}
 	}
 	slices.SortFunc(cs, func(a, b domCand) int { return cmpCand(a.cand, b.cand) })
+	if st != nil {
+		h.fromMemo(cs, st, cnt, r)
+	}
+	if len(cs) > capacity {
+		cs = dropDom(cs, h.victim(n, cs))
+	}
+	nb := make([]cand, len(cs))
+	for k, c := range cs {
+		nb[k] = c.cand
+	}
+	orphans := h.writeList(n, l, nb)
+	if st != nil {
+		for k, c := range cs {
+			switch c.dom {
+			case dcUnknown:
+				st[k] = domUnknown
+			case dcNone:
+				st[k] = domNone
+			default:
+				st[k] = domBy + uint8(c.dom)
+			}
+		}
+	}
+	return orphans
+}
+
+// fromMemo fills the candidates' dominators in from the memo st of a list of
+// cnt members (cs sorted, r the node being linked in): what the memo knew,
+// with a dominator left out forgotten, and r as the dominator of the
+// members farther than it that nothing closer dominated.
+func (h *hnsw) fromMemo(cs []domCand, st []uint8, cnt int, r uint32) {
 	var at [maxDomM0 + 1]int16 // stored position → candidate index, -1 if left out
 	for i := range cnt {
 		at[i] = -1
@@ -131,38 +172,26 @@ func (h *hnsw) relinkFull(n, r uint32, d float32, lst []uint32) []uint32 {
 			}
 		}
 	}
-	// r may dominate the members farther than it that nothing closer did.
 	for k := kr + 1; k < len(cs); k++ {
 		if cs[k].dom == dcNone && h.distSlots(cs[k].slot, r) < cs[k].dist {
 			cs[k].dom = int16(kr)
 		}
 	}
-	if len(cs) > h.m0 {
-		cs = dropDom(cs, h.domVictim(n, cs))
-	}
-	nb := make([]cand, len(cs))
-	for k, c := range cs {
-		nb[k] = c.cand
-	}
-	orphans := h.writeList(n, 0, nb)
-	for k, c := range cs {
-		switch c.dom {
-		case dcUnknown:
-			st[k] = domUnknown
-		case dcNone:
-			st[k] = domNone
-		default:
-			st[k] = domBy + uint8(c.dom)
-		}
-	}
-	return orphans
 }
 
-// domVictim is the index of the candidate dropOne drops from cs (sorted,
-// closest first): the older of two adjacent twins that are not n's own,
-// else the farthest member a closer one dominates, else the farthest. It
-// records the dominators it finds in cs.
-func (h *hnsw) domVictim(n uint32, cs []domCand) int {
+// victim is the index of the member an overfull list drops from cs
+// (sorted, closest first): the older of two twins (not n's own, which
+// twinRule bounds), else the farthest member that a closer member
+// dominates (is closer to it than the list's owner), else the farthest.
+// It is what Malkov's heuristic with the pruned candidates filled back in
+// drops, at the cost of a few distances instead of a quadratic number:
+// usually the farthest member is dominated by one of the first few it is
+// compared with. Twins have the same distance to n, so they usually sit
+// side by side in the sorted list (one distance may be exact, from the
+// connectivity pass, and the other quantised; such a pair is not seen
+// here, and the rules below apply). Dominators already known (dom) are
+// used; those it finds are recorded in cs.
+func (h *hnsw) victim(n uint32, cs []domCand) int {
 	for i := len(cs) - 1; i > 0; i-- {
 		if c, p := cs[i], cs[i-1]; c.dist-p.dist < twinTie && h.twins(c.slot, p.slot) && !h.twins(c.slot, n) {
 			if p.slot < c.slot {

@@ -60,10 +60,10 @@ type hnsw struct {
 
 	visited sync.Pool
 
-	// checkDom, set by tests before any insert, is given each full
-	// layer-0 re-selection's result without the dominance memo (want) and
-	// with it (got).
-	checkDom func(n uint32, want, got []cand)
+	// checkDom, set by tests before any insert, is given each full list's
+	// re-selection: n's list at layer l before r (at distance d) arrived,
+	// and after.
+	checkDom func(n, r uint32, d float32, l int, before, after []cand)
 
 	connectState // connect.go
 
@@ -82,12 +82,12 @@ const lockStripes = 4096
 // minInDegree is the fewest layer-0 in-links a node keeps: a node with
 // fewer is reconnected from its nearest neighbours.
 //
-// Why layer 0 holds 3M links and full lists drop one member (dropOne): a
+// Why layer 0 holds 3M links and full lists drop one member (reselect): a
 // regression test stores 2 000 clustered memories, then 3× as many by
 // single inserts, and searches for perturbed copies of the first ones
 // (TestIndexKeepsOldMemoriesFindable). With 2M links and Malkov's heuristic
 // 0.2–0.3% of the old memories were no longer found (nodes at the edge of a
-// cluster lose their in-links to newer, closer nodes); with 3M and dropOne,
+// cluster lose their in-links to newer, closer nodes); with 3M and reselect,
 // 0.06%, and inserts got cheaper (2026-11-27).
 const minInDegree = 1
 
@@ -879,9 +879,8 @@ func (h *hnsw) setList(r uint32, l int, nb []cand) []uint32 {
 }
 
 // addLink adds r to the list of n at layer l (d = their distance). A full
-// list drops one of its live members and r (dropOne), after leaving out
-// deleted ones other than n's own twins; at layer 0 with the dominance
-// memo's help (relinkFull).
+// list drops one of its live members and r (reselect), after leaving out
+// deleted ones other than n's own twins.
 func (h *hnsw) addLink(n, r uint32, d float32, l int) []uint32 {
 	capacity := h.m
 	if l == 0 {
@@ -905,69 +904,13 @@ func (h *hnsw) addLink(n, r uint32, d float32, l int) []uint32 {
 		h.appendLink(n, l, r, d)
 		return nil
 	}
-	if l == 0 && h.dom0 != nil {
-		if h.checkDom == nil {
-			return h.relinkFull(n, r, d, lst)
-		}
-		want := h.selectFull(n, r, d, l, lst)
-		orphans := h.relinkFull(n, r, d, lst)
-		h.checkDom(n, want, h.listCands(n, 0))
-		return orphans
+	if h.checkDom == nil {
+		return h.reselect(n, r, d, l, lst)
 	}
-	return h.writeList(n, l, h.selectFull(n, r, d, l, lst))
-}
-
-// selectFull is what a full list of n at layer l becomes when r (at
-// distance d) arrives: its members left out as repair leaves them out,
-// then one dropped (dropOne). Callers hold n's stripe lock.
-func (h *hnsw) selectFull(n, r uint32, d float32, l int, lst []uint32) []cand {
-	capacity := h.m
-	if l == 0 {
-		capacity = h.m0
-	}
-	cnt := int(lst[0])
-	cs := make([]cand, 0, cnt+1)
-	cs = append(cs, cand{r, d})
-	for i, x := range lst[1 : 1+cnt] {
-		if h.keepsMember(n, x) {
-			cs = append(cs, cand{x, h.getDist(n, l, i)})
-		}
-	}
-	slices.SortFunc(cs, cmpCand)
-	if len(cs) <= capacity {
-		return cs
-	}
-	return h.dropOne(n, cs)
-}
-
-// dropOne removes one member from n's overfull list (sorted, closest
-// first): the older of two twins (not n's own, which twinRule bounds),
-// else the farthest member that a closer member dominates (is closer to it
-// than the list's owner), else the farthest. It is what Malkov's heuristic
-// with the pruned candidates filled back in drops, at the cost of a few
-// distances instead of a quadratic number: usually the farthest member is
-// dominated by one of the first few it is compared with. Twins have the
-// same distance to n, so they usually sit side by side in the sorted list
-// (one distance may be exact, from the connectivity pass, and the other
-// quantised; such a pair is not seen here, and the rules below apply).
-func (h *hnsw) dropOne(n uint32, cs []cand) []cand {
-	for i := len(cs) - 1; i > 0; i-- {
-		if c, p := cs[i], cs[i-1]; c.dist-p.dist < twinTie && h.twins(c.slot, p.slot) && !h.twins(c.slot, n) {
-			if p.slot < c.slot {
-				i--
-			}
-			return append(cs[:i:i], cs[i+1:]...)
-		}
-	}
-	for i := len(cs) - 1; i > 0; i-- {
-		c := cs[i]
-		for j := 0; j < i; j++ {
-			if h.distSlots(c.slot, cs[j].slot) < c.dist {
-				return append(cs[:i:i], cs[i+1:]...)
-			}
-		}
-	}
-	return cs[:len(cs)-1]
+	before := h.listCands(n, l)
+	orphans := h.reselect(n, r, d, l, lst)
+	h.checkDom(n, r, d, l, before, h.listCands(n, l))
+	return orphans
 }
 
 // keepsMember reports whether a re-selection of n's list (repair, a full

@@ -15,7 +15,7 @@ import (
 //
 //   - a list holds at most maxOwnTwins copies of its owner's vector, and
 //     one copy (the newest) of any other vector (selectNeighbours,
-//     twinRule, dropOne);
+//     twinRule, reselect);
 //   - an insert's walk steps through its own twins without keeping them
 //     among its candidates, and through at most maxTwinWalk of them
 //     (ownTwin);
