@@ -24,7 +24,10 @@ func TestMergeIntervalsAlignWithShards(t *testing.T) {
 	tick := 2 * time.Millisecond // 7,200 ticks planned: two per interval
 	dir := t.TempDir()
 	const n = 2
-	start := time.Now().Add(time.Second)
+	// Far enough ahead for both shards' setup and preload: a second was
+	// not under -race on a busy machine (CI, 2026-11-28: "start time
+	// already passed ... 275ms ago").
+	start := time.Now().Add(3 * time.Second)
 	rs := make([]*reports.Result, n)
 	var wg sync.WaitGroup
 	for k := range n {
