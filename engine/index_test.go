@@ -329,13 +329,6 @@ func TestIndexSnapshotOtherM(t *testing.T) {
 	}
 }
 
-func envStr(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return def
-}
-
 // TestIndexRecallTuning measures recall@10 against exact search for one
 // index setting on data as dense as the million-memory load's, at a tenth
 // of its size: the embeddings_search scenario with ENGRAM_TUNING_CLUSTERS

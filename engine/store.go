@@ -343,7 +343,7 @@ func hashID(space, id string) uint32 {
 	for i := 0; i < len(space); i++ {
 		h = (h ^ uint32(space[i])) * 16777619
 	}
-	h = (h ^ 0) * 16777619
+	h *= 16777619 // a 0 byte between the two: ("ab", "c") and ("a", "bc") differ
 	for i := 0; i < len(id); i++ {
 		h = (h ^ uint32(id[i])) * 16777619
 	}

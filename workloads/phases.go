@@ -43,9 +43,6 @@ func (p *PhaseSpec) Recorded() bool {
 	return p.Name != "warmup" && !p.IsPreload()
 }
 
-// Duration returns the phase's length.
-func (p *PhaseSpec) duration() float64 { return p.DurationSeconds }
-
 func (p PhaseSpec) clone() PhaseSpec {
 	c := p
 	if p.Arrival != nil {

@@ -61,16 +61,5 @@ func (r *rng) intn(n uint64) uint64 {
 	return hi
 }
 
-// norm returns a standard normal value (Box–Muller; one of the pair is used,
-// which keeps the function stateless).
-func (r *rng) norm() float64 {
-	u1 := r.float64()
-	u2 := r.float64()
-	if u1 < 1e-300 {
-		u1 = 1e-300
-	}
-	return math.Sqrt(-2*math.Log(u1)) * math.Cos(2*math.Pi*u2)
-}
-
 // exp returns an exponential value with mean 1.
 func (r *rng) exp() float64 { return -math.Log1p(-r.float64()) }

@@ -240,7 +240,6 @@ type Sampler struct {
 	memOK    bool
 	diskOK   bool
 	started  bool
-	stopped  bool
 	stop     chan struct{}
 	done     chan struct{}
 	stopOnce sync.Once

@@ -210,6 +210,9 @@ func TestRoundTrip(t *testing.T) {
 		t.Fatalf("system health: %d %s", st, b)
 	}
 	st, _, b = do(t, hs, call{"GET", "/metrics/prometheus", "", nil})
+	if st != 200 {
+		t.Fatalf("metrics: %d %s", st, b)
+	}
 	for _, want := range []string{`engramd_http_requests_total{code="201",method="POST",route="POST /api/v1/memories/remember"} 2`,
 		`engramd_memories{space="tenant_a"} 6`, "engramd_http_request_duration_seconds_bucket", "go_goroutines"} {
 		if !strings.Contains(string(b), want) {
