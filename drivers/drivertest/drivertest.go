@@ -166,17 +166,25 @@ func Conformance(t *testing.T, newDriver New, f Features) {
 			if !q.Scored {
 				t.Fatalf("%s aimed at %s was not scored", q.Kind, q.Target.ID())
 			}
-			wantHit := false
-			for _, m := range want {
+			wantHit, wantFound := false, 0
+			for rank, m := range want {
 				if kind == workloads.KindRecall && m.Score < float64(q.Threshold) {
 					break
 				}
 				if m.ID == q.Target.ID() {
 					wantHit = true
 				}
+				if k, err := workloads.ParseKey(m.ID); err == nil && rank < q.ScoreDepth() && q.Expects(k) {
+					wantFound++
+				}
 			}
 			if q.Hit != wantHit {
 				t.Errorf("op %d %s: hit %v, brute force says %v (top %v)", q.Index, q.Kind, q.Hit, wantHit, want)
+			}
+			// Found is what recall@10 counts: a driver that only sets Hit
+			// reports recall@10 = 0 for a perfect answer.
+			if q.Found != wantFound {
+				t.Errorf("op %d %s: found %d of the expected memories in the top %d, brute force says %d (top %v)", q.Index, q.Kind, q.Found, q.ScoreDepth(), wantFound, want)
 			}
 		}
 		if f.Search != nil {

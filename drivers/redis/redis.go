@@ -217,16 +217,12 @@ func (d *Driver) Do(ctx context.Context, op *workloads.Op) error {
 			return err
 		}
 		if op.HasTarget {
-			op.Scored = true
-			id := op.Target.ID()
-			for _, m := range res {
+			op.BeginScore()
+			for rank, m := range res {
 				if m.Score < threshold {
 					break
 				}
-				if m.ID == id {
-					op.Hit = true
-					break
-				}
+				op.ScoreResult(rank, m.ID)
 			}
 		}
 		return nil
