@@ -237,8 +237,10 @@ func (d *Driver) Do(ctx context.Context, op *workloads.Op) error {
 			return classify(err)
 		}
 		if op.HasTarget {
-			op.Scored = true
-			op.Hit = len(c.Matches) > 0 && c.Matches[0].ID == op.Target.ID()
+			op.BeginScore()
+			for rank, m := range c.Matches[:min(len(c.Matches), max(op.K, 1))] {
+				op.ScoreResult(rank, m.ID)
+			}
 		}
 		return nil
 	case workloads.KindSpread:

@@ -73,7 +73,7 @@ func TestEveryOpKind(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			type tally struct{ n, scored, hit, notFound int }
+			type tally struct{ n, scored, hit, notFound, found, expected int }
 			counts := map[workloads.Kind]*tally{}
 			var op workloads.Op
 			for i := uint64(0); i < 1500; i++ {
@@ -99,6 +99,10 @@ func TestEveryOpKind(t *testing.T) {
 					if op.Hit {
 						c.hit++
 					}
+					if op.Kind == workloads.KindRecall || op.Kind == workloads.KindSearch || op.Kind == workloads.KindComplete {
+						c.found += op.Found
+						c.expected += op.ExpectedFound()
+					}
 				}
 			}
 			for k := workloads.Kind(0); k < workloads.NumKinds; k++ {
@@ -117,6 +121,10 @@ func TestEveryOpKind(t *testing.T) {
 				case workloads.KindRecallByID, workloads.KindRecall, workloads.KindSearch, workloads.KindComplete:
 					if c.scored == 0 || c.hit < c.scored*9/10 {
 						t.Errorf("%s: %d hits of %d scored ops", k, c.hit, c.scored)
+					}
+					// recall@10 counts Found: a scored cue must count what it found.
+					if k != workloads.KindRecallByID && c.found < c.expected*9/10 {
+						t.Errorf("%s: recall@10 found %d of %d expected", k, c.found, c.expected)
 					}
 				}
 			}
