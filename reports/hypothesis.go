@@ -307,9 +307,13 @@ func evalH4(r *Result) Hypothesis {
 		return h
 	}
 	used := res.RSSPeakBytes - res.RSSBaselineBytes
+	usedText := "RSS peak " + fmtBytes(res.RSSPeakBytes)
+	if res.RSSBaselineBytes > 0 {
+		usedText += fmt.Sprintf(" − baseline %s = %s", fmtBytes(res.RSSBaselineBytes), fmtBytes(used))
+	}
 	if res.BoundedBytes > raw {
-		h.Detail = fmt.Sprintf("not judged: the run's raw data (%d memories × %d B = %s) is below the memory the target holds whatever the data (%s of caches and write buffers, which fill with use); RSS peak %s − baseline %s = %s. A run whose raw data is well above %s (a larger preload) tests it",
-			res.Memories, res.RawBytesPerMemory, fmtBytes(raw), fmtBytes(res.BoundedBytes), fmtBytes(res.RSSPeakBytes), fmtBytes(res.RSSBaselineBytes), fmtBytes(used), fmtBytes(res.BoundedBytes))
+		h.Detail = fmt.Sprintf("not judged: the run's raw data (%d memories × %d B = %s) is below the memory the target holds whatever the data (%s of caches and write buffers, which fill with use); %s. A run whose raw data is well above %s (a larger preload) tests it",
+			res.Memories, res.RawBytesPerMemory, fmtBytes(raw), fmtBytes(res.BoundedBytes), usedText, fmtBytes(res.BoundedBytes))
 		return h
 	}
 	ratio := float64(used) / float64(raw)
@@ -318,12 +322,8 @@ func evalH4(r *Result) Hypothesis {
 	if ratio >= H4MaxRatio {
 		h.Status = HypothesisFail
 	}
-	base := ""
-	if res.RSSBaselineBytes > 0 {
-		base = fmt.Sprintf(" − baseline %s", fmtBytes(res.RSSBaselineBytes))
-	}
-	h.Detail = fmt.Sprintf("RSS peak %s%s = %s for %d memories × %d B = %s raw (%s)",
-		fmtBytes(res.RSSPeakBytes), base, fmtBytes(used), res.Memories, res.RawBytesPerMemory, fmtBytes(raw), res.Source)
+	h.Detail = fmt.Sprintf("%s for %d memories × %d B = %s raw (%s)",
+		usedText, res.Memories, res.RawBytesPerMemory, fmtBytes(raw), res.Source)
 	return h
 }
 

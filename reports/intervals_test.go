@@ -140,7 +140,7 @@ func TestScraperSeriesBounded(t *testing.T) {
 		sc.add(RSSSeries, "gauge", nil, rss, at)
 	}
 	r := &Result{StartedAt: origin, DurationS: float64(n)}
-	sc.Finish(r)
+	sc.Finish(r, 768, 1)
 	for _, s := range r.TargetMetrics.Series {
 		if len(s.V) > maxScrapePoints || len(s.V) < maxScrapePoints/2 || len(s.T) != len(s.V) {
 			t.Errorf("%s: %d samples (%d times) of %d scrapes, want at most %d", s.Name, len(s.V), len(s.T), n, maxScrapePoints)

@@ -35,6 +35,15 @@ var DefaultScrapeSeries = []string{
 // RSSSeries is the standard Prometheus process collector's RSS gauge.
 const RSSSeries = "process_resident_memory_bytes"
 
+// BoundedSeries is engramd's gauge of the memory its store may hold whatever
+// the data (caches and write buffers): H4 is not judged while a run's raw
+// data is below it (Resources.BoundedBytes).
+const BoundedSeries = "engramd_bounded_memory_bytes"
+
+// h4Series are recorded whatever the patterns and MaxSeries say: H4 reads
+// them.
+func h4Series(name string) bool { return name == RSSSeries || name == BoundedSeries }
+
 // ScrapeConfig configures a Scraper. The zero value of each optional field
 // means its documented default.
 type ScrapeConfig struct {
@@ -44,7 +53,8 @@ type ScrapeConfig struct {
 	// summary is recorded as its _count and _sum. Default DefaultScrapeSeries.
 	Series []string
 	// MaxSeries bounds how many series are kept (memory stays bounded
-	// whatever the target exposes). Default 48.
+	// whatever the target exposes). Default 48. RSSSeries and BoundedSeries
+	// are always kept, besides these: H4 reads them.
 	MaxSeries int
 	// Timeout bounds one scrape. Default 2 s.
 	Timeout time.Duration
@@ -286,6 +296,9 @@ func (s *Scraper) scrape(ctx context.Context, at time.Time) error {
 }
 
 func (s *Scraper) wanted(name string) bool {
+	if h4Series(name) {
+		return true
+	}
 	for _, p := range s.cfg.Series {
 		if ok, _ := path.Match(p, name); ok {
 			return true
@@ -298,7 +311,7 @@ func (s *Scraper) add(name, typ string, labels map[string]string, v float64, at 
 	key := seriesKey(name, labels)
 	ss := s.index[key]
 	if ss == nil {
-		if len(s.series) >= s.cfg.MaxSeries {
+		if len(s.series) >= s.cfg.MaxSeries && !(h4Series(name) && len(labels) == 0) {
 			if !s.drop[key] {
 				s.drop[key] = true
 				s.tm.Dropped++
@@ -353,11 +366,14 @@ func (s *Scraper) Metrics(origin time.Time) *TargetMetrics {
 
 // Finish puts what was recorded into r (times from r.StartedAt), warns when
 // scrapes failed, and, when the target exposes its RSS and r has no
-// Resources yet, records the peak RSS while measuring for H4: the largest
+// Resources yet, records for H4 the peak RSS while measuring: the largest
 // sample taken within [r.StartedAt, r.StartedAt + r.DurationS]. With the
 // window's start and end marked as boundaries (Boundary) it is exactly the
-// largest RSS scraped while measuring, however thinned the series.
-func (s *Scraper) Finish(r *Result) {
+// largest RSS scraped while measuring, however thinned the series. The data
+// it is judged against are the memories the run stored (StoredMemories,
+// batchSize per store_batch) of dim float32s, and the target's bounded
+// memory when it exposes BoundedSeries.
+func (s *Scraper) Finish(r *Result, dim, batchSize int) {
 	tm := s.Metrics(r.StartedAt)
 	r.TargetMetrics = tm
 	if tm.Failures > 0 {
@@ -369,8 +385,11 @@ func (s *Scraper) Finish(r *Result) {
 	if r.Resources != nil {
 		return
 	}
-	if peak := s.peak(RSSSeries, r.StartedAt, r.StartedAt.Add(time.Duration(math.Round(r.DurationS*1e9)))); peak > 0 {
-		r.Resources = &Resources{Source: "target:" + RSSSeries, RSSPeakBytes: int64(peak)}
+	end := r.StartedAt.Add(time.Duration(math.Round(r.DurationS * 1e9)))
+	if peak := s.peak(RSSSeries, r.StartedAt, end); peak > 0 {
+		r.Resources = &Resources{Source: "target:" + RSSSeries, RSSPeakBytes: int64(peak),
+			Memories: StoredMemories(r, batchSize), RawBytesPerMemory: int64(dim)*4 + MemoryMetadataBytes,
+			BoundedBytes: int64(s.peak(BoundedSeries, r.StartedAt, end))}
 	}
 }
 

@@ -23,6 +23,7 @@ type engramLike struct {
 	latency     prometheus.Histogram
 	unrelated   prometheus.Gauge
 	rss         prometheus.Gauge
+	bounded     prometheus.Gauge
 	srv         *httptest.Server
 }
 
@@ -36,8 +37,9 @@ func newEngramLike(t *testing.T) *engramLike {
 		latency:     prometheus.NewHistogram(prometheus.HistogramOpts{Name: "engram_consolidation_duration_seconds", Help: "x"}),
 		unrelated:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "engram_spreading_pool_utilization", Help: "not chosen"}),
 		rss:         prometheus.NewGauge(prometheus.GaugeOpts{Name: "process_resident_memory_bytes", Help: "rss"}),
+		bounded:     prometheus.NewGauge(prometheus.GaugeOpts{Name: BoundedSeries, Help: "bounded"}),
 	}
-	reg.MustRegister(e.memories, e.consolidate, e.compactions, e.hitRatio, e.latency, e.unrelated, e.rss)
+	reg.MustRegister(e.memories, e.consolidate, e.compactions, e.hitRatio, e.latency, e.unrelated, e.rss, e.bounded)
 	mux := http.NewServeMux()
 	mux.Handle("/metrics/prometheus", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/broken", func(w http.ResponseWriter, r *http.Request) { http.Error(w, "boom", 500) })
@@ -61,12 +63,14 @@ func TestScraperRecordsChosenSeries(t *testing.T) {
 		srv.hitRatio.Set(0.5 + 0.1*float64(i))
 		srv.latency.Observe(0.25)
 		srv.rss.Set(float64(100+10*i) * (1 << 20))
+		srv.bounded.Set(64 << 20)
 		if err := sc.Scrape(context.Background(), origin.Add(time.Duration(i-1)*time.Second)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	r := &Result{StartedAt: origin, DurationS: 1}
-	sc.Finish(r)
+	r := &Result{StartedAt: origin, DurationS: 1, Preload: PreloadStats{Memories: 5000},
+		Ops: map[string]OpStats{"store": {Count: 1200, Errors: 200}, "store_batch": {Count: 3}}}
+	sc.Finish(r, 768, 100)
 	tm := r.TargetMetrics
 	if tm.Scrapes != 3 || tm.Failures != 0 {
 		t.Fatalf("scrapes %d failures %d", tm.Scrapes, tm.Failures)
@@ -98,9 +102,13 @@ func TestScraperRecordsChosenSeries(t *testing.T) {
 	if _, ok := got["engram_spreading_pool_utilization"]; ok {
 		t.Error("an unchosen series was recorded")
 	}
-	// H4's RSS: the peak while measuring (t in [0, duration+1]).
-	if r.Resources == nil || r.Resources.RSSPeakBytes != 120<<20 || r.Resources.Source != "target:process_resident_memory_bytes" {
-		t.Errorf("resources %+v", r.Resources)
+	// H4's RSS: the peak while measuring (t in [0, duration+1]), against
+	// the memories the run stored (5,000 preloaded, 1,000 stores, 3
+	// batches of 100) and the target's bounded memory.
+	want := Resources{Source: "target:process_resident_memory_bytes", RSSPeakBytes: 120 << 20,
+		Memories: 6300, RawBytesPerMemory: 768*4 + MemoryMetadataBytes, BoundedBytes: 64 << 20}
+	if r.Resources == nil || *r.Resources != want {
+		t.Errorf("resources %+v, want %+v", r.Resources, want)
 	}
 }
 
@@ -121,7 +129,7 @@ func TestScraperFailuresAndLimits(t *testing.T) {
 				t.Fatalf("err = %v, want %q", err, c.want)
 			}
 			r := &Result{}
-			sc.Finish(r)
+			sc.Finish(r, 768, 1)
 			if r.TargetMetrics.Failures != 1 || len(r.Warnings) != 1 || !strings.Contains(r.Warnings[0], "1 of 1 scrapes") {
 				t.Errorf("failures %d, warnings %v", r.TargetMetrics.Failures, r.Warnings)
 			}
@@ -130,9 +138,15 @@ func TestScraperFailuresAndLimits(t *testing.T) {
 	sc, _ := NewScraper(ScrapeConfig{URL: srv.srv.URL + "/metrics/prometheus", Series: []string{"engram_*"}, MaxSeries: 2})
 	sc.Scrape(context.Background(), time.Now())
 	r := &Result{}
-	sc.Finish(r)
-	if len(r.TargetMetrics.Series) != 2 || r.TargetMetrics.Dropped == 0 {
-		t.Errorf("limit 2: %d series, %d dropped", len(r.TargetMetrics.Series), r.TargetMetrics.Dropped)
+	sc.Finish(r, 768, 1)
+	// Two of the patterns' series, and the two H4 reads, which the patterns
+	// and the limit do not decide.
+	var names []string
+	for _, s := range r.TargetMetrics.Series {
+		names = append(names, s.Name)
+	}
+	if len(names) != 4 || !slices.Contains(names, RSSSeries) || !slices.Contains(names, BoundedSeries) || r.TargetMetrics.Dropped == 0 {
+		t.Errorf("limit 2: series %v, %d dropped", names, r.TargetMetrics.Dropped)
 	}
 	for _, bad := range []ScrapeConfig{{URL: "127.0.0.1:80/metrics"}, {URL: "ftp://x/y"}, {URL: "http://x/", Series: []string{"[a"}}} {
 		if _, err := NewScraper(bad); err == nil {
@@ -240,7 +254,7 @@ func TestScraperThinningBoundaries(t *testing.T) {
 				sc.add(RSSSeries, "gauge", nil, rss[i], sec(float64(i)))
 			}
 			r := &Result{StartedAt: start, DurationS: end.Sub(start).Seconds()}
-			sc.Finish(r)
+			sc.Finish(r, 768, 1)
 			if r.Resources == nil || float64(r.Resources.RSSPeakBytes) != want {
 				t.Errorf("RSS peak %+v, want %v: the largest RSS scraped while measuring", r.Resources, want)
 			}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http/httptest"
 	"os"
@@ -132,5 +133,55 @@ func TestRunEngramWithAPIKey(t *testing.T) {
 	code = run(context.Background(), []string{"run", "--scenario", sc, "--driver", "engram", "--target", hs.URL, "-q"}, &stdout, &stderr)
 	if code != exitInvalid || !strings.Contains(stderr.String(), "refused the API key") {
 		t.Fatalf("without key: exit %d: %s", code, stderr.String())
+	}
+}
+
+// TestRunEngramJudgesH4: against engramd, H4 takes the target's RSS from its
+// metrics and judges it against the memories the run stored and engramd's
+// bounded memory (caches and write buffers), as with the embedded engine.
+func TestRunEngramJudgesH4(t *testing.T) {
+	st, err := engine.Open(t.TempDir(), engine.Options{Dim: 16, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	s, err := server.New(server.Config{Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(s)
+	defer hs.Close()
+	dir := t.TempDir()
+	sc := filepath.Join(dir, "tiny.toml")
+	os.WriteFile(sc, []byte("[duration]\ntotal_seconds = 2.5\n[arrival]\npattern = \"constant\"\nrate = 100.0\n[operations]\nstore_weight = 1\nrecall_weight = 1\n[data]\npreload = 50\nembedding_dim = 16\n"), 0o644)
+	out := filepath.Join(dir, "r.json")
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), []string{"run", "--scenario", sc, "--driver", "engram", "--target", hs.URL, "-q", "--max-lag", "1s", "--out", out}, &stdout, &stderr); code == exitUsage {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout.String(), stderr.String())
+	}
+	var res struct {
+		Ops       map[string]struct{ Count, Errors int64 }
+		Resources *struct {
+			Source            string
+			Memories          int64
+			RawBytesPerMemory int64 `json:"raw_bytes_per_memory"`
+			BoundedBytes      int64 `json:"bounded_bytes"`
+			RSSPeakBytes      int64 `json:"rss_peak_bytes"`
+		}
+		Hypotheses []struct{ ID, Status, Detail string }
+	}
+	b, _ := os.ReadFile(out)
+	if err := json.Unmarshal(b, &res); err != nil || res.Resources == nil {
+		t.Fatalf("result %s: %v", b, err)
+	}
+	r := res.Resources
+	stored := 50 + res.Ops["store"].Count - res.Ops["store"].Errors
+	if r.Source != "target:process_resident_memory_bytes" || r.RSSPeakBytes <= 0 || r.Memories != stored || r.RawBytesPerMemory != 16*4+80 || r.BoundedBytes != st.BoundedMemory() {
+		t.Errorf("resources %+v, want %d memories of %d B and a bound of %d B", *r, stored, 16*4+80, st.BoundedMemory())
+	}
+	for _, h := range res.Hypotheses {
+		if h.ID == "H4" && !strings.Contains(h.Detail, fmt.Sprintf("%d memories", stored)) {
+			t.Errorf("H4 %s: %s", h.Status, h.Detail)
+		}
 	}
 }

@@ -220,7 +220,7 @@ func (s *outputs) finish(ctx context.Context, res *reports.Result) error {
 	s.stopLive()
 	defer s.cancel()
 	if s.scraper != nil {
-		s.scraper.Finish(res)
+		s.scraper.Finish(res, s.dim, s.batch)
 	}
 	if s.rss != nil && res.Resources == nil {
 		res.Resources = s.rss.Resources(res, s.dim, s.batch)

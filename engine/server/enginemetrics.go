@@ -16,6 +16,7 @@ var (
 	descIndexPend   = prometheus.NewDesc("engramd_index_pending", "Memories waiting to be indexed, by space.", []string{"space"}, nil)
 	descIndexBytes  = prometheus.NewDesc("engramd_index_bytes", "Memory held by the HNSW index (vectors and links), by space.", []string{"space"}, nil)
 	descIndexRelink = prometheus.NewDesc("engramd_index_relinked_total", "Index nodes found unreachable from the entry point and linked back since start, by space: a few per ten thousand concurrent inserts is expected.", []string{"space"}, nil)
+	descBounded     = prometheus.NewDesc("engramd_bounded_memory_bytes", "Memory the store may come to hold whatever the number of memories: pebble's queued memtables, its block cache and a full hot tier (they fill with use up to this bound). A run's memory-overhead check (H4) is not judged while the raw data is below it.", nil, nil)
 	descRetired     = prometheus.NewDesc("engramd_memories_retired", "Deleted or replaced memories (beliefs strengthened by consolidation included) still held in RAM (vector, index node, about 5–7 KB each at 768 dimensions) until the next restart, by space.", []string{"space"}, nil)
 	descEdges       = prometheus.NewDesc("engramd_edges", "Directed graph edges, by space.", []string{"space"}, nil)
 	descBeliefs     = prometheus.NewDesc("engramd_beliefs", "Consolidated beliefs, by space.", []string{"space"}, nil)
@@ -36,7 +37,7 @@ var (
 )
 
 func describeEngine(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descHotRatio, descHotEntries, descHotEvents, descIndexNodes, descIndexPend, descIndexBytes, descIndexRelink, descRetired, descEdges, descBeliefs,
+	for _, d := range []*prometheus.Desc{descHotRatio, descHotEntries, descHotEvents, descIndexNodes, descIndexPend, descIndexBytes, descIndexRelink, descBounded, descRetired, descEdges, descBeliefs,
 		descConsRuns, descConsFails, descConsFresh, descSnapTotal, descSnapLast, descSnapDur, descPebbleDisk, descPebbleWAL, descPebbleL0, descPebbleRAmp, descPebbleComp, descPebbleFlush, descPebbleDebt, descPebbleCache} {
 		ch <- d
 	}
@@ -54,6 +55,7 @@ func collectEngine(s *Server, ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, labels...)
 	}
 	g(descHotRatio, st.Hot.HitRatio())
+	g(descBounded, float64(s.store.BoundedMemory()))
 	g(descHotEntries, float64(st.Hot.Entries))
 	c(descHotEvents, float64(st.Hot.Hits), "hit")
 	c(descHotEvents, float64(st.Hot.Misses), "miss")
