@@ -144,15 +144,16 @@ func stringField(body []byte, name string) ([]byte, bool) {
 	return v, true
 }
 
-// nextID returns the value of the next "id" member in body and the rest of
-// body after it.
-func nextID(body []byte) (id, rest []byte, ok bool) {
+// nextString returns the string value of the next member named by key (its
+// quoted name and colon, e.g. `"id":`) in body, and the rest of body after
+// it. Members of that name whose value is not a string are skipped.
+func nextString(body []byte, key string) (v, rest []byte, ok bool) {
 	for {
-		i := bytes.Index(body, []byte(`"id":`))
+		i := bytes.Index(body, []byte(key))
 		if i < 0 {
 			return nil, nil, false
 		}
-		j := i + len(`"id":`)
+		j := i + len(key)
 		for j < len(body) && body[j] == ' ' {
 			j++
 		}

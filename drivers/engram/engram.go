@@ -384,7 +384,17 @@ func (d *Driver) Do(ctx context.Context, op *workloads.Op) error {
 		b.body = strconv.AppendInt(b.body, int64(max(op.K, 1)), 10)
 		b.body = append(b.body, "}}"...)
 		d.post(b, "/api/v1/complete", op.Space)
-		return d.send(ctx, b, func(st int, body []byte) error { return statusErr(st, body, false, false) })
+		return d.send(ctx, b, func(st int, body []byte) error {
+			if err := statusErr(st, body, false, false); err != nil {
+				return err
+			}
+			// engramd names the memories a completion drew on, best
+			// first; an answer without them is not scored.
+			if i := bytes.Index(body, []byte(`"source_attribution":`)); i >= 0 && op.HasTarget {
+				d.scoreIDs(op, body[i:], `"memory_id":`, max(op.K, 1))
+			}
+			return nil
+		})
 	case workloads.KindConsolidate:
 		b.body = b.body[:0]
 		b.req = d.head(b.req[:0], "POST", "/api/v1/consolidations", op.Space, "", 0)
@@ -433,11 +443,15 @@ func (d *Driver) readBack(ctx context.Context, b *buffers, op *workloads.Op) err
 
 // score scores a recall answer: every result id, in order (vivid, then
 // associated), through op.ScoreResult.
-func (d *Driver) score(op *workloads.Op, body []byte) {
+func (d *Driver) score(op *workloads.Op, body []byte) { d.scoreIDs(op, body, `"id":`, -1) }
+
+// scoreIDs scores the values of the members named by key in body, in order,
+// the first limit of them (all if limit < 0), through op.ScoreResult.
+func (d *Driver) scoreIDs(op *workloads.Op, body []byte, key string, limit int) {
 	op.BeginScore()
 	rank := 0
-	for rest := body; ; {
-		id, next, ok := nextID(rest)
+	for rest := body; rank != limit; {
+		id, next, ok := nextString(rest, key)
 		if !ok {
 			return
 		}

@@ -65,7 +65,7 @@ func TestScanHelpers(t *testing.T) {
 	body := []byte(`{"memories":{"vivid":[{"id":"p12","content":"x"},{"id": "p1234"}]},"memory_id":"mem_1","content":"engram-bench memory p1"}`)
 	var ids []string
 	for rest := body; ; {
-		id, next, ok := nextID(rest)
+		id, next, ok := nextString(rest, `"id":`)
 		if !ok {
 			break
 		}
@@ -182,6 +182,16 @@ func TestOps(t *testing.T) {
 	recall := workloads.Op{Kind: workloads.KindRecall, Space: "default", Embedding: ops[4].Embedding, Dim: 768, K: 5, Threshold: 0.5, HasTarget: true, Target: ops[4].Key}
 	if err := d.Do(ctx, &recall); err != nil || !recall.Scored || !recall.Hit {
 		t.Fatalf("recall: %v scored=%v hit=%v", err, recall.Scored, recall.Hit)
+	}
+	// A completion from half of memory 4's embedding names memory 4 first
+	// among the memories it drew on: scored, a hit, counted by recall@10.
+	partial := append([]float32(nil), ops[4].Embedding...)
+	for i := len(partial) / 2; i < len(partial); i++ {
+		partial[i] = float32(math.NaN())
+	}
+	complete := workloads.Op{Kind: workloads.KindComplete, Space: "default", Embedding: partial, Dim: 768, K: 1, HasTarget: true, Target: ops[4].Key, ExpectFrom: ops[4].Key, ExpectN: 1}
+	if err := d.Do(ctx, &complete); err != nil || !complete.Scored || !complete.Hit || complete.Found != 1 {
+		t.Fatalf("completion: %v scored=%v hit=%v found=%d", err, complete.Scored, complete.Hit, complete.Found)
 	}
 	bad := workloads.Op{Kind: workloads.KindStore, Key: workloads.OpKey(5), Space: "default", Embedding: []float32{1, 2}, Dim: 2, Confidence: 0.5}
 	if err := d.Do(ctx, &bad); drivers.Classify(err) != "4xx" || !strings.Contains(err.Error(), "embedding") {
