@@ -3,6 +3,7 @@ package workloads
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"reflect"
 	"regexp"
 	"strconv"
@@ -302,12 +303,17 @@ func phaseKeyLine(src []byte, key string) int {
 
 // ScaleRate rescales the scenario's offered rate to rate ops/s, shapes kept:
 // the arrival of a scenario without phases, or every phase's arrival by one
-// factor so that the measured phases together offer rate on average.
+// factor so that the measured phases together offer rate on average. The
+// throughput target (validation.expected_throughput_ops_sec), a share of the
+// offered rate, is scaled by the same factor, as a replay's is.
 func (s *Scenario) ScaleRate(rate float64, seed uint64) error {
 	if len(s.Phases) == 0 {
 		a, err := ScaleArrival(s.Arrival, rate)
 		if err != nil {
 			return err
+		}
+		if old, err := NewArrival(s.Arrival, seed); err == nil {
+			s.scaleThroughputTarget(rate / old.Rate())
 		}
 		s.Arrival = a
 		return nil
@@ -321,6 +327,7 @@ func (s *Scenario) ScaleRate(rate float64, seed uint64) error {
 		return fmt.Errorf("the measured phases offer no ops to scale")
 	}
 	f := rate / cur
+	s.scaleThroughputTarget(f)
 	for n := range s.Phases {
 		p := &s.Phases[n]
 		if p.IsPreload() {
@@ -334,6 +341,15 @@ func (s *Scenario) ScaleRate(rate float64, seed uint64) error {
 		p.Arrival = &a
 	}
 	return nil
+}
+
+// scaleThroughputTarget multiplies the throughput target by f (a finite,
+// positive factor; anything else leaves it).
+func (s *Scenario) scaleThroughputTarget(f float64) {
+	if v := s.Validation.ExpectedThroughputOpsSec; v != nil && f > 0 && !math.IsInf(f, 0) {
+		x := *v * f
+		s.Validation.ExpectedThroughputOpsSec = &x
+	}
 }
 
 // SetDurations sets the measured length (total > 0) and the warm-up

@@ -1,6 +1,7 @@
 package workloads
 
 import (
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -184,5 +185,51 @@ func TestPhaseInheritsArrival(t *testing.T) {
 	}
 	if sc.Phases[0].Arrival.Lambda != 50 || sc.Phases[0].Operations.StoreWeight != 1 {
 		t.Errorf("phase = %+v", sc.Phases[0])
+	}
+}
+
+// TestScaleRateScalesThroughputTarget: --rate rescales the offered rate and,
+// by the same factor, the throughput target (a share of the offered rate):
+// quickstart's 990 of 1,000 ops/s becomes 297 of 300.
+func TestScaleRateScalesThroughputTarget(t *testing.T) {
+	sc, err := LoadBuiltin("quickstart")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sc.ScaleRate(300, 1); err != nil {
+		t.Fatal(err)
+	}
+	if v := sc.Validation.ExpectedThroughputOpsSec; v == nil || math.Abs(*v-297) > 1e-9 || sc.Arrival.Rate != 300 {
+		t.Errorf("no phases: rate %g, target %v, want 300 and 297", sc.Arrival.Rate, v)
+	}
+	phased, err := Parse("phased.toml", []byte(`
+[arrival]
+pattern = "constant"
+rate = 100.0
+[operations]
+store_weight = 1
+[data]
+preload = 0
+embedding_dim = 8
+[validation]
+expected_throughput_ops_sec = 50.0
+[[phases]]
+name = "low"
+duration_seconds = 10
+arrival = { pattern = "constant", rate = 50.0 }
+[[phases]]
+name = "high"
+duration_seconds = 10
+arrival = { pattern = "constant", rate = 150.0 }
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The phases offer 100 ops/s on average: 200 doubles both rates and the target.
+	if err := phased.ScaleRate(200, 1); err != nil {
+		t.Fatal(err)
+	}
+	if v := phased.Validation.ExpectedThroughputOpsSec; v == nil || math.Abs(*v-100) > 1e-9 || phased.Phases[0].Arrival.Rate != 100 || phased.Phases[1].Arrival.Rate != 300 {
+		t.Errorf("phases: rates %g, %g, target %v, want 100, 300 and 100", phased.Phases[0].Arrival.Rate, phased.Phases[1].Arrival.Rate, v)
 	}
 }
