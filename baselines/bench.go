@@ -32,6 +32,7 @@ const (
 	UnitServiceP999 = "svc-p99.9-ns" // service time p99.9, ns
 	UnitErrorRate   = "errors/op"    // failed ops / finished ops (0–1); lower is better
 	UnitHitRate     = "hit-rate"     // recall quality: share of scored ops that found their memory (0–1); higher is better
+	UnitRecall10    = "recall@10"    // expected memories found in the first min(k, 10) results (0–1); higher is better
 )
 
 // metric is one value written per op line.
@@ -56,6 +57,12 @@ var metrics = []metric{
 			return 0, false
 		}
 		return *o.HitRate, true
+	}},
+	{UnitRecall10, "higher", func(o *reports.OpStats) (float64, bool) {
+		if o.RecallAt10 == nil {
+			return 0, false
+		}
+		return *o.RecallAt10, true
 	}},
 }
 
@@ -137,6 +144,9 @@ func WriteBench(w io.Writer, results ...*reports.Result) error {
 		}
 		if r.Total.Count > 0 {
 			t := r.Total
+			if q := r.Quality; q != nil && t.RecallAt10 == nil {
+				t.RecallAt10 = q.RecallAt10 // the whole run's, over every cue kind
+			}
 			res := &benchfmt.Result{Config: cfg, Name: benchfmt.Name(BenchName(r, OpAll)), Iters: int(t.Count)}
 			for _, m := range metrics {
 				if v, ok := m.get(&t); ok {

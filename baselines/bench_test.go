@@ -26,6 +26,7 @@ func TestWriteBench(t *testing.T) {
 		"Unit ops/s better=higher\n",
 		"Unit svc-p50-ns better=lower\n",
 		"Unit hit-rate better=higher\n",
+		"Unit recall@10 better=higher\n",
 		"BenchmarkEngram/scenario=quickstart/driver=embedded/rate=300/op=store 400 ",
 		"BenchmarkEngram/scenario=quickstart/driver=embedded/rate=300/op=all 1200 ",
 		" ops/s ", " p99-ns ", " p99.9-ns ", " svc-p50-ns ", " errors/op",
@@ -62,7 +63,7 @@ func TestWriteBench(t *testing.T) {
 	if n != 8 {
 		t.Errorf("read %d lines, want 8 (three kinds and all, twice)", n)
 	}
-	for unit, want := range map[string]int{"ops/s": 1, "p99-sec": -1, "svc-p50-sec": -1, "errors/op": -1, "hit-rate": 1} {
+	for unit, want := range map[string]int{"ops/s": 1, "p99-sec": -1, "svc-p50-sec": -1, "errors/op": -1, "hit-rate": 1, "recall@10": 1} {
 		if got := units.GetBetter(unit); got != want {
 			t.Errorf("better of %s = %d, want %d", unit, got, want)
 		}

@@ -37,6 +37,8 @@ func TestGate(t *testing.T) {
 	slow := func(f float64) synth { s := base; s.slow = f; return s }
 	errs := base
 	errs.errs = 0.01
+	recall := base
+	recall.recall = 0.95
 	otherCPU := base
 	otherCPU.env.CPUModel = "Intel Xeon"
 	tests := []struct {
@@ -63,6 +65,8 @@ func TestGate(t *testing.T) {
 		{name: "--count lowers the minimum", cur: slow(1.25), nb: 5, nc: 5, opt: GateOptions{MinRuns: 5}, want: Regression},
 		{name: "errors appear: absolute limit fails", cur: errs, nb: 6, nc: 6, want: Regression,
 			status: map[string]Status{"errors/op all": StatusFail, "errors/op store": StatusInfo}},
+		{name: "recall@10 drops: absolute limit fails", cur: recall, nb: 6, nc: 6, want: Regression,
+			status: map[string]Status{"recall@10 all": StatusFail, "hit-rate all": StatusSame}},
 		{name: "another CPU warns loudly", cur: otherCPU, nb: 6, nc: 6, want: Pass, warning: "ENVIRONMENT DIFFERS: cpu model: AMD EPYC (baseline) vs Intel Xeon (current)"},
 		{name: "another CPU with --require-same-env is inconclusive", cur: otherCPU, nb: 6, nc: 6, opt: GateOptions{RequireSameEnv: true}, want: Inconclusive, reason: "environments differ"},
 		{name: "--require-same-env: a slowdown on another CPU is inconclusive too", cur: func() synth { s := otherCPU; s.slow = 1.25; return s }(), nb: 6, nc: 6, opt: GateOptions{RequireSameEnv: true}, want: Inconclusive, reason: "cpu model: AMD EPYC (baseline) vs Intel Xeon (current)"},

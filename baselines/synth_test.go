@@ -21,6 +21,7 @@ type synth struct {
 	noise   float64 // relative spread (sigma of the log)
 	slow    float64 // multiplier on latency and service time (1.25 = 25% slower)
 	errs    float64 // error rate
+	recall  float64 // recall@10 of the cue kinds
 	env     reports.Env
 	rate    float64
 	invalid bool
@@ -29,7 +30,7 @@ type synth struct {
 func defaultSynth() synth {
 	return synth{
 		ops:   []string{"embedding_search", "recall_by_cue", "store"},
-		svc50: 1e6, p99: 8e6, tput: 100, noise: 0.02, slow: 1,
+		svc50: 1e6, p99: 8e6, tput: 100, noise: 0.02, slow: 1, recall: 1,
 		env:  reports.Env{GoVersion: "go1.26.8", OS: "linux", Arch: "amd64", CPUModel: "AMD EPYC", Cores: 2, GOMAXPROCS: 2, GitRevision: "aaaaaaaaaaaaaaaa"},
 		rate: 300,
 	}
@@ -58,9 +59,11 @@ func (s synth) result(rng *rand.Rand) *reports.Result {
 			Service: reports.Percentiles{P50: int64(svc), P90: int64(p99 / 2.2), P99: int64(p99 / 1.1), P999: int64(p99 * 1.4), Max: int64(p99 * 2)},
 		}
 		if op != "store" {
-			h := 1.0
-			o.HitRate = &h
-			o.Scored = 400
+			h, rc := 1.0, s.recall
+			o.HitRate, o.RecallAt10 = &h, &rc
+			o.Scored, o.RecallExpected = 400, 400
+			rq := s.recall
+			r.Quality = &reports.QualityStats{RecallAt10: &rq}
 		}
 		r.Ops[op] = o
 	}
