@@ -36,6 +36,8 @@ var pageTmpl = template.Must(template.New("report").Funcs(template.FuncMap{
 	"css":     func() template.CSS { return template.CSS(htmlCSS) },
 	"js":      func() template.JS { return template.JS(htmlJS) },
 	"hitrate": hitRate,
+	"operrs":  opErrors,
+	"oplat":   opLatency,
 	"bytes":   fmtBytes,
 	"time":    func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
 	"pv":      FormatProfileValue,
@@ -45,9 +47,29 @@ var pageTmpl = template.Must(template.New("report").Funcs(template.FuncMap{
 	"since":   optSecsSince,
 }).Parse(htmlTemplate))
 
+// errorsCard is the summary card of the run's errors: the rate and count of
+// the errors that count, and ops the target does not support apart, as the
+// per-op table's errors cell puts them ("0.01%", "2 failed + 109
+// unsupported"; "n/a", "6 unsupported" when it could do none).
+func errorsCard(t OpStats) htmlCard {
+	u := t.ErrorsByClass[classUnsupported]
+	n := t.Errors - u
+	c := htmlCard{Label: "errors", Value: fmt.Sprintf("%.2f%%", 100*t.ErrorRate), Sub: fmt.Sprintf("%d failed", n), Class: "good"}
+	if n > 0 {
+		c.Class = "warn"
+	}
+	if u > 0 {
+		c.Sub += fmt.Sprintf(" + %d unsupported", u)
+		if u == t.Count {
+			c.Value, c.Sub = "n/a", fmt.Sprintf("%d unsupported", u)
+		}
+	}
+	return c
+}
+
 func hitRate(p *float64) string {
 	if p == nil {
-		return "–"
+		return "-" // as the latency cells of a kind with no successful op
 	}
 	return fmt.Sprintf("%.3f", *p)
 }
@@ -74,6 +96,9 @@ type htmlPage struct {
 	Windows      []Window
 	ErrorClasses []string
 	Chaos        *htmlChaos
+	// OpsNote explains the per-op table's "-" and "unsupported" cells,
+	// when it has any.
+	OpsNote string
 }
 
 type htmlCard struct {
@@ -103,6 +128,16 @@ func WriteHTML(w io.Writer, r *Result) error {
 
 func buildPage(r *Result) (*htmlPage, error) {
 	p := &htmlPage{R: r, Generated: time.Now().UTC().Format("2006-01-02 15:04 UTC"), Windows: r.Windows, Chaos: buildChaosHTML(r)}
+	if noneOK, unsup := tableMarks(r); noneOK || unsup {
+		p.OpsNote = "Latency is end − intended start of successful ops"
+		if noneOK {
+			p.OpsNote += " (- where none succeeded)"
+		}
+		p.OpsNote += "."
+		if unsup {
+			p.OpsNote += " " + unsupportedNote
+		}
+	}
 	switch r.Verdict {
 	case VerdictPass:
 		p.VerdictClass = "pass"
@@ -132,19 +167,16 @@ func buildPage(r *Result) (*htmlPage, error) {
 	if r.TargetRate > 0 && r.AchievedRate < 0.99*r.TargetRate {
 		rateClass = "bad"
 	}
-	errClass := "good"
-	if r.Total.Errors > 0 {
-		errClass = "warn"
-	}
+	errCard := errorsCard(r.Total)
 	lagClass := "good"
 	if r.Harness.Limited {
 		lagClass = "bad"
 	}
 	p.Cards = []htmlCard{
 		{"achieved rate", fmtNum(round3(r.AchievedRate)) + " ops/s", "target " + fmtNum(round3(r.TargetRate)) + " ops/s", rateClass},
-		{"latency p99", FormatNs(r.Total.Latency.P99), "p50 " + FormatNs(r.Total.Latency.P50) + " · max " + FormatNs(r.Total.Latency.Max), ""},
+		{"latency p99", opLatency(r.Total, r.Total.Latency.P99), "p50 " + opLatency(r.Total, r.Total.Latency.P50) + " · max " + opLatency(r.Total, r.Total.Latency.Max), ""},
 		{"ops", fmt.Sprint(r.Total.Count), "over " + time.Duration(r.DurationS*1e9).Round(time.Millisecond).String(), ""},
-		{"errors", fmt.Sprintf("%.2f%%", 100*r.Total.ErrorRate), fmt.Sprintf("%d failed", r.Total.Errors), errClass},
+		errCard,
 		{"harness lag p99", FormatNs(r.Harness.LagP99Ns), fmt.Sprintf("queued %d · cpu %.0f%%", r.Harness.Queued, r.Harness.CPUPercent), lagClass},
 	}
 

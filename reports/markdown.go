@@ -87,19 +87,24 @@ func WriteMarkdown(w io.Writer, r *Result) error {
 	fmt.Fprintln(ew, "| op | count | ops/s | p50 | p99 | p99.9 | max | errors |")
 	fmt.Fprintln(ew, "|---|---:|---:|---:|---:|---:|---:|---:|")
 	row := func(name string, s OpStats) {
-		errs := fmt.Sprint(s.Errors)
-		if s.Errors > 0 {
-			errs = fmt.Sprintf("%d (%.2f%%)", s.Errors, 100*s.ErrorRate)
-		}
 		fmt.Fprintf(ew, "| %s | %d | %.1f | %s | %s | %s | %s | %s |\n", name, s.Count, s.Throughput,
-			FormatNs(s.Latency.P50), FormatNs(s.Latency.P99), FormatNs(s.Latency.P999), FormatNs(s.Latency.Max), errs)
+			opLatency(s, s.Latency.P50), opLatency(s, s.Latency.P99), opLatency(s, s.Latency.P999), opLatency(s, s.Latency.Max), mdCell(opErrors(s)))
 	}
 	for _, n := range r.OpNames() {
 		row("`"+n+"`", r.Ops[n])
 	}
 	row("**total**", r.Total)
 	fmt.Fprintln(ew)
-	fmt.Fprintf(ew, "Latency is end − intended start of successful ops. Harness: dispatch lag p99 %s, queued %d, cpu %.0f%%",
+	noneOK, unsup := tableMarks(r)
+	fmt.Fprint(ew, "Latency is end − intended start of successful ops")
+	if noneOK {
+		fmt.Fprint(ew, " (`-` where none succeeded)")
+	}
+	fmt.Fprint(ew, ". ")
+	if unsup {
+		fmt.Fprint(ew, unsupportedNote, " ")
+	}
+	fmt.Fprintf(ew, "Harness: dispatch lag p99 %s, queued %d, cpu %.0f%%",
 		FormatNs(r.Harness.LagP99Ns), r.Harness.Queued, r.Harness.CPUPercent)
 	if r.Harness.Limited {
 		fmt.Fprintf(ew, " — **harness-limited**: %s", mdCell(r.Harness.Reason))

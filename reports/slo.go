@@ -364,7 +364,13 @@ func (s SLO) Judge(r *Result, minSamples int64) Judgement {
 	}
 	if s.MaxErrorRate != nil {
 		c := Check{Name: "errors", Limit: *s.MaxErrorRate, Value: r.Total.ErrorRate, Unit: "fraction", Pass: r.Total.ErrorRate <= *s.MaxErrorRate}
-		c.Detail = fmt.Sprintf("%d of %d ops failed (%.3f%%, budget %.3f%%)", r.Total.Errors, r.Total.Count, 100*r.Total.ErrorRate, 100**s.MaxErrorRate)
+		// The rate leaves out ops the target does not support (errorRate),
+		// and so do the counts beside it.
+		u := r.Total.ErrorsByClass[classUnsupported]
+		c.Detail = fmt.Sprintf("%d of %d ops failed (%.3f%%, budget %.3f%%)", r.Total.Errors-u, r.Total.Count-u, 100*r.Total.ErrorRate, 100**s.MaxErrorRate)
+		if u > 0 {
+			c.Detail += fmt.Sprintf("; %d unsupported ops left out", u)
+		}
 		j.Checks = append(j.Checks, c)
 	}
 	if s.MinRecallAt10 != nil {

@@ -137,6 +137,12 @@ func TestJudge(t *testing.T) {
 		r.Total.Errors, r.Total.ErrorRate = e, float64(e)/float64(r.Total.Count)
 		return r
 	}
+	withUnsupported := func(r *Result, u int64) *Result {
+		r.Total.Errors += u
+		r.Total.ErrorsByClass = map[string]int64{"unsupported": u, "timeout": r.Total.Errors - u}
+		r.Total.ErrorRate = errorRate(r.Total.Count, r.Total.Errors, r.Total.ErrorsByClass)
+		return r
+	}
 	behind := func(r *Result, ach float64) *Result { r.AchievedRate = ach; return r }
 	limited := func(r *Result) *Result { r.Harness.Limited, r.Harness.Reason = true, "lag"; return r }
 	rec := func(r *Result, v float64) *Result { r.Quality = &QualityStats{Scored: 100, RecallAt10: &v}; return r }
@@ -154,6 +160,7 @@ func TestJudge(t *testing.T) {
 		{"too few samples to bound p99", slo, stepResult(1000, 300, 0, 0), VerdictInvalid, "cannot bound p99"},
 		{"fewer than min-samples: invalid, not a pass", slo, stepResult(1000, 800, 0, 0), VerdictInvalid, "needs at least 1000"},
 		{"errors over budget", slo, withErrors(stepResult(1000, 20000, 0, 0), 100), VerdictFail, "100 of 20000 ops failed"},
+		{"errors over budget, unsupported ops left out of both counts", slo, withUnsupported(withErrors(stepResult(1000, 20000, 0, 0), 100), 500), VerdictFail, "100 of 19500 ops failed (0.513%, budget 0.100%); 500 unsupported ops left out"},
 		{"fell behind: achieved 900 of 1000", slo, behind(stepResult(1000, 20000, 0, 0), 900), VerdictFail, "achieved 900 of 1000"},
 		{"fell behind with few samples: a failure, not too short", slo, behind(stepResult(1000, 500, 0, 0), 500), VerdictFail, "achieved 500"},
 		{"harness-limited: invalid", slo, limited(stepResult(1000, 20000, 0, 0)), VerdictInvalid, "harness-limited"},

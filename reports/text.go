@@ -79,22 +79,22 @@ func WriteText(w io.Writer, r *Result) error {
 		if s.HitRate != nil {
 			hit = fmt.Sprintf("%.3f", *s.HitRate)
 		}
-		errs := fmt.Sprintf("%d", s.Errors)
-		if s.Errors > 0 {
-			errs = fmt.Sprintf("%d (%.2f%%)", s.Errors, 100*s.ErrorRate)
-		}
 		fmt.Fprintf(tw, "%s\t%d\t%.1f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", name, s.Count, s.Throughput,
-			FormatNs(s.Latency.P50), FormatNs(s.Latency.P90), FormatNs(s.Latency.P99), FormatNs(s.Latency.P999), FormatNs(s.Latency.Max), errs, hit)
+			opLatency(s, s.Latency.P50), opLatency(s, s.Latency.P90), opLatency(s, s.Latency.P99), opLatency(s, s.Latency.P999), opLatency(s, s.Latency.Max), opErrors(s), hit)
 	}
 	for _, name := range r.OpNames() {
 		row(name, r.Ops[name])
 	}
 	row("total", r.Total)
 	tw.Flush()
-	fmt.Fprintln(ew, "  (latency = end − intended start, successful ops)")
+	if noneOK, _ := tableMarks(r); noneOK {
+		fmt.Fprintln(ew, "  (latency = end − intended start, successful ops; - where none succeeded)")
+	} else {
+		fmt.Fprintln(ew, "  (latency = end − intended start, successful ops)")
+	}
 	for _, name := range r.OpNames() {
 		for class, n := range r.Ops[name].ErrorsByClass {
-			if class == "unsupported" {
+			if class == classUnsupported {
 				fmt.Fprintf(ew, "  errors: %s unsupported by the target × %d (a capability gap, not a load error)\n", name, n)
 				continue
 			}

@@ -79,13 +79,11 @@ func writeWorkloadSections(w io.Writer, r *Result) {
 }
 
 func groupCells(g GroupStats) string {
-	errs := fmt.Sprintf("%d", g.Errors)
-	if g.Errors > 0 {
-		errs = fmt.Sprintf("%d (%.2f%%)", g.Errors, 100*g.ErrorRate)
-	}
+	errs := errorsCell(g.Count, g.Errors, g.ErrorsByClass, g.ErrorRate)
+	lat := func(ns int64) string { return latencyCell(g.Count-g.Errors, ns) }
 	rec := "-"
 	if g.RecallAt10 != nil {
 		rec = fmt.Sprintf("%.3f", *g.RecallAt10)
 	}
-	return fmt.Sprintf("%d\t%s\t%s\t%s\t%s\t%s\t%s\t", g.Count, FormatNs(g.Latency.P50), FormatNs(g.Latency.P99), FormatNs(g.Latency.P999), FormatNs(g.Latency.Max), errs, rec)
+	return fmt.Sprintf("%d\t%s\t%s\t%s\t%s\t%s\t%s\t", g.Count, lat(g.Latency.P50), lat(g.Latency.P99), lat(g.Latency.P999), lat(g.Latency.Max), errs, rec)
 }
