@@ -362,7 +362,9 @@ preload = 50
 `)
 	g, _ := NewGenerator(sc, 6)
 	var op Op
-	forgets, updates := 0, 0
+	forgets, updates, again := 0, 0, 0
+	forgotten := map[Key]bool{}
+	age := uint64(sc.Operations.MinTargetAge)
 	for i := uint64(200); i < 5200; i++ {
 		g.Fill(i, &op)
 		switch op.Kind {
@@ -377,6 +379,13 @@ preload = 50
 			if op.Key.IsPreload() || !g.ephemeralStore(j) || g.KindOf(j) != KindStore {
 				t.Fatalf("op %d forgets %s, which is not a forgettable store", i, op.Key.ID())
 			}
+			if j+age > i {
+				t.Fatalf("op %d forgets %s, younger than min_target_age %d", i, op.Key.ID(), age)
+			}
+			if forgotten[op.Key] {
+				again++
+			}
+			forgotten[op.Key] = true
 			forgets++
 		case KindRecallByID:
 			if !op.Key.IsPreload() && g.ephemeralStore(uint64(op.Key&^OpKeyBit)>>memberBits) {
@@ -386,6 +395,13 @@ preload = 50
 	}
 	if forgets < 50 || updates < 1000 {
 		t.Errorf("%d forgets, %d updates", forgets, updates)
+	}
+	// With more forgettable stores than forgets, a forget finds its memory:
+	// drawn with replacement, 40 of these 92 forgets were repeats. (The
+	// first blocks of a run, before a source block exists, still draw at
+	// random: 7 repeats here, all before op 1,024.)
+	if again > 7 {
+		t.Errorf("%d of %d forgets pick a memory an earlier forget took", again, forgets)
 	}
 }
 
