@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/engram-bench/engram-bench/workloads"
 )
@@ -13,13 +14,14 @@ import (
 // memDriver is an exact in-memory target for tests of what the harness
 // measures (quality, the ledger): a map per space and brute-force search.
 // drop_every=N acknowledges every N-th store (by key hash) without keeping
-// it, as Engram's near-duplicate filter does.
+// it, as Engram's near-duplicate filter does; delay=D makes every op take D.
 var debugMem = false
 
 type memDriver struct {
 	mu        sync.RWMutex
 	spaces    map[string]map[workloads.Key][]float32
 	dropEvery uint64
+	delay     time.Duration
 }
 
 func init() {
@@ -31,6 +33,13 @@ func init() {
 				return nil, err
 			}
 			d.dropEvery = n
+		}
+		if v, ok := cfg.Options["delay"]; ok {
+			dl, err := time.ParseDuration(v)
+			if err != nil {
+				return nil, err
+			}
+			d.delay = dl
 		}
 		return d, nil
 	}})
@@ -58,6 +67,7 @@ func (d *memDriver) Preload(_ context.Context, ops []workloads.Op) error {
 }
 
 func (d *memDriver) Do(_ context.Context, op *workloads.Op) error {
+	time.Sleep(d.delay)
 	switch op.Kind {
 	case workloads.KindStore, workloads.KindUpdate:
 		d.put(op.Space, op.Key, op.Embedding)

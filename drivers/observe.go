@@ -3,6 +3,7 @@ package drivers
 import (
 	"github.com/engram-bench/engram-bench/reports"
 	"github.com/engram-bench/engram-bench/workloads"
+	"sync/atomic"
 )
 
 // MaxSpaceGroups is how many memory spaces get their own row in the
@@ -18,6 +19,7 @@ type observers struct {
 	quality    *reports.Breakdown // one group: recall@10 per kind (no histograms)
 	phases     *reports.Breakdown // recorded phases, or nil
 	phaseGroup []int              // schedule phase → group, −1 unrecorded
+	phaseEnd   []atomic.Int64     // per group: the run clock of its latest finish
 	spaces     *reports.Breakdown // nil for a single space
 	spaceIdx   map[string]int     // read-only after construction
 	other      int
@@ -38,6 +40,7 @@ func newObservers(sched *workloads.Schedule, sc *workloads.Scenario, spaces, kin
 			}
 		}
 		o.phases = reports.NewBreakdown(names, kinds, shards, reports.SigFigs)
+		o.phaseEnd = make([]atomic.Int64, len(names))
 	}
 	if len(spaces) > 1 {
 		groups := spaces
@@ -69,6 +72,11 @@ func (o *observers) observe(w int, op *workloads.Op, s *reports.Sample) {
 	if o.phases != nil {
 		if g := o.phaseGroup[o.sched.PhaseOf(op.Index)]; g >= 0 {
 			o.phases.Record(w, g, s, found, expected)
+			for e := &o.phaseEnd[g]; ; {
+				if cur := e.Load(); s.End <= cur || e.CompareAndSwap(cur, s.End) {
+					break
+				}
+			}
 		}
 	}
 	if o.spaces != nil {
@@ -91,9 +99,10 @@ func (o *observers) keepHistograms(on bool) {
 	}
 }
 
-// fill adds the breakdowns to res; seconds is the measured window, shards
-// the number of shards the op stream is split into (1: not sharded).
-func (o *observers) fill(res *reports.Result, seconds float64, shards int) {
+// fill adds the breakdowns to res; seconds is the measured window, measure
+// the run clock where it began, shards the number of shards the op stream
+// is split into (1: not sharded).
+func (o *observers) fill(res *reports.Result, seconds float64, measure int64, shards int) {
 	kinds := workloads.KindNames()
 	q := &reports.QualityStats{Ledger: o.ledger.Stats()}
 	var found, expected int64
@@ -128,9 +137,8 @@ func (o *observers) fill(res *reports.Result, seconds float64, shards int) {
 			pr := reports.PhaseResult{Name: name, StartS: (p.Start - warm).Seconds(), EndS: (p.End - warm).Seconds(), TargetRate: p.TargetRate() / float64(max(shards, 1))}
 			if st, ok := stats[name]; ok {
 				pr.BreakdownGroup = st
-				if d := pr.EndS - pr.StartS; d > 0 {
-					pr.AchievedRate = float64(st.Total.Count) / d
-				}
+				pr.LastEndS = float64(o.phaseEnd[g].Load()-measure) / 1e9
+				pr.AchievedRate = pr.Achieved()
 			} else {
 				pr.Ops = map[string]reports.GroupStats{}
 			}

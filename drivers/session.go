@@ -329,7 +329,7 @@ func Execute(ctx context.Context, p Plan) (*reports.Result, error) {
 		res.Shard.StreamRate = res.TargetRate * float64(shards)
 	}
 	Finish(res, rec.Cumulative(), stats, names, p.MaxLag)
-	obs.fill(res, stats.Seconds(), shards)
+	obs.fill(res, stats.Seconds(), stats.MeasureStart, shards)
 	if sched != nil && closed == nil {
 		switch window := sched.Window(); {
 		case window <= 0 && sched.Measured > 0:

@@ -402,3 +402,48 @@ func BenchmarkObserve(b *testing.B) {
 		}
 	})
 }
+
+// A phase whose ops finish long after it ended did not achieve its rate:
+// its achieved rate counts the time to its last finish. (Before, it was the
+// phase's ops over the phase's own length: the target rate, however far
+// behind the target fell.)
+func TestPhaseAchievedRateCountsTheBacklog(t *testing.T) {
+	sc := parse(t, `
+[operations]
+store_weight = 1
+[data]
+preload = 0
+embedding_dim = 8
+[[phases]]
+name = "easy"
+duration_seconds = 0.5
+[phases.arrival]
+pattern = "constant"
+rate = 100
+[[phases]]
+name = "over"
+duration_seconds = 0.5
+[phases.arrival]
+pattern = "constant"
+rate = 1000
+`)
+	// 8 workers, 32 ms an op: the target serves 250 ops/s.
+	res, err := Execute(context.Background(), Plan{Scenario: sc, Seed: 1, Driver: "memory", Concurrency: 8, MaxLag: time.Second,
+		DriverConfig: Config{Options: map[string]string{"delay": "32ms"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Phases) != 2 {
+		t.Fatalf("phases %+v", res.Phases)
+	}
+	easy, over := res.Phases[0], res.Phases[1]
+	// easy: 50 ops in 0.5 s, served as they came.
+	if math.Abs(easy.AchievedRate-100) > 10 || easy.LastEndS > easy.EndS+0.1 {
+		t.Errorf("easy: achieved %.1f ops/s, last op at %.2f s (phase ends %.2f s): want ≈ 100 on time", easy.AchievedRate, easy.LastEndS, easy.EndS)
+	}
+	// over: 500 ops at 250 ops/s take 2 s, finishing about 1.5 s late.
+	if over.Total.Count != 500 || over.LastEndS < over.EndS+1 || over.AchievedRate > 300 || over.AchievedRate < 150 {
+		t.Errorf("over: %d ops, achieved %.1f ops/s, last op at %.2f s (phase ends %.2f s): want 500 at ≈ 250 ops/s, finishing ≈ 1.5 s late",
+			over.Total.Count, over.AchievedRate, over.LastEndS, over.EndS)
+	}
+}

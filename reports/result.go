@@ -115,8 +115,22 @@ type PhaseResult struct {
 	StartS       float64 `json:"start_s"` // from the start of measuring
 	EndS         float64 `json:"end_s"`
 	TargetRate   float64 `json:"target_rate"`   // ops due in the phase / its length
-	AchievedRate float64 `json:"achieved_rate"` // ops of the phase that finished / its length
+	AchievedRate float64 `json:"achieved_rate"` // Achieved: ops of the phase that finished / the time they took
+	// LastEndS is when the phase's last op finished (from the start of
+	// measuring): past EndS when the target fell behind.
+	LastEndS float64 `json:"last_end_s,omitempty"`
 	BreakdownGroup
+}
+
+// Achieved is the phase's finished ops per second over the time from its
+// start to its end or, when the target fell behind, to its last op's
+// finish: a phase whose ops finished long after it ended did not achieve
+// its rate.
+func (p *PhaseResult) Achieved() float64 {
+	if d := max(p.EndS, p.LastEndS) - p.StartS; d > 0 {
+		return float64(p.Total.Count) / d
+	}
+	return 0
 }
 
 // QualityStats is recall quality measured under load.

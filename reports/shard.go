@@ -715,12 +715,13 @@ func (m *merger) breakdowns(res *Result) error {
 	r0 := m.shards[0]
 	for _, p := range r0.Phases {
 		groups := make([]BreakdownGroup, 0, len(m.shards))
-		var rate float64
+		var rate, last float64
 		for _, r := range m.shards {
 			for _, q := range r.Phases {
 				if q.Name == p.Name {
 					groups = append(groups, q.BreakdownGroup)
 					rate += q.TargetRate
+					last = max(last, q.LastEndS)
 				}
 			}
 		}
@@ -728,10 +729,8 @@ func (m *merger) breakdowns(res *Result) error {
 		if err != nil {
 			return mergeErr("phase %s: %v", p.Name, err)
 		}
-		pr := PhaseResult{Name: p.Name, StartS: p.StartS, EndS: p.EndS, TargetRate: rate, BreakdownGroup: g}
-		if d := p.EndS - p.StartS; d > 0 {
-			pr.AchievedRate = float64(g.Total.Count) / d
-		}
+		pr := PhaseResult{Name: p.Name, StartS: p.StartS, EndS: p.EndS, TargetRate: rate, LastEndS: last, BreakdownGroup: g}
+		pr.AchievedRate = pr.Achieved()
 		res.Phases = append(res.Phases, pr)
 	}
 	var names []string
