@@ -108,34 +108,20 @@ func runCompareSystems(cmd *cobra.Command, f *compareFlags, stdout, stderr io.Wr
 		return &exitError{code: exitUsage, err: err}
 	}
 	sc = sc.Clone()
-	if f.rate < 0 {
-		return usageErr("--rate %g: must be > 0", f.rate)
-	}
-	if f.rate > 0 {
-		if sc.Arrival, err = workloads.ScaleArrival(sc.Arrival, f.rate); err != nil {
-			return usageErr("--rate %g: %v", f.rate, err)
-		}
-	}
-	if f.duration < 0 {
-		return usageErr("--duration %s: must be > 0", f.duration)
-	}
-	if f.duration > 0 {
-		sc.Duration.TotalSeconds = f.duration.Seconds()
-	}
-	if f.warmup >= 0 {
-		sc.Duration.WarmupSeconds = f.warmup.Seconds()
-	} else if f.warmup != -1 {
-		return usageErr("--warmup %s: must be >= 0", f.warmup)
-	}
-	if f.concurrency < 0 {
-		return usageErr("--concurrency %d: must be > 0", f.concurrency)
-	}
 	seed := uint64(1)
 	if sc.Run.Seed != nil {
 		seed = *sc.Run.Seed
 	}
 	if cmd.Flags().Changed("seed") {
 		seed = f.seed
+	}
+	// As run applies them: --rate scales a phased scenario's phases (and
+	// the throughput target), --duration and --warmup stretch them.
+	if err := applyOverrides(sc, f.rate, f.duration, f.warmup, seed); err != nil {
+		return err
+	}
+	if f.concurrency < 0 {
+		return usageErr("--concurrency %d: must be > 0", f.concurrency)
 	}
 	conc := drivers.DefaultConcurrency
 	if sc.Run.Concurrency > 0 {
@@ -206,8 +192,9 @@ func runCompareSystems(cmd *cobra.Command, f *compareFlags, stdout, stderr io.Wr
 	if !f.quiet {
 		cfg.Log = stderr
 		var rate float64
-		if a, err := workloads.NewArrival(sc.Arrival, seed); err == nil {
-			rate = a.Rate()
+		total := sc.Duration.Total()
+		if s, err := workloads.NewSchedule(sc, seed); err == nil {
+			rate, total = s.Rate(), s.Measured
 		}
 		cfg.Live = func(system string, t reports.Tick) {
 			if system != current {
@@ -215,7 +202,7 @@ func runCompareSystems(cmd *cobra.Command, f *compareFlags, stdout, stderr io.Wr
 					prog.Done()
 				}
 				current = system
-				prog = &reports.Progress{W: stderr, TTY: tty, Total: sc.Duration.Total(), TargetRate: rate, Names: workloads.KindNames()}
+				prog = &reports.Progress{W: stderr, TTY: tty, Total: total, TargetRate: rate, Names: workloads.KindNames()}
 			}
 			prog.Tick(t)
 		}

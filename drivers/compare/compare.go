@@ -153,13 +153,21 @@ func Run(ctx context.Context, cfg Config) (*reports.Comparison, error) {
 	if conc <= 0 {
 		conc = drivers.DefaultConcurrency
 	}
+	// The measured window and its offered rate: a phased scenario's
+	// phases together (its top-level [arrival] and [duration], if any, are
+	// not what runs).
+	sched, err := workloads.NewSchedule(sc, cfg.Seed)
+	if err != nil {
+		return nil, err
+	}
 	c := &reports.Comparison{
 		Schema:       reports.ComparisonSchema,
 		Scenario:     sc.ID,
 		ScenarioName: sc.Name,
 		Seed:         cfg.Seed,
-		DurationS:    sc.Duration.Total().Seconds(),
-		WarmupS:      sc.Duration.Warmup().Seconds(),
+		DurationS:    sched.Measured.Seconds(),
+		WarmupS:      sched.Warmup.Seconds(),
+		TargetRate:   sched.Rate(),
 		Concurrency:  conc,
 		Preload:      sc.PreloadCount(),
 		Kinds:        kindsOf(sc),
@@ -168,11 +176,6 @@ func Run(ctx context.Context, cfg Config) (*reports.Comparison, error) {
 		NoSync:       cfg.NoSync,
 		StartedAt:    time.Now().UTC(),
 		Env:          cfg.Env,
-	}
-	if a, err := workloads.NewArrival(sc.Arrival, cfg.Seed); err == nil {
-		c.TargetRate = a.Rate()
-	} else {
-		return nil, err
 	}
 	for _, name := range cfg.Systems {
 		if ctx.Err() != nil {

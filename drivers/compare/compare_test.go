@@ -19,6 +19,7 @@ import (
 	"github.com/engram-bench/engram-bench/drivers/systems"
 	"github.com/engram-bench/engram-bench/drivers/systems/systemstest"
 	"github.com/engram-bench/engram-bench/reports"
+	"github.com/engram-bench/engram-bench/workloads"
 )
 
 func init() {
@@ -224,5 +225,38 @@ func TestInterruptIsPartialAndStopsServers(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(tmp); len(ents) != 0 {
 		t.Errorf("interrupted comparison left %d entries (a server still running?)", len(ents))
+	}
+}
+
+// A phased scenario without a top-level [arrival] is compared as run runs
+// it: the comparison's offered rate and window are the phases' own.
+func TestPhasedScenarioRateIsThePhases(t *testing.T) {
+	sc, err := workloads.Parse("phased.toml", []byte(`
+[operations]
+store_weight = 1
+[data]
+preload = 0
+embedding_dim = 8
+[[phases]]
+name = "low"
+duration_seconds = 0.5
+arrival = { pattern = "constant", rate = 40.0 }
+[[phases]]
+name = "high"
+duration_seconds = 0.5
+arrival = { pattern = "constant", rate = 120.0 }
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := compare.Run(context.Background(), compare.Config{Scenario: sc, Seed: 1, Systems: []string{"null"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.TargetRate != 80 || c.DurationS != 1 {
+		t.Errorf("comparison offers %g ops/s over %g s, want 80 over 1 (the phases')", c.TargetRate, c.DurationS)
+	}
+	if r := c.Systems[0].Result; r == nil || r.TargetRate != c.TargetRate {
+		t.Errorf("null's result: %+v", c.Systems[0])
 	}
 }
