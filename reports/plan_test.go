@@ -77,6 +77,8 @@ func TestProject(t *testing.T) {
 			ram: 100 << 20, disk: 10 << 20, busy: 0.04, gap: "the capacity search drove embedded, the sizing engram"},
 		{name: "a poor memory fit is flagged", req: PlanRequest{Memories: 10}, s: func() *Sizing { s := planSizing(); s.Memory.R2 = 0.5; return s }(),
 			ram: 100<<20 + 15000, disk: 10<<20 + 32000, gap: "RAM is unreliable: its line fits the samples poorly (R² 0.50"},
+		{name: "a fit just below the R² bar: printed with the digits that make the comparison true", req: PlanRequest{Memories: 10}, s: func() *Sizing { s := planSizing(); s.Disk.R2 = 0.895; return s }(),
+			ram: 100<<20 + 15000, disk: 10<<20 + 32000, gap: "disk is unreliable: its line fits the samples poorly (R² 0.895 < 0.90)"},
 		{name: "a capacity search on loopback: the harness's share is said",
 			req: PlanRequest{Memories: 0, Rate: 500, SLO: slo("p99=10ms")}, s: planSizing(), c: func() *Capacity {
 				c := planCapacity("p99=10ms", 500, 600, 2)

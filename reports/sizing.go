@@ -302,7 +302,7 @@ func WriteSizingText(w io.Writer, s *Sizing) error {
 		{"disk", "the store grows in steps (write-ahead logs, memtable flushes, compactions)", s.Disk},
 	} {
 		if f.fit.R2 < MinSizingR2 {
-			fmt.Fprintf(ew, "warning: the %s line fits its samples poorly (R² %.2f < %.2f): %s, and at this size the steps are large against the data; load more memories\n", f.name, f.fit.R2, MinSizingR2, f.why)
+			fmt.Fprintf(ew, "warning: the %s line fits its samples poorly (R² %s < %.2f): %s, and at this size the steps are large against the data; load more memories\n", f.name, FormatAgainst(f.fit.R2, MinSizingR2, 2, 2), MinSizingR2, f.why)
 		}
 	}
 	c := s.CPU
