@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -184,47 +186,119 @@ func writeJSONFile(path string, v any) error {
 }
 
 // ReadCapacity reads a capacity file, with clear errors for a missing,
-// truncated or foreign one.
+// truncated, foreign or malformed one (validateCapacity).
 func ReadCapacity(path string) (*Capacity, error) {
 	var c Capacity
-	if err := readSchemaFile(path, CapacitySchema, "capacity search", &c); err != nil {
+	b, err := readSchemaFile(path, CapacitySchema, "capacity search", &c)
+	if err != nil {
+		return nil, err
+	}
+	if err := validateCapacity(path, b, &c); err != nil {
 		return nil, err
 	}
 	c.Path = path
 	return &c, nil
 }
 
+// validateCapacity checks the fields of a capacity file (b, decoded into c)
+// that plan and capacity --from read, naming the file, field and value of
+// the first bad one. The capacity command always writes the knee as an
+// object, so a missing or null knee is a malformed file, not "no step
+// passed"; and the knee must agree with the steps: knee.pass is the highest
+// offered rate of a passing step (0 when none passed), knee.fail the offered
+// rate of a step that did not pass, found set when both ends were measured.
+func validateCapacity(path string, b []byte, c *Capacity) error {
+	ck := &fieldCheck{kind: "capacity search file", file: path}
+	if f := missingJSON(b, "slo", "knee.pass", "knee.fail", "knee.found", "env.cores"); f != "" {
+		ck.fail(f, "", "missing")
+		return ck.err
+	}
+	if _, err := ParseSLO(c.SLO); err != nil {
+		ck.fail("slo", strconv.Quote(c.SLO), "%v", err)
+	}
+	ck.positive("env.cores", float64(c.Env.Cores), 1<<20)
+	const most = 1e12 // ops/s, memories: far past anything measured
+	best, bestAt := 0.0, 0
+	for i, s := range c.Steps {
+		at := fmt.Sprintf("steps[%d].", i)
+		ck.positive(at+"offered", s.Offered, most)
+		ck.nonNegative(at+"achieved", s.Achieved, most)
+		ck.nonNegative(at+"memories", float64(s.Memories), most)
+		ck.nonNegative(at+"count", float64(s.Count), math.MaxInt64)
+		ck.nonNegative(at+"errors", float64(s.Errors), float64(s.Count))
+		ck.within(at+"error_rate", s.ErrorRate, 0, 1)
+		switch s.Verdict {
+		case VerdictPass:
+			if s.Offered > best {
+				best, bestAt = s.Offered, i
+			}
+		case VerdictFail, VerdictInvalid:
+		default:
+			ck.fail(at+"verdict", strconv.Quote(s.Verdict), "want %q, %q or %q", VerdictPass, VerdictFail, VerdictInvalid)
+		}
+	}
+	k := c.Knee
+	ck.nonNegative("knee.pass", k.Pass, most)
+	ck.nonNegative("knee.fail", k.Fail, most)
+	ck.nonNegative("knee.pass_achieved", k.PassAchieved, most)
+	if ck.err != nil {
+		return ck.err
+	}
+	switch {
+	case k.Pass != best && best > 0:
+		ck.fail("knee.pass", fieldNum(k.Pass), "step %d (steps[%d]) passed at %s ops/s: the knee does not match the steps", c.Steps[bestAt].N, bestAt, fieldNum(best))
+	case k.Pass != best:
+		ck.fail("knee.pass", fieldNum(k.Pass), "no step passed at that rate (no step passed at all): the knee does not match the steps")
+	case k.Fail > 0 && k.Pass >= k.Fail:
+		ck.fail("knee.fail", fieldNum(k.Fail), "must be above knee.pass %s", fieldNum(k.Pass))
+	case k.Fail > 0 && !failedAt(c.Steps, k.Fail):
+		ck.fail("knee.fail", fieldNum(k.Fail), "no step failed at that rate: the knee does not match the steps")
+	case k.Found != (k.Pass > 0 && k.Fail > 0):
+		ck.fail("knee.found", strconv.FormatBool(k.Found), "knee.pass is %s and knee.fail %s: found means both ends were measured", fieldNum(k.Pass), fieldNum(k.Fail))
+	}
+	return ck.err
+}
+
+// failedAt says whether a step offered rate and did not pass.
+func failedAt(steps []CapacityStep, rate float64) bool {
+	for _, s := range steps {
+		if s.Offered == rate && s.Verdict != VerdictPass {
+			return true
+		}
+	}
+	return false
+}
+
 // readSchemaFile reads the JSON file at path into v after checking its
-// "schema" field is want; what names the kind of file in errors.
-func readSchemaFile(path, want, what string, v any) error {
+// "schema" field is want, and returns its bytes; what names the kind of file
+// in errors, which name the file and, for a value of the wrong type, the
+// field and value (DescribeJSONError).
+func readSchemaFile(path, want, what string, v any) ([]byte, error) {
+	kind := what + " file"
 	b, err := os.ReadFile(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("%s file %s: not found", what, path)
+			return nil, fmt.Errorf("%s %s: not found", kind, path)
 		}
-		return fmt.Errorf("%s file %s: %w", what, path, err)
+		return nil, fmt.Errorf("%s %s: %w", kind, path, err)
 	}
 	var probe struct {
 		Schema *string `json:"schema"`
 	}
 	if err := json.Unmarshal(b, &probe); err != nil {
-		var se *json.SyntaxError
-		if errors.As(err, &se) {
-			return fmt.Errorf("%s file %s: not valid JSON at byte %d (truncated?): %v", what, path, se.Offset, err)
-		}
-		return fmt.Errorf("%s file %s: %v", what, path, err)
+		return nil, DescribeJSONError(kind, path, b, err)
 	}
 	if probe.Schema == nil || *probe.Schema != want {
 		got := "none"
 		if probe.Schema != nil {
 			got = fmt.Sprintf("%q", *probe.Schema)
 		}
-		return fmt.Errorf("%s file %s: schema %s, want %q (is it the right kind of file?)", what, path, got, want)
+		return nil, fmt.Errorf("%s %s: schema %s, want %q (is it the right kind of file?)", kind, path, got, want)
 	}
 	if err := json.Unmarshal(b, v); err != nil {
-		return fmt.Errorf("%s file %s: %v", what, path, err)
+		return nil, DescribeJSONError(kind, path, b, err)
 	}
-	return nil
+	return b, nil
 }
 
 // WriteCapacityStepHeader writes the header of the per-step table that

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -273,13 +274,14 @@ func evalH3(r *Result) Hypothesis {
 		return h
 	}
 	h.Claim = fmt.Sprintf("throughput scales linearly with %s (R² > %.2f of throughput ∝ %s)", s.Axis, H3MinR2, singular(s.Axis))
-	h.Value = round3(prop.R2)
+	// Rounded, but never onto the other side of the threshold.
+	h.Value, _ = strconv.ParseFloat(FormatAgainst(prop.R2, H3MinR2, 3, 2), 64)
 	h.Status = HypothesisPass
 	if prop.R2 <= H3MinR2 || prop.Slope <= 0 {
 		h.Status = HypothesisFail
 	}
-	h.Detail = fmt.Sprintf("R² %.3f of throughput = %s ops/s × %s over %d points (%s %s–%s); an ordinary fit: %s ops/s per %s + %s, R² %.3f",
-		prop.R2, fmtNum(round3(prop.Slope)), singular(s.Axis), len(pts), s.Axis, fmtNum(pts[0].X), fmtNum(pts[len(pts)-1].X),
+	h.Detail = fmt.Sprintf("R² %s of throughput = %s ops/s × %s over %d points (%s %s–%s); an ordinary fit: %s ops/s per %s + %s, R² %.3f",
+		FormatAgainst(prop.R2, H3MinR2, 3, 2), fmtNum(round3(prop.Slope)), singular(s.Axis), len(pts), s.Axis, fmtNum(pts[0].X), fmtNum(pts[len(pts)-1].X),
 		fmtNum(round3(fit.Slope)), singular(s.Axis), fmtNum(round3(fit.Intercept)), fit.R2)
 	return h
 }

@@ -106,7 +106,7 @@ func Project(req PlanRequest, s *Sizing, c *Capacity) (*Projection, error) {
 			continue
 		}
 		if f.fit.R2 < MinSizingR2 {
-			p.Gaps = append(p.Gaps, fmt.Sprintf("%s is unreliable: its line fits the samples poorly (R² %.2f < %.2f); measure again with more memories (engram-bench sizing --memories)", f.name, f.fit.R2, MinSizingR2))
+			p.Gaps = append(p.Gaps, fmt.Sprintf("%s is unreliable: its line fits the samples poorly (R² %s < %.2f); measure again with more memories (engram-bench sizing --memories)", f.name, FormatAgainst(f.fit.R2, MinSizingR2, 2, 2), MinSizingR2))
 		}
 	}
 	if ext := float64(req.Memories) / float64(max(s.Memory.ToMemories, 1)); ext > 1 {

@@ -2,6 +2,7 @@ package reports
 
 import (
 	"bytes"
+	"encoding/json"
 	"io"
 	"math"
 	"os"
@@ -10,13 +11,20 @@ import (
 	"testing"
 )
 
+// planSizing is a sizing measurement whose 9 samples (100,000–200,000
+// memories) lie on its lines.
 func planSizing() *Sizing {
-	return &Sizing{Schema: SizingSchema, Scenario: "mixed_balanced", Driver: "engram", Dim: 768, Path: "sizing.json",
+	s := &Sizing{Schema: SizingSchema, Scenario: "mixed_balanced", Driver: "engram", Dim: 768, Path: "sizing.json",
 		System: "engramd pid 42", MemoryHow: "PSS", Loaded: 200_000,
-		Memory: SizingFit{BytesPerMemory: 1500, BaseBytes: 100 << 20, R2: 0.998, Points: 9, ToMemories: 200_000},
-		Disk:   SizingFit{BytesPerMemory: 3200, BaseBytes: 10 << 20, R2: 0.99, Points: 9, ToMemories: 200_000},
-		CPU:    SizingCPU{Rate: 500, Seconds: 30, Ops: 15000, PerOpNs: 400_000, How: "engramd's CPU time"},
+		Memory: SizingFit{BytesPerMemory: 1500, BaseBytes: 100 << 20, R2: 0.998, Points: 9, FromMemories: 100_000, ToMemories: 200_000},
+		Disk:   SizingFit{BytesPerMemory: 3200, BaseBytes: 10 << 20, R2: 0.99, Points: 9, FromMemories: 100_000, ToMemories: 200_000},
+		CPU:    SizingCPU{Rate: 500, Seconds: 30, Ops: 15000, CPUSeconds: 6, PerOpNs: 400_000, How: "engramd's CPU time"},
 	}
+	for m := int64(100_000); m <= 200_000; m += 12_500 {
+		s.Points = append(s.Points, SizingPoint{Memories: m, MemoryBytes: 100<<20 + 1500*m, DiskBytes: 10<<20 + 3200*m, AtS: float64(m) / 1000})
+	}
+	s.PeakMemoryBytes, s.PeakDiskBytes = s.Points[8].MemoryBytes, s.Points[8].DiskBytes
+	return s
 }
 
 func planCapacity(slo string, pass, fail float64, cores int) *Capacity {
@@ -69,6 +77,8 @@ func TestProject(t *testing.T) {
 			ram: 100 << 20, disk: 10 << 20, busy: 0.04, gap: "the capacity search drove embedded, the sizing engram"},
 		{name: "a poor memory fit is flagged", req: PlanRequest{Memories: 10}, s: func() *Sizing { s := planSizing(); s.Memory.R2 = 0.5; return s }(),
 			ram: 100<<20 + 15000, disk: 10<<20 + 32000, gap: "RAM is unreliable: its line fits the samples poorly (R² 0.50"},
+		{name: "a fit just below the R² bar: printed with the digits that make the comparison true", req: PlanRequest{Memories: 10}, s: func() *Sizing { s := planSizing(); s.Disk.R2 = 0.895; return s }(),
+			ram: 100<<20 + 15000, disk: 10<<20 + 32000, gap: "disk is unreliable: its line fits the samples poorly (R² 0.895 < 0.90)"},
 		{name: "a capacity search on loopback: the harness's share is said",
 			req: PlanRequest{Memories: 0, Rate: 500, SLO: slo("p99=10ms")}, s: planSizing(), c: func() *Capacity {
 				c := planCapacity("p99=10ms", 500, 600, 2)
@@ -202,6 +212,7 @@ func TestReadSizing(t *testing.T) {
 	dir := t.TempDir()
 	write := func(name string, mutate func(*Sizing)) string {
 		s := *good
+		s.Points = append([]SizingPoint(nil), good.Points...)
 		if mutate != nil {
 			mutate(&s)
 		}
@@ -218,17 +229,65 @@ func TestReadSizing(t *testing.T) {
 		}
 		return p
 	}
+	// edit writes the good file with one change made on its JSON.
+	goodFile := write("good.json", nil)
+	edit := func(name string, change func(m map[string]any)) string {
+		var m map[string]any
+		b, _ := os.ReadFile(goodFile)
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatal(err)
+		}
+		change(m)
+		b, _ = json.Marshal(m)
+		return raw(name, string(b))
+	}
+	obj := func(m map[string]any, k string) map[string]any { return m[k].(map[string]any) }
+	// A falling disk line, as FitSizing writes one when the samples fall.
+	falling := func(s *Sizing) {
+		for i := range s.Points {
+			s.Points[i].DiskBytes = 500<<20 - 100*s.Points[i].Memories
+		}
+		_, s.Disk = FitSizing(s.Points)
+	}
+	// Each bad file's error names the file, the field and the value.
 	cases := []struct {
 		name, path, err string
 	}{
-		{"good", write("good.json", nil), ""},
-		{"missing", filepath.Join(dir, "nope.json"), "nope.json"},
-		{"truncated", raw("trunc.json", `{"schema": "engram-bench/sizing/v1", "loaded": 1`), "trunc.json"},
-		{"a capacity file", raw("cap.json", `{"schema": "engram-bench/capacity/v1"}`), "cap.json"},
-		{"nothing loaded", write("empty.json", func(s *Sizing) { s.Loaded = 0 }), "loaded 0 memories"},
-		{"one sample", write("one.json", func(s *Sizing) { s.Memory.Points = 1 }), "in 1 samples"},
-		{"negative cpu", write("neg.json", func(s *Sizing) { s.CPU.PerOpNs = -3 }), "cpu.per_op_ns -3"},
-		{"absurd fit", write("huge.json", func(s *Sizing) { s.Memory.BytesPerMemory = 1e300 }), "out of range (bytes_per_memory 1e+300"},
+		{"good", goodFile, ""},
+		{"a falling line the samples show", write("falling.json", falling), ""},
+		{"missing", filepath.Join(dir, "nope.json"), "nope.json: not found"},
+		{"truncated", raw("trunc.json", `{"schema": "engram-bench/sizing/v1", "loaded": 1`), "not valid JSON at byte 48 (line 1, column 49): unexpected end of JSON input (truncated?)"},
+		{"a capacity file", raw("cap.json", `{"schema": "engram-bench/capacity/v1"}`), `schema "engram-bench/capacity/v1", want "engram-bench/sizing/v1"`},
+		{"no cpu object", edit("nocpu.json", func(m map[string]any) { delete(m, "cpu") }), "nocpu.json: cpu: missing"},
+		{"cpu null", edit("cpunull.json", func(m map[string]any) { m["cpu"] = nil }), "cpunull.json: cpu: missing"},
+		{"no per_op_ns", edit("noperop.json", func(m map[string]any) { delete(obj(m, "cpu"), "per_op_ns") }), "noperop.json: cpu.per_op_ns: missing"},
+		{"per_op_ns 0", write("cpu0.json", func(s *Sizing) { s.CPU.PerOpNs = 0 }), "cpu0.json: cpu.per_op_ns: 0: must be > 0"},
+		{"per_op_ns negative", write("neg.json", func(s *Sizing) { s.CPU.PerOpNs = -3 }), "neg.json: cpu.per_op_ns: -3: must be > 0"},
+		{"per_op_ns absurd", write("cpuhuge.json", func(s *Sizing) { s.CPU.PerOpNs = 1e13 }), "cpu.per_op_ns: 1e+13: must be at most 1e+12"},
+		{"per_op_ns a string", edit("cpustr.json", func(m map[string]any) { obj(m, "cpu")["per_op_ns"] = "400us" }), `cpustr.json: cpu.per_op_ns: "400us": want a number`},
+		{"ops 0", write("ops0.json", func(s *Sizing) { s.CPU.Ops = 0 }), "cpu.ops: 0: must be > 0"},
+		{"ops fractional", edit("opsfrac.json", func(m map[string]any) { obj(m, "cpu")["ops"] = 1.5 }), "cpu.ops: 1.5: want a whole number"},
+		{"seconds 0", write("secs0.json", func(s *Sizing) { s.CPU.Seconds = 0 }), "cpu.seconds: 0: must be > 0"},
+		{"rate negative", write("rate.json", func(s *Sizing) { s.CPU.Rate = -50 }), "cpu.rate: -50: must be > 0"},
+		{"cpu seconds negative", write("cpusecs.json", func(s *Sizing) { s.CPU.CPUSeconds = -1 }), "cpu.cpu_seconds: -1: must be >= 0"},
+		{"nothing loaded", write("empty.json", func(s *Sizing) { s.Loaded = 0 }), "empty.json: loaded: 0: must be > 0"},
+		{"loaded missing", edit("noloaded.json", func(m map[string]any) { delete(m, "loaded") }), "loaded: missing"},
+		{"dim 0", write("dim.json", func(s *Sizing) { s.Dim = 0 }), "dim: 0: must be > 0"},
+		{"one sample", write("one.json", func(s *Sizing) { s.Memory.Points = 1 }), "memory.points: 1: a line needs at least 2 samples"},
+		{"more fitted samples than the file holds", write("pts.json", func(s *Sizing) { s.Disk.Points = 50 }), "disk.points: 50: the file holds 9 samples with memories loaded"},
+		{"negative bytes per memory, rising samples", write("negmem.json", func(s *Sizing) { s.Memory.BytesPerMemory = -5 }), "negmem.json: memory.bytes_per_memory: -5: must be > 0: the file's 9 samples (points) rise by 1.5 KiB per memory"},
+		{"zero disk per memory, rising samples", write("zerodisk.json", func(s *Sizing) { s.Disk.BytesPerMemory = 0 }), "disk.bytes_per_memory: 0: must be > 0"},
+		{"absurd fit", write("huge.json", func(s *Sizing) { s.Memory.BytesPerMemory = 1e300 }), "memory.bytes_per_memory: 1e+300: out of range"},
+		{"base out of range", write("base.json", func(s *Sizing) { s.Disk.BaseBytes = -1e19 }), "disk.base_bytes: -1e+19: out of range"},
+		{"r2 above 1", write("r2.json", func(s *Sizing) { s.Memory.R2 = 1.5 }), "memory.r2: 1.5: must be in [0, 1"},
+		{"r2 negative", write("r2neg.json", func(s *Sizing) { s.Disk.R2 = -0.1 }), "disk.r2: -0.1: must be in [0, 1"},
+		{"to below from", write("range.json", func(s *Sizing) { s.Memory.ToMemories = 10 }), "memory.from_memories: 100000: must be in [1, 10]"},
+		{"negative memory sample", write("rss.json", func(s *Sizing) { s.Points[3].MemoryBytes = -4096 }), "points[3].memory_bytes: -4096: must be >= 0"},
+		{"negative disk sample", write("du.json", func(s *Sizing) { s.Points[2].DiskBytes = -1 }), "points[2].disk_bytes: -1: must be >= 0"},
+		{"negative memories in a sample", write("mems.json", func(s *Sizing) { s.Points[0].Memories = -1 }), "points[0].memories: -1: must be >= 0"},
+		{"negative peak", write("peak.json", func(s *Sizing) { s.PeakMemoryBytes = -1 }), "peak_memory_bytes: -1: must be >= 0"},
+		{"no scenario", write("scen.json", func(s *Sizing) { s.Scenario = "" }), `scenario: "": empty`},
+		{"points a number", edit("ptsnum.json", func(m map[string]any) { m["points"] = 5 }), "points: 5: want an array"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -239,8 +298,8 @@ func TestReadSizing(t *testing.T) {
 				}
 				return
 			}
-			if err == nil || !strings.Contains(err.Error(), c.err) {
-				t.Fatalf("err %v, want it to name %q", err, c.err)
+			if err == nil || !strings.Contains(err.Error(), c.err) || !strings.Contains(err.Error(), "sizing file "+c.path+": ") {
+				t.Fatalf("err %v, want it to name the file and %q", err, c.err)
 			}
 		})
 	}

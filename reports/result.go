@@ -643,7 +643,7 @@ func Decode(name string, b []byte) (*Result, error) {
 	}
 	var r Result
 	if err := json.Unmarshal(b, &r); err != nil {
-		return nil, fmt.Errorf("result file %s: %v", name, err)
+		return nil, DescribeJSONError("result file", name, b, err)
 	}
 	return &r, nil
 }

@@ -82,6 +82,8 @@ func TestBadResultFiles(t *testing.T) {
 		{"not JSON", "BenchmarkX 1 2 ns/op", "not valid JSON"},
 		{"future schema", `{"schema": "engram-bench/result/v9"}`, `schema "engram-bench/result/v9" is not supported`},
 		{"other schema", `{"schema": "k6/v1"}`, "is not an engram-bench result"},
+		{"a string for a number: the field in the file's terms", `{"schema": "engram-bench/result/v1", "achieved_rate": "fast"}`, `: achieved_rate: "fast": want a number`},
+		{"a fraction for a count", `{"schema": "engram-bench/result/v1", "total": {"count": 2.5}}`, `: total.count: 2.5: want a whole number`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

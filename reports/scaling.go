@@ -117,8 +117,8 @@ func WriteScalingText(w io.Writer, s *Scaling) error {
 		fmt.Fprintf(ew, "%8s  %12.1f  %9.0f%%  %8.0f%%  %8s\n", fmtNum(p.X), p.Throughput, 100*p.Efficiency, 100*p.Marginal, FormatNs(p.P99Ns))
 	}
 	if f, ok := FitProportional(s.Points); ok {
-		fmt.Fprintf(ew, "proportional fit: %s ops/s per %s, R² %.3f over %d points (H3 needs R² > %.2f)\n",
-			fmtNum(round3(f.Slope)), singular(s.Axis), f.R2, f.N, H3MinR2)
+		fmt.Fprintf(ew, "proportional fit: %s ops/s per %s, R² %s over %d points (H3 needs R² > %.2f)\n",
+			fmtNum(round3(f.Slope)), singular(s.Axis), FormatAgainst(f.R2, H3MinR2, 3, 2), f.N, H3MinR2)
 	}
 	if f, ok := FitScaling(s.Points); ok {
 		fmt.Fprintf(ew, "ordinary fit: %s ops/s per %s + %s, R² %.3f\n", fmtNum(round3(f.Slope)), singular(s.Axis), fmtNum(round3(f.Intercept)), f.R2)

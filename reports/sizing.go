@@ -178,22 +178,108 @@ func FitSizing(all []SizingPoint) (mem, disk SizingFit) {
 func (s *Sizing) WriteFile(path string) error { return writeJSONFile(path, s) }
 
 // ReadSizing reads a sizing file, with clear errors for a missing,
-// truncated or foreign one.
+// truncated, foreign or malformed one (validateSizing).
 func ReadSizing(path string) (*Sizing, error) {
 	var s Sizing
-	if err := readSchemaFile(path, SizingSchema, "sizing", &s); err != nil {
+	b, err := readSchemaFile(path, SizingSchema, "sizing", &s)
+	if err != nil {
 		return nil, err
 	}
-	switch {
-	case s.Loaded <= 0 || s.Memory.Points < 2:
-		return nil, fmt.Errorf("sizing file %s: loaded %d memories in %d samples: too little to fit memory per memory", path, s.Loaded, s.Memory.Points)
-	case math.Abs(s.Memory.BytesPerMemory) > 1e12 || math.Abs(s.Disk.BytesPerMemory) > 1e12 || math.Abs(s.Memory.BaseBytes) > 1e18 || math.Abs(s.Disk.BaseBytes) > 1e18:
-		return nil, fmt.Errorf("sizing file %s: memory or disk fit out of range (bytes_per_memory %g, %g; base_bytes %g, %g)", path, s.Memory.BytesPerMemory, s.Disk.BytesPerMemory, s.Memory.BaseBytes, s.Disk.BaseBytes)
-	case !(s.CPU.PerOpNs >= 0) || s.CPU.PerOpNs > 1e12:
-		return nil, fmt.Errorf("sizing file %s: cpu.per_op_ns %v is not a cost", path, s.CPU.PerOpNs)
+	if err := validateSizing(path, b, &s); err != nil {
+		return nil, err
 	}
 	s.Path = path
 	return &s, nil
+}
+
+// Bounds of a sizing file's numbers: far past anything measured, so a value
+// beyond them is a damaged file, not a measurement.
+const (
+	maxSizingBytesPerMemory = 1e12
+	maxSizingBytes          = 1e18
+	maxSizingCount          = 1e15
+	maxSizingPerOpNs        = 1e12 // 1,000 s of CPU per op
+)
+
+// validateSizing checks the fields of a sizing file (b, decoded into s) that
+// plan reads, naming the file, field and value of the first bad one: every
+// field present, counts, rates, bytes and CPU times not negative, those plan
+// multiplies or divides by (CPU per op, ops, seconds, dim) above 0, R² in
+// [0, 1]. A memory or disk line that does not rise (bytes_per_memory ≤ 0) is
+// a measurement plan reports as not projected — FitSizing writes one when
+// the samples fall or stay flat — so it is accepted only when the file's own
+// samples (points) give such a line too.
+func validateSizing(path string, b []byte, s *Sizing) error {
+	ck := &fieldCheck{kind: "sizing file", file: path}
+	required := []string{"scenario", "system", "memory_how", "dim", "loaded", "points"}
+	for _, fit := range []string{"memory", "disk"} {
+		for _, f := range []string{"bytes_per_memory", "base_bytes", "r2", "points", "from_memories", "to_memories"} {
+			required = append(required, fit+"."+f)
+		}
+	}
+	required = append(required, "cpu.rate", "cpu.seconds", "cpu.ops", "cpu.cpu_seconds", "cpu.per_op_ns", "cpu.how")
+	if f := missingJSON(b, required...); f != "" {
+		ck.fail(f, "", "missing")
+		return ck.err
+	}
+	for _, f := range []struct{ field, v string }{{"scenario", s.Scenario}, {"system", s.System}, {"memory_how", s.MemoryHow}, {"cpu.how", s.CPU.How}} {
+		if f.v == "" {
+			ck.fail(f.field, `""`, "empty")
+		}
+	}
+	ck.positive("dim", float64(s.Dim), 1<<20)
+	ck.positive("loaded", float64(s.Loaded), maxSizingCount)
+	ck.nonNegative("peak_memory_bytes", float64(s.PeakMemoryBytes), maxSizingBytes)
+	ck.nonNegative("peak_disk_bytes", float64(s.PeakDiskBytes), maxSizingBytes)
+	loadedSamples := 0
+	for i, p := range s.Points {
+		if p.Memories > 0 {
+			loadedSamples++
+		}
+		at := fmt.Sprintf("points[%d].", i)
+		ck.nonNegative(at+"memories", float64(p.Memories), maxSizingCount)
+		ck.nonNegative(at+"memory_bytes", float64(p.MemoryBytes), maxSizingBytes)
+		ck.nonNegative(at+"disk_bytes", float64(p.DiskBytes), maxSizingBytes)
+		ck.nonNegative(at+"at_s", p.AtS, 1e9)
+	}
+	if ck.err != nil {
+		return ck.err
+	}
+	memFit, diskFit := FitSizing(s.Points)
+	for _, f := range []struct {
+		name    string
+		fit     SizingFit
+		samples SizingFit
+	}{{"memory", s.Memory, memFit}, {"disk", s.Disk, diskFit}} {
+		fit := f.fit
+		ck.finite(f.name+".bytes_per_memory", fit.BytesPerMemory, maxSizingBytesPerMemory)
+		ck.finite(f.name+".base_bytes", fit.BaseBytes, maxSizingBytes)
+		ck.within(f.name+".r2", fit.R2, 0, 1+1e-9)
+		if fit.Points < 2 {
+			ck.fail(f.name+".points", fieldNum(float64(fit.Points)), "a line needs at least 2 samples")
+		} else if fit.Points > loadedSamples {
+			ck.fail(f.name+".points", fieldNum(float64(fit.Points)), "the file holds %d samples with memories loaded (points)", loadedSamples)
+		}
+		ck.within(f.name+".from_memories", float64(fit.FromMemories), 1, float64(fit.ToMemories))
+		ck.within(f.name+".to_memories", float64(fit.ToMemories), float64(fit.FromMemories), maxSizingCount)
+		if ck.err == nil && fit.BytesPerMemory <= 0 && f.samples.BytesPerMemory > 0 {
+			ck.fail(f.name+".bytes_per_memory", fieldNum(fit.BytesPerMemory), "must be > 0: the file's %d samples (points) rise by %s per memory", len(s.Points), fmtBytes(int64(math.Round(f.samples.BytesPerMemory))))
+		}
+	}
+	c := s.CPU
+	if c.PerOpNs == 0 {
+		ck.fail("cpu.per_op_ns", "0", "must be > 0: the sizing run measured no CPU per op; measure again (engram-bench sizing, at a higher --rate)")
+	}
+	ck.positive("cpu.per_op_ns", c.PerOpNs, maxSizingPerOpNs)
+	ck.positive("cpu.ops", float64(c.Ops), maxSizingCount)
+	ck.positive("cpu.seconds", c.Seconds, 1e9)
+	ck.positive("cpu.rate", c.Rate, maxSizingCount)
+	ck.nonNegative("cpu.cpu_seconds", c.CPUSeconds, 1e12)
+	ck.nonNegative("cpu.harness_per_op_ns", c.HarnessPerOpNs, maxSizingPerOpNs)
+	ck.within("cpu.error_rate", c.ErrorRate, 0, 1)
+	ck.nonNegative("cpu.p50_ns", float64(c.P50Ns), math.MaxInt64)
+	ck.nonNegative("cpu.p99_ns", float64(c.P99Ns), math.MaxInt64)
+	return ck.err
 }
 
 // WriteSizingText writes what the measurement found.
@@ -216,7 +302,7 @@ func WriteSizingText(w io.Writer, s *Sizing) error {
 		{"disk", "the store grows in steps (write-ahead logs, memtable flushes, compactions)", s.Disk},
 	} {
 		if f.fit.R2 < MinSizingR2 {
-			fmt.Fprintf(ew, "warning: the %s line fits its samples poorly (R² %.2f < %.2f): %s, and at this size the steps are large against the data; load more memories\n", f.name, f.fit.R2, MinSizingR2, f.why)
+			fmt.Fprintf(ew, "warning: the %s line fits its samples poorly (R² %s < %.2f): %s, and at this size the steps are large against the data; load more memories\n", f.name, FormatAgainst(f.fit.R2, MinSizingR2, 2, 2), MinSizingR2, f.why)
 		}
 	}
 	c := s.CPU

@@ -2,6 +2,7 @@ package reports
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -205,6 +206,7 @@ func sampleCapacity() *Capacity {
 		},
 		Knee:    Knee{Pass: 150, Fail: 200, PassAchieved: 149.5, Found: true, Note: "wider than the 5% resolution"},
 		Stopped: "the step limit (3) was reached",
+		Env:     Env{Cores: 2, CPUModel: "EPYC"},
 	}
 }
 
@@ -259,11 +261,42 @@ func TestReadCapacity(t *testing.T) {
 		os.WriteFile(p, []byte(s), 0o644)
 		return p
 	}
+	// edit writes the good file with one change, made on its JSON.
+	edit := func(name string, change func(m map[string]any)) string {
+		var m map[string]any
+		b, _ := os.ReadFile(good)
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatal(err)
+		}
+		change(m)
+		b, _ = json.Marshal(m)
+		return write(name, string(b))
+	}
+	knee := func(m map[string]any) map[string]any { return m["knee"].(map[string]any) }
+	step := func(m map[string]any, i int) map[string]any { return m["steps"].([]any)[i].(map[string]any) }
+	// Each bad file's error names the file, the field and the value.
 	cases := []struct{ name, path, want string }{
 		{"missing", filepath.Join(dir, "nope.json"), "not found"},
 		{"truncated", write("t.json", `{"schema": "engram-bench/capacity/v1", "steps": [`), "truncated"},
 		{"a run's result", write("r.json", `{"schema": "engram-bench/result/v1"}`), `schema "engram-bench/result/v1", want "engram-bench/capacity/v1"`},
 		{"no schema", write("n.json", `{}`), "schema none"},
+		{"knee null: malformed, not 'no step passed'", edit("knee-null.json", func(m map[string]any) { m["knee"] = nil }), "knee: missing"},
+		{"knee missing", edit("knee-none.json", func(m map[string]any) { delete(m, "knee") }), "knee: missing"},
+		{"knee.pass missing", edit("pass-none.json", func(m map[string]any) { delete(knee(m), "pass") }), "knee.pass: missing"},
+		{"knee.pass 0 although steps passed", edit("pass-0.json", func(m map[string]any) { knee(m)["pass"] = 0 }), "knee.pass: 0: step 3 (steps[2]) passed at 150 ops/s"},
+		{"knee.pass at no passing step", edit("pass-odd.json", func(m map[string]any) { knee(m)["pass"] = 120 }), "knee.pass: 120: step 3 (steps[2]) passed at 150 ops/s"},
+		{"knee.pass negative", edit("pass-neg.json", func(m map[string]any) { knee(m)["pass"] = -5 }), "knee.pass: -5: must be >= 0"},
+		{"knee.fail at no failing step", edit("fail-odd.json", func(m map[string]any) { knee(m)["fail"] = 175 }), "knee.fail: 175: no step failed at that rate"},
+		{"knee.fail below pass", edit("fail-low.json", func(m map[string]any) { knee(m)["fail"] = 100 }), "knee.fail: 100: must be above knee.pass 150"},
+		{"knee.found without a failing end", edit("found.json", func(m map[string]any) { knee(m)["fail"] = 0 }), "knee.found: true: knee.pass is 150 and knee.fail 0"},
+		{"knee.pass a string", edit("pass-str.json", func(m map[string]any) { knee(m)["pass"] = "150" }), `knee.pass: "150": want a number`},
+		{"offered 0", edit("offered-0.json", func(m map[string]any) { step(m, 1)["offered"] = 0 }), "steps[1].offered: 0: must be > 0"},
+		{"achieved negative", edit("achieved.json", func(m map[string]any) { step(m, 0)["achieved"] = -1 }), "steps[0].achieved: -1: must be >= 0"},
+		{"memories negative", edit("memories.json", func(m map[string]any) { step(m, 0)["memories"] = -100 }), "steps[0].memories: -100: must be >= 0"},
+		{"error rate above 1", edit("error-rate.json", func(m map[string]any) { step(m, 0)["error_rate"] = 2 }), "steps[0].error_rate: 2: must be in [0, 1]"},
+		{"unknown verdict", edit("verdict.json", func(m map[string]any) { step(m, 0)["verdict"] = "ok" }), `steps[0].verdict: "ok": want "pass", "fail" or "invalid"`},
+		{"no cores", edit("cores.json", func(m map[string]any) { m["env"].(map[string]any)["cores"] = 0 }), "env.cores: 0: must be > 0"},
+		{"bad slo", edit("slo.json", func(m map[string]any) { m["slo"] = "p99=soon" }), `slo: "p99=soon"`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -271,5 +304,28 @@ func TestReadCapacity(t *testing.T) {
 				t.Errorf("err %v, want %q naming the file", err, c.want)
 			}
 		})
+	}
+	// Legitimate states the capacity command writes are read: no step
+	// passed (knee.pass 0), every step passed (knee.fail 0), no step at all
+	// (an interrupted search).
+	for name, change := range map[string]func(m map[string]any){
+		"no step passed": func(m map[string]any) {
+			for i := range 3 {
+				step(m, i)["verdict"] = VerdictFail
+			}
+			knee(m)["pass"], knee(m)["fail"], knee(m)["found"] = 0, 100, false
+		},
+		"every step passed": func(m map[string]any) {
+			step(m, 1)["verdict"] = VerdictPass
+			knee(m)["pass"], knee(m)["fail"], knee(m)["found"] = 200, 0, false
+		},
+		"no step": func(m map[string]any) {
+			m["steps"], m["partial"] = nil, true
+			knee(m)["pass"], knee(m)["fail"], knee(m)["found"] = 0, 0, false
+		},
+	} {
+		if _, err := ReadCapacity(edit("ok.json", change)); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -97,6 +98,12 @@ func TestSizingAndPlan(t *testing.T) {
 
 			stdout.Reset()
 			stderr.Reset()
+			if s.CPU.PerOpNs == 0 {
+				// The harness's share was as large as the process's: plan
+				// refuses the file rather than plan for 0 cores.
+				wantUsage(t, []string{"plan", "--sizing", out, "--memories", "10M", "--rate", "2k"}, "sizing file "+out+": cpu.per_op_ns: 0: must be > 0")
+				return
+			}
 			if code := run(context.Background(), []string{"plan", "--sizing", out, "--memories", "10M", "--rate", "2k"}, &stdout, &stderr); code != exitPass {
 				t.Fatalf("plan exit %d\n%s\n%s", code, stdout.String(), stderr.String())
 			}
@@ -156,11 +163,58 @@ func TestPlanErrors(t *testing.T) {
 	bad := filepath.Join(dir, "bad.json")
 	os.WriteFile(bad, []byte(`{"schema": "engram-bench/sizing/v1", "loaded": 0}`), 0o644)
 	good := filepath.Join(dir, "sizing.json")
-	s := &reports.Sizing{Schema: reports.SizingSchema, Scenario: "quickstart", Driver: "embedded", Loaded: 5000,
-		Memory: reports.SizingFit{BytesPerMemory: 1000, Points: 3, R2: 1}, Disk: reports.SizingFit{BytesPerMemory: 2000, Points: 3, R2: 1},
-		CPU: reports.SizingCPU{PerOpNs: 1e5}}
+	s := &reports.Sizing{Schema: reports.SizingSchema, Scenario: "quickstart", Driver: "embedded", Dim: 768, Loaded: 5000,
+		System: "this process", MemoryHow: "PSS",
+		Memory: reports.SizingFit{BytesPerMemory: 1000, BaseBytes: 1 << 20, Points: 3, R2: 1, FromMemories: 3000, ToMemories: 5000},
+		Disk:   reports.SizingFit{BytesPerMemory: 2000, BaseBytes: 1 << 20, Points: 3, R2: 1, FromMemories: 3000, ToMemories: 5000},
+		CPU:    reports.SizingCPU{Rate: 50, Seconds: 10, Ops: 500, CPUSeconds: 0.05, PerOpNs: 1e5, How: "CPU time of this process"}}
+	for m := int64(3000); m <= 5000; m += 1000 {
+		s.Points = append(s.Points, reports.SizingPoint{Memories: m, MemoryBytes: 1<<20 + 1000*m, DiskBytes: 1<<20 + 2000*m})
+	}
 	if err := s.WriteFile(good); err != nil {
 		t.Fatal(err)
+	}
+	c := &reports.Capacity{Schema: reports.CapacitySchema, Scenario: "quickstart", Driver: "embedded", SLO: "p99=200ms,errors=0.1%", Env: reports.Env{Cores: 2},
+		Steps: []reports.CapacityStep{{N: 1, Offered: 100, Achieved: 100, Verdict: reports.VerdictPass}, {N: 2, Offered: 200, Achieved: 180, Verdict: reports.VerdictFail}},
+		Knee:  reports.Knee{Pass: 100, Fail: 200, PassAchieved: 100, Found: true}}
+	goodCap := filepath.Join(dir, "capacity.json")
+	if err := c.WriteFile(goodCap); err != nil {
+		t.Fatal(err)
+	}
+	// variant writes a copy of the good file src with old replaced by new
+	// in its JSON text.
+	variant := func(src, name, old, new string) string {
+		b, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Contains(b, []byte(old)) {
+			t.Fatalf("%s lacks %q", src, old)
+		}
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, bytes.Replace(b, []byte(old), []byte(new), 1), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), []string{"plan", "--sizing", good, "--capacity", goodCap, "--memories", "1M", "--rate", "100", "--slo", "p99=200ms"}, &stdout, &stderr); code != exitPass || !strings.Contains(stdout.String(), "within the SLO") {
+		t.Fatalf("good files: exit %d\n%s\n%s", code, stdout.String(), stderr.String())
+	}
+	plan := func(sizing string) []string {
+		return []string{"plan", "--sizing", sizing, "--memories", "1M", "--rate", "100"}
+	}
+	planCap := func(capacity string) []string {
+		return []string{"plan", "--sizing", good, "--capacity", capacity, "--memories", "1M", "--rate", "100", "--slo", "p99=200ms"}
+	}
+	noCPU := filepath.Join(dir, "nocpu.json")
+	{
+		var m map[string]any
+		b, _ := os.ReadFile(good)
+		json.Unmarshal(b, &m)
+		delete(m, "cpu")
+		b, _ = json.Marshal(m)
+		os.WriteFile(noCPU, b, 0o644)
 	}
 	cases := []struct {
 		name string
@@ -172,8 +226,18 @@ func TestPlanErrors(t *testing.T) {
 		{"bad rate", []string{"plan", "--sizing", good, "--memories", "1M", "--rate", "-3"}, `--rate "-3"`},
 		{"bad slo", []string{"plan", "--sizing", good, "--memories", "1M", "--rate", "10", "--slo", "p99=fast"}, "--slo"},
 		{"missing sizing", []string{"plan", "--sizing", filepath.Join(dir, "none.json"), "--memories", "1M", "--rate", "10"}, "none.json"},
-		{"empty sizing", []string{"plan", "--sizing", bad, "--memories", "1M", "--rate", "10"}, "loaded 0 memories"},
+		{"empty sizing", []string{"plan", "--sizing", bad, "--memories", "1M", "--rate", "10"}, "bad.json: scenario: missing"},
 		{"missing capacity", []string{"plan", "--sizing", good, "--memories", "1M", "--rate", "10", "--slo", "p99=10ms", "--capacity", filepath.Join(dir, "cap.json")}, "cap.json"},
+		{"sizing without cpu", plan(noCPU), "sizing file " + noCPU + ": cpu: missing"},
+		{"sizing cpu per op 0", plan(variant(good, "cpu0.json", `"per_op_ns": 100000`, `"per_op_ns": 0`)), "cpu0.json: cpu.per_op_ns: 0: must be > 0"},
+		{"sizing cpu per op a string", plan(variant(good, "cpustr.json", `"per_op_ns": 100000`, `"per_op_ns": "100us"`)), `cpustr.json: cpu.per_op_ns: "100us": want a number`},
+		{"sizing negative bytes per memory", plan(variant(good, "negmem.json", `"bytes_per_memory": 1000`, `"bytes_per_memory": -5`)), "negmem.json: memory.bytes_per_memory: -5: must be > 0: the file's 3 samples (points) rise by 1000 B per memory"},
+		{"sizing negative disk sample", plan(variant(good, "du.json", `"disk_bytes": 7048576`, `"disk_bytes": -7048576`)), "du.json: points[0].disk_bytes: -7048576: must be >= 0"},
+		{"sizing r2 above 1", plan(variant(good, "r2.json", `"r2": 1`, `"r2": 7`)), "r2.json: memory.r2: 7: must be in [0, 1"},
+		{"capacity knee null", planCap(variant(goodCap, "kneenull.json", `"knee": {`, `"knee": null, "x": {`)), "capacity search file " + filepath.Join(dir, "kneenull.json") + ": knee: missing"},
+		{"capacity knee pass 0 with a passing step", planCap(variant(goodCap, "pass0.json", `"pass": 100`, `"pass": 0`)), "pass0.json: knee.pass: 0: step 1 (steps[0]) passed at 100 ops/s"},
+		{"capacity offered a string", planCap(variant(goodCap, "offered.json", `"offered": 200`, `"offered": "200"`)), `offered.json: steps.offered: "200": want a number`},
+		{"capacity --from knee null", []string{"capacity", "--from", filepath.Join(dir, "kneenull.json")}, "kneenull.json: knee: missing"},
 		{"sizing without rate", []string{"sizing", "--driver", "embedded", "--memories", "5000"}, "--rate 0"},
 		{"sizing bad memories", []string{"sizing", "--driver", "embedded", "--memories", "lots", "--rate", "10"}, `--memories "lots"`},
 		{"sizing too few", []string{"sizing", "--driver", "embedded", "--memories", "10", "--rate", "10"}, "memories 10: load at least 1,000"},
