@@ -151,6 +151,9 @@ func runCapacity(cmd *cobra.Command, f *capacityFlags, stdout, stderr io.Writer)
 	if err := capacity.Validate(cfg); err != nil {
 		return flagError(err, capacityFlagNames)
 	}
+	if !(f.minCapacity >= 0) || cmd.Flags().Changed("min-capacity") && f.minCapacity == 0 {
+		return usageErr("--min-capacity %g: must be > 0 ops/s (leave it out for no gate)", f.minCapacity)
+	}
 	rs, err := f.target.resolve(cmd, stderr)
 	if err != nil {
 		return err

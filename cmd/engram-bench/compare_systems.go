@@ -120,8 +120,8 @@ func runCompareSystems(cmd *cobra.Command, f *compareFlags, stdout, stderr io.Wr
 	if err := applyOverrides(sc, f.rate, f.duration, f.warmup, seed); err != nil {
 		return err
 	}
-	if f.concurrency < 0 {
-		return usageErr("--concurrency %d: must be > 0", f.concurrency)
+	if err := checkConcurrency(cmd, f.concurrency); err != nil {
+		return err
 	}
 	conc := drivers.DefaultConcurrency
 	if sc.Run.Concurrency > 0 {

@@ -103,8 +103,8 @@ func runRun(cmd *cobra.Command, f *runFlags, stdout, stderr io.Writer) error {
 	if err := applyOverrides(sc, f.rate, f.duration, f.warmup, seed); err != nil {
 		return err
 	}
-	if f.concurrency < 0 {
-		return usageErr("--concurrency %d: must be > 0", f.concurrency)
+	if err := checkConcurrency(cmd, f.concurrency); err != nil {
+		return err
 	}
 	conc := drivers.DefaultConcurrency
 	if sc.Run.Concurrency > 0 {

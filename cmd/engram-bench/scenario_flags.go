@@ -7,9 +7,21 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/engram-bench/engram-bench/drivers"
 	"github.com/engram-bench/engram-bench/workloads"
 )
+
+// checkConcurrency checks -c/--concurrency where 0 stands for "the
+// scenario's": given as 0 (or below), it is refused, not taken as the
+// default.
+func checkConcurrency(cmd *cobra.Command, v int) error {
+	if v < 0 || v == 0 && cmd.Flags().Changed("concurrency") {
+		return usageErr("--concurrency %d: must be > 0", v)
+	}
+	return nil
+}
 
 // applyOverrides applies --rate, --duration and --warmup to sc (warmup -1:
 // not given). In a phased scenario they stretch the phases (SetDurations).

@@ -71,8 +71,8 @@ func (f *targetFlags) resolve(cmd *cobra.Command, stderr io.Writer) (*resolved, 
 	}
 	sc = sc.Clone()
 	seed := scenarioSeed(sc, cmd.Flags().Changed("seed"), f.seed)
-	if f.concurrency < 0 {
-		return nil, usageErr("--concurrency %d: must be > 0", f.concurrency)
+	if err := checkConcurrency(cmd, f.concurrency); err != nil {
+		return nil, err
 	}
 	if err := checkMaxLag(f.maxLag); err != nil {
 		return nil, err
