@@ -157,7 +157,11 @@ func Run(ctx context.Context, cfg Config) (res *reports.Result, err error) {
 		if cfg.NoSync {
 			sync = "no sync"
 		}
-		targetDesc = fmt.Sprintf("engramd owned by the harness at %s (%s, log %s)", direct, sync, proc.LogPath())
+		log := "log " + proc.LogPath()
+		if cfg.WorkDir == "" && !cfg.Keep {
+			log = "its log removed with the run's temporary directory: --chaos-dir DIR keeps it"
+		}
+		targetDesc = fmt.Sprintf("engramd owned by the harness at %s (%s, %s)", direct, sync, log)
 		p.Driver = "engram"
 	case p.Driver == "engram":
 		direct = p.DriverConfig.Target

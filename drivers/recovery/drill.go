@@ -220,12 +220,13 @@ func Run(ctx context.Context, cfg Config) (*reports.Result, error) {
 		dr.spaces[n] = uint32(i)
 	}
 	work := cfg.WorkDir
+	removeWork := false // the work directory goes when the drill ends
 	if work == "" {
 		var err error
 		if work, err = os.MkdirTemp("", "engram-bench-drill-"); err != nil {
 			return nil, fmt.Errorf("drill: %w", err)
 		}
-		if !cfg.Keep {
+		if removeWork = !cfg.Keep; removeWork {
 			defer os.RemoveAll(work)
 		}
 	} else if err := os.MkdirAll(work, 0o755); err != nil {
@@ -302,7 +303,16 @@ func Run(ctx context.Context, cfg Config) (*reports.Result, error) {
 		return nil, fmt.Errorf("drill: %w", err)
 	}
 	if runErr != nil {
-		return nil, fmt.Errorf("drill: %w (engramd's log: %s)", runErr, dr.logPath)
+		switch tail := systems.LogTail(dr.logPath, 8); {
+		case errors.Is(runErr, context.Canceled):
+			return nil, fmt.Errorf("drill: %w", runErr)
+		case !removeWork:
+			return nil, fmt.Errorf("drill: %w (engramd's log: %s)", runErr, dr.logPath)
+		case tail != "":
+			// The log goes with the temporary work directory: quote it.
+			return nil, fmt.Errorf("drill: %w\nengramd's last log lines (--drill-dir DIR keeps the whole log):\n%s", runErr, tail)
+		}
+		return nil, fmt.Errorf("drill: %w", runErr)
 	}
 	if err := sp.close(); err != nil {
 		return nil, fmt.Errorf("drill: %w", err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -428,3 +429,24 @@ func (e *Engramd) ExitCode() (int, bool) {
 
 // Healthy reports whether GET /health answers 200 now.
 func (e *Engramd) Healthy() bool { return httpAlive(e.url+"/health") == nil }
+
+// LogTail returns the last n lines of the log at path (at most 4 KiB of
+// them), for an error message when the log itself will not outlive the run;
+// "" when it cannot be read or is empty.
+func LogTail(path string, n int) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	const most = 4 << 10
+	if st, err := f.Stat(); err == nil && st.Size() > most {
+		f.Seek(st.Size()-most, io.SeekStart)
+	}
+	b, _ := io.ReadAll(io.LimitReader(f, most))
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.TrimSpace(strings.Join(lines, "\n"))
+}

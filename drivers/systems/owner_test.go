@@ -144,3 +144,18 @@ func TestOwnEngramdStartError(t *testing.T) {
 		t.Errorf("non-loopback address: %v", err)
 	}
 }
+
+func TestLogTail(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "engramd.log")
+	var b strings.Builder
+	for i := range 2000 {
+		fmt.Fprintf(&b, "line %d\n", i)
+	}
+	os.WriteFile(p, []byte(b.String()), 0o644)
+	if got := systems.LogTail(p, 3); got != "line 1997\nline 1998\nline 1999" {
+		t.Errorf("tail %q", got)
+	}
+	if got := systems.LogTail(filepath.Join(t.TempDir(), "none.log"), 3); got != "" {
+		t.Errorf("a missing log: %q", got)
+	}
+}
