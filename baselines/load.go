@@ -171,6 +171,25 @@ func (s *Set) readFile(path string) error {
 	return nil
 }
 
+// lineText is line n (from 1) of b, cut to 80 characters: the value an
+// error names.
+func lineText(b []byte, n int) string {
+	for i := 1; i < n && len(b) > 0; i++ {
+		if j := bytes.IndexByte(b, '\n'); j >= 0 {
+			b = b[j+1:]
+		} else {
+			b = nil
+		}
+	}
+	if j := bytes.IndexByte(b, '\n'); j >= 0 {
+		b = b[:j]
+	}
+	if r := []rune(string(b)); len(r) > 80 {
+		return string(r[:79]) + "…"
+	}
+	return string(b)
+}
+
 // parse reads Go benchmark lines; it returns how many runs the file holds
 // (the most lines any one benchmark has).
 func (s *Set) parse(path string, b []byte, fp *Fingerprint) (int, error) {
@@ -179,7 +198,7 @@ func (s *Set) parse(path string, b []byte, fp *Fingerprint) (int, error) {
 	for rd.Scan() {
 		switch rec := rd.Result().(type) {
 		case *benchfmt.SyntaxError:
-			return 0, badInput("%s", rec.Error())
+			return 0, badInput("%s, in %q", rec.Error(), lineText(b, rec.Line))
 		case *benchfmt.UnitMetadata:
 			if have, ok := s.Units[rec.UnitMetadataKey]; ok && have.Value != rec.Value {
 				hf, hl := have.Pos()

@@ -40,7 +40,7 @@ func TestLoadBadInput(t *testing.T) {
 		{"old schema", []string{write("old.json", `{"schema": "engram-bench/result/v0"}`)}, `schema "engram-bench/result/v0" is not supported by this version`},
 		{"foreign schema", []string{write("k6.json", `{"schema": "k6/summary"}`)}, `schema "k6/summary" is not an engram-bench result`},
 		{"truncated JSON", []string{write("trunc.json", `{"schema": "engram-bench/result/v1", "ops": {`)}, "trunc.json"},
-		{"malformed benchmark line", []string{write("bad.txt", "BenchmarkX 10 abc ns/op\n")}, "bad.txt:1: parsing measurement"},
+		{"malformed benchmark line", []string{write("bad.txt", "BenchmarkX 10 abc ns/op\n")}, `bad.txt:1: parsing measurement: invalid syntax, in "BenchmarkX 10 abc ns/op"`},
 		{"missing unit", []string{write("nounit.txt", "BenchmarkX 10 5\n")}, "nounit.txt:1: missing units"},
 		{"directory without results", []string{filepath.Join(dir, "emptydir")}, "a directory without result files"},
 		{"conflicting unit metadata across files", []string{write("u1.txt", "Unit foo better=higher\n"+good), write("u2.txt", "Unit foo better=lower\n"+good)}, "u2.txt:1: unit foo: better=lower, but"},
