@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -645,7 +646,62 @@ func Decode(name string, b []byte) (*Result, error) {
 	if err := json.Unmarshal(b, &r); err != nil {
 		return nil, DescribeJSONError("result file", name, b, err)
 	}
+	if err := r.check(name); err != nil {
+		return nil, err
+	}
 	return &r, nil
+}
+
+// check refuses a result whose fields cannot be what a run wrote: an
+// unknown verdict, negative counts or rates, more errors than ops, a
+// fraction outside [0, 1]. Reports, comparisons and the gate would
+// otherwise show them as measured.
+func (r *Result) check(file string) error {
+	bad := func(field string, v any, msg string) error {
+		return &FieldError{Kind: "result file", File: file, Field: field, Value: fmt.Sprint(v), Msg: msg}
+	}
+	switch r.Verdict {
+	case VerdictPass, VerdictFail, VerdictInvalid:
+	default:
+		return bad("verdict", strconv.Quote(r.Verdict), "want pass, fail or invalid")
+	}
+	for _, f := range []struct {
+		name string
+		v    float64
+	}{{"duration_s", r.DurationS}, {"target_rate", r.TargetRate}, {"achieved_rate", r.AchievedRate}} {
+		if !(f.v >= 0) || math.IsInf(f.v, 0) {
+			return bad(f.name, f.v, "must be a number >= 0")
+		}
+	}
+	ops := map[string]OpStats{"total": r.Total}
+	for k, o := range r.Ops {
+		ops["ops."+k] = o
+	}
+	names := make([]string, 0, len(ops))
+	for k := range ops {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		o := ops[k]
+		switch {
+		case o.Count < 0:
+			return bad(k+".count", o.Count, "must be >= 0")
+		case o.Errors < 0 || o.Errors > o.Count:
+			return bad(k+".errors", o.Errors, fmt.Sprintf("must be in [0, count %d]", o.Count))
+		case !(o.ErrorRate >= 0 && o.ErrorRate <= 1):
+			return bad(k+".error_rate", o.ErrorRate, "must be a fraction in [0, 1]")
+		case !(o.Throughput >= 0) || math.IsInf(o.Throughput, 0):
+			return bad(k+".throughput", o.Throughput, "must be a number >= 0")
+		case o.HitRate != nil && !(*o.HitRate >= 0 && *o.HitRate <= 1):
+			return bad(k+".hit_rate", *o.HitRate, "must be a fraction in [0, 1]")
+		case o.RecallAt10 != nil && !(*o.RecallAt10 >= 0 && *o.RecallAt10 <= 1):
+			return bad(k+".recall_at_10", *o.RecallAt10, "must be a fraction in [0, 1]")
+		case o.Latency.P50 < 0 || o.Latency.P99 < 0 || o.Latency.Max < 0:
+			return bad(k+".latency_ns", o.Latency, "must be >= 0")
+		}
+	}
+	return nil
 }
 
 // OpNames returns the op kinds in r, sorted.

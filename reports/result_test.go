@@ -84,6 +84,10 @@ func TestBadResultFiles(t *testing.T) {
 		{"other schema", `{"schema": "k6/v1"}`, "is not an engram-bench result"},
 		{"a string for a number: the field in the file's terms", `{"schema": "engram-bench/result/v1", "achieved_rate": "fast"}`, `: achieved_rate: "fast": want a number`},
 		{"a fraction for a count", `{"schema": "engram-bench/result/v1", "total": {"count": 2.5}}`, `: total.count: 2.5: want a whole number`},
+		{"an unknown verdict", `{"schema": "engram-bench/result/v1", "verdict": "MAYBE"}`, `: verdict: "MAYBE": want pass, fail or invalid`},
+		{"a negative count", `{"schema": "engram-bench/result/v1", "verdict": "pass", "ops": {"store": {"count": -3}}}`, `: ops.store.count: -3: must be >= 0`},
+		{"more errors than ops", `{"schema": "engram-bench/result/v1", "verdict": "fail", "total": {"count": 2, "errors": 5}}`, `: total.errors: 5: must be in [0, count 2]`},
+		{"a hit rate over 1", `{"schema": "engram-bench/result/v1", "verdict": "pass", "total": {"count": 2, "hit_rate": 1.5}}`, `: total.hit_rate: 1.5: must be a fraction in [0, 1]`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
