@@ -35,7 +35,7 @@ var pageTmpl = template.Must(template.New("report").Funcs(template.FuncMap{
 	"secs":    func(v float64) string { return time.Duration(v * 1e9).Round(time.Millisecond).String() },
 	"css":     func() template.CSS { return template.CSS(htmlCSS) },
 	"js":      func() template.JS { return template.JS(htmlJS) },
-	"hitrate": hitRate,
+	"frac":    fractionCell,
 	"operrs":  opErrors,
 	"oplat":   opLatency,
 	"bytes":   fmtBytes,
@@ -65,13 +65,6 @@ func errorsCard(t OpStats) htmlCard {
 		}
 	}
 	return c
-}
-
-func hitRate(p *float64) string {
-	if p == nil {
-		return "-" // as the latency cells of a kind with no successful op
-	}
-	return fmt.Sprintf("%.3f", *p)
 }
 
 // opPalette colours op kinds (Tableau 10: distinct and colour-blind aware).
