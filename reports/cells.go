@@ -56,6 +56,25 @@ func opLatency(s OpStats, ns int64) string {
 	return latencyCell(s.Count-s.Errors, ns)
 }
 
+// groupErrors is errorsCell of a phase's or space's stats.
+func groupErrors(g GroupStats) string {
+	return errorsCell(g.Count, g.Errors, g.ErrorsByClass, g.ErrorRate)
+}
+
+// groupLatency is latencyCell of one of a phase's or space's latencies.
+func groupLatency(g GroupStats, ns int64) string {
+	return latencyCell(g.Count-g.Errors, ns)
+}
+
+// fractionCell renders a hit rate or recall@10 with three decimals: "-"
+// when it is unknown (no op was scored), as a latency cell without a sample.
+func fractionCell(p *float64) string {
+	if p == nil {
+		return "-"
+	}
+	return fmt.Sprintf("%.3f", *p)
+}
+
 // tableMarks says whether r's per-op table has a kind (or total) where no
 // op succeeded (latency cells "-") and one with unsupported ops, so that
 // each format explains those cells only when they appear.

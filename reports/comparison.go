@@ -27,7 +27,9 @@ type Comparison struct {
 	Concurrency  int     `json:"concurrency"`
 	Preload      int64   `json:"preload"` // memories stored before measuring
 	// Kinds are the op kinds the scenario sends (weight > 0), in op order.
-	Kinds      []string  `json:"kinds"`
+	Kinds []string `json:"kinds"`
+	// SearchK and MaxResults are the scenario's k of embedding searches and
+	// of recalls by cue; recall@10 looks at the first min(k, 10) results.
 	SearchK    int       `json:"search_k"`
 	MaxResults int       `json:"max_results"`
 	NoSync     bool      `json:"no_sync"`
@@ -168,12 +170,16 @@ func support(r *Result, kind string) (OpStats, opSupport) {
 	return st, opRan
 }
 
-// searchKinds are the op kinds whose hit rate is recall@k.
+// searchKinds are the op kinds that search: their rows include recall@10
+// and the hit rate even where no system measured them (n/a).
 var searchKinds = map[string]bool{"recall_by_cue": true, "embedding_search": true}
 
 // Rows builds the comparison table: per op kind the successful throughput,
-// p50/p99/p99.9 latency, errors and (for searches) recall@k; then the whole
-// run; then memory and disk.
+// p50/p99/p99.9 latency, errors and (for searches, and any kind a system
+// scored) recall@10 — the share of expected memories among the first
+// min(k, 10) results (OpStats.RecallAt10) — and, for searches, the hit rate
+// (the share of searches whose target came back, OpStats.HitRate); then the
+// whole run; then memory and disk.
 func (c *Comparison) Rows() []Row {
 	kinds := append([]string(nil), c.Kinds...)
 	seen := map[string]bool{}
@@ -240,23 +246,25 @@ func (c *Comparison) Rows() []Row {
 			}
 			return num(float64(st.Errors), errorsText(st))
 		})
-		if searchKinds[k] {
-			kk := c.SearchK
-			if k == "recall_by_cue" {
-				kk = c.MaxResults
-			}
-			row(k, fmt.Sprintf("recall@%d", kk), func(s SystemRun) Cell {
+		quality := func(get func(OpStats) *float64) func(s SystemRun) Cell {
+			return func(s SystemRun) Cell {
 				st, sup := support(s.Result, k)
 				switch {
 				case sup == opAbsent:
 					return txt("none finished")
 				case sup == opFailed:
 					return txt("all failed")
-				case sup != opRan || st.HitRate == nil:
+				case sup != opRan || get(st) == nil:
 					return na()
 				}
-				return num(*st.HitRate, fmt.Sprintf("%.3f", *st.HitRate))
-			})
+				return num(*get(st), fractionCell(get(st)))
+			}
+		}
+		if searchKinds[k] || c.scored(k) {
+			row(k, "recall@10", quality(func(st OpStats) *float64 { return st.RecallAt10 }))
+		}
+		if searchKinds[k] {
+			row(k, "hit rate", quality(func(st OpStats) *float64 { return st.HitRate }))
 		}
 	}
 	row("all ops", "achieved ops/s", func(s SystemRun) Cell {
@@ -303,6 +311,16 @@ func (c *Comparison) Rows() []Row {
 		return &g, ""
 	})
 	return rows
+}
+
+// scored reports whether any system has a recall@10 for op kind k.
+func (c *Comparison) scored(k string) bool {
+	for _, s := range c.Systems {
+		if s.Result != nil && s.Result.Ops[k].RecallAt10 != nil {
+			return true
+		}
+	}
+	return false
 }
 
 func errorsText(st OpStats) string {

@@ -14,7 +14,8 @@ var palette = []string{"#2b6cb0", "#c05621", "#2f855a", "#6b46c1", "#b83280", "#
 
 // WriteComparisonHTML writes the comparison as one self-contained HTML page
 // (no scripts, no external files): the table, bar charts of p99 latency per
-// op kind, recall@k and memory/disk per system, and the notes.
+// op kind, recall@10 (when a system measured it) and memory/disk per
+// system, and the notes.
 func WriteComparisonHTML(w io.Writer, c *Comparison) error {
 	rows := c.Rows()
 	type cellView struct {
@@ -95,13 +96,17 @@ func comparisonCharts(c *Comparison, rows []Row) []template.HTML {
 		out = append(out, barChart("p99 latency per op kind (log scale; shorter is better)", names, groups, true, func(v float64) string { return FormatNs(int64(v)) }))
 	}
 	groups = nil
+	measured := false
 	for _, r := range rows {
-		if strings.HasPrefix(r.Metric, "recall@") {
+		if r.Metric == "recall@10" {
 			groups = append(groups, barGroup{Label: r.Group + " " + r.Metric, Cells: r.Cells})
+			for _, cell := range r.Cells {
+				measured = measured || cell.Has && !cell.NA
+			}
 		}
 	}
-	if len(groups) > 0 {
-		out = append(out, barChart("recall quality: share of searches whose target came back (longer is better)", names, groups, false, func(v float64) string { return fmt.Sprintf("%.3f", v) }))
+	if measured {
+		out = append(out, barChart("recall@10: share of expected memories among the first 10 results (longer is better)", names, groups, false, func(v float64) string { return fmt.Sprintf("%.3f", v) }))
 	}
 	groups = nil
 	for _, r := range rows {

@@ -30,14 +30,17 @@ var pageTmpl = template.Must(template.New("report").Funcs(template.FuncMap{
 	"ns":      func(v int64) string { return FormatNs(v) },
 	"num":     func(v float64) string { return fmtNum(round3(v)) },
 	"pct":     func(v float64) string { return fmt.Sprintf("%.2f%%", 100*v) },
+	"pctf":    func(v float64) float64 { return 100 * v },
 	"upper":   strings.ToUpper,
 	"lower":   strings.ToLower,
 	"secs":    func(v float64) string { return time.Duration(v * 1e9).Round(time.Millisecond).String() },
 	"css":     func() template.CSS { return template.CSS(htmlCSS) },
 	"js":      func() template.JS { return template.JS(htmlJS) },
-	"hitrate": hitRate,
+	"frac":    fractionCell,
 	"operrs":  opErrors,
 	"oplat":   opLatency,
+	"grperrs": groupErrors,
+	"grplat":  groupLatency,
 	"bytes":   fmtBytes,
 	"time":    func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
 	"pv":      FormatProfileValue,
@@ -67,11 +70,20 @@ func errorsCard(t OpStats) htmlCard {
 	return c
 }
 
-func hitRate(p *float64) string {
-	if p == nil {
-		return "-" // as the latency cells of a kind with no successful op
+// recallCard is the summary card of the run's recall@10 over every scored
+// cue, green or red when the scenario makes it a target.
+func recallCard(r *Result) htmlCard {
+	q := r.Quality
+	c := htmlCard{Label: "recall@10", Value: fractionCell(q.RecallAt10), Sub: fmt.Sprintf("over %d scored cues", q.Scored)}
+	for _, t := range r.Targets {
+		if t.Name == "recall_at_10" {
+			c.Class = "bad"
+			if t.Pass {
+				c.Class = "good"
+			}
+		}
 	}
-	return fmt.Sprintf("%.3f", *p)
+	return c
 }
 
 // opPalette colours op kinds (Tableau 10: distinct and colour-blind aware).
@@ -99,6 +111,20 @@ type htmlPage struct {
 	// OpsNote explains the per-op table's "-" and "unsupported" cells,
 	// when it has any.
 	OpsNote string
+	// HasRecall is set when some op kind has a recall@10: the per-op, phase
+	// and space tables then have a recall@10 column.
+	HasRecall bool
+	// Recall lists the op kinds with a recall@10, for the quality section.
+	Recall []htmlOp
+	// Spaces are the busiest memory spaces (at most maxSpaceRows, as in the
+	// text summary) of a run with more than one; SpacesMore counts the rest.
+	Spaces     []htmlSpace
+	SpacesMore int
+}
+
+type htmlSpace struct {
+	Name string
+	G    GroupStats
 }
 
 type htmlCard struct {
@@ -151,6 +177,19 @@ func buildPage(r *Result) (*htmlPage, error) {
 	for i, n := range names {
 		color[n] = opPalette[i%len(opPalette)]
 		p.Ops = append(p.Ops, htmlOp{Name: n, Color: color[n], S: r.Ops[n]})
+		if r.Ops[n].RecallAt10 != nil {
+			p.Recall = append(p.Recall, p.Ops[i])
+		}
+	}
+	p.HasRecall = len(p.Recall) > 0 || r.Quality != nil && r.Quality.RecallAt10 != nil
+	if len(r.Spaces) > 1 {
+		for i, n := range spacesByLoad(r) {
+			if i == maxSpaceRows {
+				p.SpacesMore = len(r.Spaces) - maxSpaceRows
+				break
+			}
+			p.Spaces = append(p.Spaces, htmlSpace{Name: n, G: r.Spaces[n].Total})
+		}
 	}
 	classes := map[string]bool{}
 	for _, n := range names {
@@ -178,6 +217,9 @@ func buildPage(r *Result) (*htmlPage, error) {
 		{"ops", fmt.Sprint(r.Total.Count), "over " + time.Duration(r.DurationS*1e9).Round(time.Millisecond).String(), ""},
 		errCard,
 		{"harness lag p99", FormatNs(r.Harness.LagP99Ns), fmt.Sprintf("queued %d · cpu %.0f%%", r.Harness.Queued, r.Harness.CPUPercent), lagClass},
+	}
+	if q := r.Quality; q != nil && q.RecallAt10 != nil {
+		p.Cards = append(p.Cards, recallCard(r))
 	}
 
 	iv := r.Intervals

@@ -3,6 +3,8 @@ package reports
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"html"
 	"io"
 	"regexp"
 	"strconv"
@@ -178,4 +180,187 @@ func FuzzReadResult(f *testing.F) {
 			_ = Render(format, io.Discard, r)
 		}
 	})
+}
+
+// workloadResult is sampleResult with phases, more memory spaces than the
+// tables show, recall@10 and the acknowledged-write ledger.
+func workloadResult(t *testing.T) *Result {
+	r := sampleResult(t)
+	rec, found := 0.93214, 118.0/120
+	cue := r.Ops["recall_by_cue"]
+	cue.RecallAt10, cue.RecallExpected = &rec, 1400
+	r.Ops["recall_by_cue"] = cue
+	ramp := 0.95671
+	r.Phases = []PhaseResult{
+		{Name: "ramp", StartS: 0, EndS: 4, TargetRate: 250, AchievedRate: 248.5, BreakdownGroup: BreakdownGroup{Total: GroupStats{
+			Count: 994, Errors: 2, ErrorsByClass: map[string]int64{"timeout": 2}, ErrorRate: 2.0 / 994, RecallAt10: &ramp,
+			Latency: Percentiles{P50: 1_200_000, P99: 8_500_000, P999: 12_000_000, Max: 20_000_000}}}},
+		{Name: "steady", StartS: 4, EndS: 6.25, TargetRate: 40, AchievedRate: 2.2, BreakdownGroup: BreakdownGroup{Total: GroupStats{
+			Count: 5, Errors: 5, ErrorsByClass: map[string]int64{"unsupported": 5}}}},
+	}
+	r.Spaces = map[string]BreakdownGroup{}
+	for i := range maxSpaceRows + 2 {
+		sr := 0.9 + float64(i)/1000
+		r.Spaces[fmt.Sprintf("space_%d", i)] = BreakdownGroup{Total: GroupStats{Count: int64(100 + i), Throughput: float64(100+i) / 2, RecallAt10: &sr,
+			Latency: Percentiles{P50: int64(1_000_000 + 10_000*i), P99: 5_000_000, P999: 7_000_000, Max: 9_000_000}}}
+	}
+	r.Quality = &QualityStats{Scored: 700, RecallAt10: &rec, Ledger: &LedgerStats{
+		Acknowledged: 500, Tracked: 250, SampleRate: 0.5, Checked: 120, Found: 118, NeverFound: 2, FoundShare: &found, FirstReadMissed: 7,
+		AckToFoundNs: Percentiles{P50: 2_500_000, P99: 40_000_000, Max: 90_000_000}, MissingExamples: []string{"m12", "m99"}}}
+	return r
+}
+
+// htmlTable returns the cells (text only, spaces squeezed) of the rows of
+// the first table after the heading that starts with h2, nil when the page
+// has no such heading.
+func htmlTable(page, h2 string) [][]string {
+	i := strings.Index(page, "<h2>"+h2)
+	if i < 0 {
+		return nil
+	}
+	sec := page[i:]
+	sec = sec[:strings.Index(sec, "</section>")]
+	tags := regexp.MustCompile(`<[^>]*>`)
+	var rows [][]string
+	for _, tr := range regexp.MustCompile(`(?s)<tr[^>]*>(.*?)</tr>`).FindAllStringSubmatch(sec, -1) {
+		var row []string
+		for _, td := range regexp.MustCompile(`(?s)<t[dh][^>]*>(.*?)</t[dh]>`).FindAllStringSubmatch(tr[1], -1) {
+			row = append(row, strings.Join(strings.Fields(html.UnescapeString(tags.ReplaceAllString(td[1], ""))), " "))
+		}
+		rows = append(rows, row)
+	}
+	return rows
+}
+
+// textTable returns the rows of the text summary's table under the line
+// title: its columns are separated by two spaces or more.
+func textTable(text, title string) [][]string {
+	i := strings.Index(text, "\n"+title+"\n")
+	if i < 0 {
+		return nil
+	}
+	var rows [][]string
+	for _, line := range strings.Split(text[i+len(title)+2:], "\n") {
+		if strings.TrimSpace(line) == "" {
+			break
+		}
+		rows = append(rows, regexp.MustCompile(`\s{2,}`).Split(strings.TrimSpace(line), -1))
+	}
+	return rows
+}
+
+// TestHTMLWorkloadSections: the phase, space and recall-quality sections
+// show the text summary's numbers, through the same cells.
+func TestHTMLWorkloadSections(t *testing.T) {
+	r := workloadResult(t)
+	var page, text bytes.Buffer
+	if err := Render("html", &page, r); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteText(&text, r); err != nil {
+		t.Fatal(err)
+	}
+	h := page.String()
+	row := func(cells ...string) string { return strings.Join(cells, " | ") }
+	for _, tc := range []struct {
+		name, h2 string
+		want     []string // rows, cells joined by " | "
+	}{
+		{"phases: rates, latency, errors with rate, recall@10", "Per phase", []string{
+			row("phase", "from", "to", "target ops/s", "achieved", "count", "p50", "p99", "p99.9", "max", "errors", "recall@10"),
+			row("ramp", "0.0s", "4.0s", "250.0", "248.5", "994", "1.20ms", "8.50ms", "12.0ms", "20.0ms", "2 (0.20%)", "0.957"),
+			row("steady", "4.0s", "6.2s", "40.0", "2.2", "5", "-", "-", "-", "-", "n/a (5 unsupported)", "-"),
+		}},
+		{"spaces: busiest first, 16 rows, then how many more", "Per memory space", []string{
+			row("space", "ops/s", "count", "p50", "p99", "p99.9", "max", "errors", "recall@10"),
+			row("space_17", "58.5", "117", "1.17ms", "5.00ms", "7.00ms", "9.00ms", "0", "0.917"),
+			row("space_16", "58.0", "116", "1.16ms", "5.00ms", "7.00ms", "9.00ms", "0", "0.916"),
+		}},
+		{"recall quality: recall@10 per kind and the ledger", "Recall quality under load", []string{
+			row("recall@10 of scored cues", "0.932", "over 700 scored cues · recall_by_cue 0.932 (1400 expected memories)"),
+			row("acknowledged writes", "500", "250 followed (sample 50.0%), 120 read after their ack"),
+			row("found when read after their ack", "118 (98.33%)", "2 never found"),
+			row("ack → first found", "p50 2.50ms · p99 40.0ms · max 90.0ms", "first read after ack missed: 7"),
+			row("never found, e.g.", "m12 m99"),
+		}},
+		{"per op kind: recall@10 column, the run's in the total row", "Per op kind", []string{
+			row("op", "count", "ops/s", "p50", "p90", "p99", "p99.9", "max", "service p99", "errors", "hit rate", "recall@10"),
+			row("recall_by_cue", "500", "250", "601µs", "1.00ms", "1.00ms", "1.00ms", "1.00ms", "1.00ms", "0", "-", "0.932"),
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rows := htmlTable(h, tc.h2)
+			var got []string
+			for _, r := range rows {
+				got = append(got, row(r...))
+			}
+			all := strings.Join(got, "\n")
+			for _, w := range tc.want {
+				if !strings.Contains("\n"+all+"\n", "\n"+w+"\n") {
+					t.Errorf("no row %q in:\n%s", w, all)
+				}
+			}
+		})
+	}
+	if rows := htmlTable(h, "Per memory space"); len(rows) != 1+maxSpaceRows+1 || row(rows[len(rows)-1]...) != "… 2 more in the JSON result" {
+		t.Errorf("space table: %d rows, last %q", len(rows), rows[len(rows)-1])
+	}
+	if rows := htmlTable(h, "Per op kind"); row(rows[len(rows)-1][len(rows[0])-1]) != "0.932" {
+		t.Errorf("total row %q: want the run's recall@10 last", rows[len(rows)-1])
+	}
+	if !strings.Contains(h, `<div class="label">recall@10</div><div class="value">0.932</div><div class="sub">over 700 scored cues</div>`) {
+		t.Error("no recall@10 card")
+	}
+	// The phase and space rows read as the text summary's, cell for cell.
+	for _, tc := range []struct{ h2, text string }{{"Per phase", "phases"}, {"Per memory space", "memory spaces (busiest first)"}} {
+		hr, tr := htmlTable(h, tc.h2), textTable(text.String(), tc.text)
+		if len(tr) == 0 || len(hr) < len(tr) {
+			t.Fatalf("%s: %d HTML rows, %d text rows:\n%s", tc.h2, len(hr), len(tr), text.String())
+		}
+		for i := range tr {
+			if i == len(tr)-1 && tc.h2 == "Per memory space" {
+				continue // "… 2 more in the JSON result" spans the row
+			}
+			if row(hr[i]...) != row(tr[i]...) {
+				t.Errorf("%s row %d:\n html %q\n text %q", tc.h2, i, hr[i], tr[i])
+			}
+		}
+	}
+}
+
+// TestHTMLWorkloadSectionsAbsent: a section without data is left out.
+func TestHTMLWorkloadSectionsAbsent(t *testing.T) {
+	oneSpace := func(r *Result) { r.Spaces = map[string]BreakdownGroup{"space_0": {Total: GroupStats{Count: 10}}} }
+	for _, tc := range []struct {
+		name   string
+		edit   func(r *Result)
+		absent []string
+	}{
+		{"no phases, spaces or quality", func(r *Result) {}, []string{"<h2>Per phase", "<h2>Per memory space", "<h2>Recall quality", ">recall@10<"}},
+		{"one space: no space table", oneSpace, []string{"<h2>Per memory space"}},
+		{"recall without a ledger: no ledger rows", func(r *Result) {
+			rec := 0.5
+			r.Quality = &QualityStats{Scored: 4, RecallAt10: &rec}
+		}, []string{"acknowledged writes", "ack → first found", "never found"}},
+		{"a ledger no read checked: counts only", func(r *Result) {
+			r.Quality = &QualityStats{Ledger: &LedgerStats{Acknowledged: 9, Tracked: 9, SampleRate: 1}}
+		}, []string{"recall@10", "found when read", "ack → first found", "never found"}},
+		{"a ledger of no write: no quality section", func(r *Result) {
+			r.Quality = &QualityStats{Ledger: &LedgerStats{}}
+		}, []string{"acknowledged writes"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := sampleResult(t)
+			tc.edit(r)
+			var b bytes.Buffer
+			if err := Render("html", &b, r); err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range tc.absent {
+				if strings.Contains(b.String(), s) {
+					t.Errorf("page has %q", s)
+				}
+			}
+		})
+	}
 }

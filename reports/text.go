@@ -75,12 +75,8 @@ func WriteText(w io.Writer, r *Result) error {
 	tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "op\tcount\tops/s\tp50\tp90\tp99\tp99.9\tmax\terrors\thit rate\t")
 	row := func(name string, s OpStats) {
-		hit := "-"
-		if s.HitRate != nil {
-			hit = fmt.Sprintf("%.3f", *s.HitRate)
-		}
 		fmt.Fprintf(tw, "%s\t%d\t%.1f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", name, s.Count, s.Throughput,
-			opLatency(s, s.Latency.P50), opLatency(s, s.Latency.P90), opLatency(s, s.Latency.P99), opLatency(s, s.Latency.P999), opLatency(s, s.Latency.Max), opErrors(s), hit)
+			opLatency(s, s.Latency.P50), opLatency(s, s.Latency.P90), opLatency(s, s.Latency.P99), opLatency(s, s.Latency.P999), opLatency(s, s.Latency.Max), opErrors(s), fractionCell(s.HitRate))
 	}
 	for _, name := range r.OpNames() {
 		row(name, r.Ops[name])

@@ -24,17 +24,7 @@ func writeWorkloadSections(w io.Writer, r *Result) {
 		tw.Flush()
 	}
 	if len(r.Spaces) > 1 {
-		names := make([]string, 0, len(r.Spaces))
-		for n := range r.Spaces {
-			names = append(names, n)
-		}
-		sort.Slice(names, func(a, b int) bool {
-			ca, cb := r.Spaces[names[a]].Total.Count, r.Spaces[names[b]].Total.Count
-			if ca != cb {
-				return ca > cb
-			}
-			return names[a] < names[b]
-		})
+		names := spacesByLoad(r)
 		fmt.Fprintln(w, "\nmemory spaces (busiest first)")
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 		fmt.Fprintln(tw, "space\tops/s\tcount\tp50\tp99\tp99.9\tmax\terrors\trecall@10\t")
@@ -79,11 +69,23 @@ func writeWorkloadSections(w io.Writer, r *Result) {
 }
 
 func groupCells(g GroupStats) string {
-	errs := errorsCell(g.Count, g.Errors, g.ErrorsByClass, g.ErrorRate)
-	lat := func(ns int64) string { return latencyCell(g.Count-g.Errors, ns) }
-	rec := "-"
-	if g.RecallAt10 != nil {
-		rec = fmt.Sprintf("%.3f", *g.RecallAt10)
+	lat := func(ns int64) string { return groupLatency(g, ns) }
+	return fmt.Sprintf("%d\t%s\t%s\t%s\t%s\t%s\t%s\t", g.Count, lat(g.Latency.P50), lat(g.Latency.P99), lat(g.Latency.P999), lat(g.Latency.Max), groupErrors(g), fractionCell(g.RecallAt10))
+}
+
+// spacesByLoad returns the names of r's memory spaces, busiest (most ops)
+// first, ties by name: the order of every format's per-space table.
+func spacesByLoad(r *Result) []string {
+	names := make([]string, 0, len(r.Spaces))
+	for n := range r.Spaces {
+		names = append(names, n)
 	}
-	return fmt.Sprintf("%d\t%s\t%s\t%s\t%s\t%s\t%s\t", g.Count, lat(g.Latency.P50), lat(g.Latency.P99), lat(g.Latency.P999), lat(g.Latency.Max), errs, rec)
+	sort.Slice(names, func(a, b int) bool {
+		ca, cb := r.Spaces[names[a]].Total.Count, r.Spaces[names[b]].Total.Count
+		if ca != cb {
+			return ca > cb
+		}
+		return names[a] < names[b]
+	})
+	return names
 }

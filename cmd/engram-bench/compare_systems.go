@@ -51,9 +51,10 @@ fresh on 127.0.0.1 in a temporary directory, measured (memory: PSS of their
 processes; disk: their data directory) and stopped; any other registered
 driver is driven at --target NAME=ADDR.
 
-Prints one table (throughput, p50/p99/p99.9 per op kind, recall@k, memory and
-disk; "n/a" where a system cannot do an op) and, with --out-dir, writes
-comparison.html (self-contained), comparison.json and each system's result.
+Prints one table (throughput, p50/p99/p99.9 per op kind, recall@10 and hit
+rate of searches, memory and disk; "n/a" where a system cannot do an op) and,
+with --out-dir, writes comparison.html (self-contained), comparison.json and
+each system's result.
 
 Exit codes: 0 every system ran; 2 usage error; 3 a system could not be
 started or run, or the comparison was interrupted (partial results are still
