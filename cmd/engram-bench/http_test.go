@@ -84,6 +84,25 @@ func TestHTTPCommandErrors(t *testing.T) {
 	}
 }
 
+// serveEngramd serves engramd's handlers over a fresh 16-d store on
+// 127.0.0.1, with cfg (its Store set here), until the test ends.
+func serveEngramd(t *testing.T, cfg server.Config) (*httptest.Server, *engine.Store) {
+	t.Helper()
+	st, err := engine.Open(t.TempDir(), engine.Options{Dim: 16, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Store = st
+	s, err := server.New(cfg)
+	if err != nil {
+		st.Close()
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(s)
+	t.Cleanup(func() { hs.Close(); st.Close() })
+	return hs, st
+}
+
 // TestRunEngramWithAPIKey: run --driver engram --api-key against an engramd
 // with authentication on; without the key the run is refused before it
 // starts (exit 3, naming the reason).
@@ -92,17 +111,7 @@ func TestRunEngramWithAPIKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := engine.Open(t.TempDir(), engine.Options{Dim: 16, NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	s, err := server.New(server.Config{Store: st, Keys: keys})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(s)
-	defer hs.Close()
+	hs, _ := serveEngramd(t, server.Config{Keys: keys})
 	dir := t.TempDir()
 	sc := filepath.Join(dir, "tiny.toml")
 	os.WriteFile(sc, []byte("[duration]\ntotal_seconds = 0.5\n[arrival]\npattern = \"constant\"\nrate = 100.0\n[operations]\nstore_weight = 1\nrecall_weight = 1\n[data]\npreload = 50\nembedding_dim = 16\n"), 0o644)
@@ -140,17 +149,7 @@ func TestRunEngramWithAPIKey(t *testing.T) {
 // metrics and judges it against the memories the run stored and engramd's
 // bounded memory (caches and write buffers), as with the embedded engine.
 func TestRunEngramJudgesH4(t *testing.T) {
-	st, err := engine.Open(t.TempDir(), engine.Options{Dim: 16, NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	s, err := server.New(server.Config{Store: st})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(s)
-	defer hs.Close()
+	hs, st := serveEngramd(t, server.Config{})
 	dir := t.TempDir()
 	sc := filepath.Join(dir, "tiny.toml")
 	os.WriteFile(sc, []byte("[duration]\ntotal_seconds = 2.5\n[arrival]\npattern = \"constant\"\nrate = 100.0\n[operations]\nstore_weight = 1\nrecall_weight = 1\n[data]\npreload = 50\nembedding_dim = 16\n"), 0o644)
