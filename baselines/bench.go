@@ -145,7 +145,7 @@ func WriteBench(w io.Writer, results ...*reports.Result) error {
 		if r.Total.Count > 0 {
 			t := r.Total
 			if q := r.Quality; q != nil && t.RecallAt10 == nil {
-				t.RecallAt10 = q.RecallAt10 // the whole run's, over every cue kind
+				t.RecallAt10 = q.RecallAt10 // a result from before the total carried it
 			}
 			res := &benchfmt.Result{Config: cfg, Name: benchfmt.Name(BenchName(r, OpAll)), Iters: int(t.Count)}
 			for _, m := range metrics {

@@ -125,6 +125,7 @@ func (o *observers) fill(res *reports.Result, seconds float64, measure int64, sh
 	if expected > 0 {
 		r := float64(found) / float64(expected)
 		q.RecallAt10 = &r
+		res.Total.RecallAt10, res.Total.RecallExpected = &r, expected // the total is shaped as an op kind's
 	}
 	if q.RecallAt10 != nil || q.Ledger.Acknowledged > 0 {
 		res.Quality = q

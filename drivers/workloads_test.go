@@ -168,6 +168,9 @@ func TestExecutePhased(t *testing.T) {
 	if r := res.Ops["recall_by_cue"].RecallAt10; r == nil || *r != 1 {
 		t.Errorf("recall_by_cue recall@10 %v", r)
 	}
+	if r := res.Total.RecallAt10; r == nil || *r != *q.RecallAt10 || res.Total.RecallExpected == 0 {
+		t.Errorf("total recall@10 %v over %d, want the run's %v", r, res.Total.RecallExpected, *q.RecallAt10)
+	}
 	// (No verdict check: a 0.3 s window on a busy machine may be judged
 	// harness-limited, which is the runner's business, tested elsewhere.)
 	if res.LoadModel != "open" || res.Verdict == reports.VerdictFail {

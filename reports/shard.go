@@ -629,6 +629,7 @@ func (m *merger) whole(res *Result, cum *Totals) {
 		if expected > 0 {
 			v := found / expected
 			res.Quality.RecallAt10 = &v
+			res.Total.RecallAt10, res.Total.RecallExpected = &v, int64(expected)
 		}
 		if ledger != nil {
 			finishLedger(ledger)
