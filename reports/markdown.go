@@ -84,11 +84,11 @@ func WriteMarkdown(w io.Writer, r *Result) error {
 		fmt.Fprintln(ew)
 	}
 
-	fmt.Fprintln(ew, "| op | count | ops/s | p50 | p99 | p99.9 | max | errors |")
-	fmt.Fprintln(ew, "|---|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Fprintln(ew, "| op | count | ops/s | p50 | p99 | p99.9 | max | errors | recall@10 |")
+	fmt.Fprintln(ew, "|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 	row := func(name string, s OpStats) {
-		fmt.Fprintf(ew, "| %s | %d | %.1f | %s | %s | %s | %s | %s |\n", name, s.Count, s.Throughput,
-			opLatency(s, s.Latency.P50), opLatency(s, s.Latency.P99), opLatency(s, s.Latency.P999), opLatency(s, s.Latency.Max), mdCell(opErrors(s)))
+		fmt.Fprintf(ew, "| %s | %d | %.1f | %s | %s | %s | %s | %s | %s |\n", name, s.Count, s.Throughput,
+			opLatency(s, s.Latency.P50), opLatency(s, s.Latency.P99), opLatency(s, s.Latency.P999), opLatency(s, s.Latency.Max), mdCell(opErrors(s)), fractionCell(s.RecallAt10))
 	}
 	for _, n := range r.OpNames() {
 		row("`"+n+"`", r.Ops[n])
