@@ -174,10 +174,6 @@ type LedgerStats struct {
 	AckToFoundHDR string `json:"ack_to_found_hdr,omitempty"`
 	// MissingExamples names up to 10 never-found writes, for debugging.
 	MissingExamples []string `json:"missing_examples,omitempty"`
-	// DriverOptions are the run's --driver-opt settings (for the embedded
-	// driver the engine options, e.g. slowdown), plus no_sync=true under
-	// --no-sync. Baselines fingerprint them.
-	DriverOptions map[string]string `json:"driver_options,omitempty"`
 }
 
 // PreloadStats describes the data stored before measuring.
