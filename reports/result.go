@@ -449,6 +449,14 @@ func (r *Result) Evaluate(l Limits) {
 	}
 	r.Reasons = nil
 	switch {
+	case r.Partial:
+		// Interrupted: what ran is kept, but it is not the run the
+		// scenario asked for, and no target can be judged on it.
+		r.Verdict = VerdictInvalid
+		r.Reasons = append(r.Reasons, "interrupted: partial result")
+		if r.Harness.Limited {
+			r.Reasons = append(r.Reasons, "harness-limited: "+r.Harness.Reason)
+		}
 	case r.Harness.Limited:
 		r.Verdict = VerdictInvalid
 		r.Reasons = append(r.Reasons, "harness-limited: "+r.Harness.Reason)

@@ -209,3 +209,19 @@ func TestEvaluateHeldOpsFailLatency(t *testing.T) {
 		t.Fatalf("verdict %s %v; want pass: 4 of 100,004 ops held", r.Verdict, r.Reasons)
 	}
 }
+
+// An interrupted run is invalid whoever evaluates it (run, replay,
+// compare-systems, capacity, a merge), however good the part that ran.
+func TestEvaluatePartialIsInvalid(t *testing.T) {
+	p99 := 10.0
+	r := &Result{Partial: true, Total: OpStats{Count: 100, Latency: Percentiles{P99: 1e6}}, AchievedRate: 100}
+	r.Evaluate(Limits{P99Ms: &p99})
+	if r.Verdict != VerdictInvalid || len(r.Reasons) == 0 || r.Reasons[0] != "interrupted: partial result" {
+		t.Errorf("verdict %s, reasons %q", r.Verdict, r.Reasons)
+	}
+	r.Partial = false
+	r.Evaluate(Limits{P99Ms: &p99})
+	if r.Verdict != VerdictPass {
+		t.Errorf("the same run complete: verdict %s (%q)", r.Verdict, r.Reasons)
+	}
+}

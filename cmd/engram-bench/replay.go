@@ -184,10 +184,6 @@ func runReplay(ctx context.Context, f *replayFlags, stdout, stderr io.Writer) er
 	prog.Done()
 	if res != nil {
 		res.ScenarioSource = fmt.Sprintf("trace:%s (rate ×%g)", f.trace, f.mult)
-		if res.Partial && res.Verdict != reports.VerdictInvalid {
-			res.Verdict = reports.VerdictInvalid
-			res.Reasons = append([]string{"interrupted: partial result"}, res.Reasons...)
-		}
 		if f.out != "" {
 			if werr := res.WriteFile(f.out); werr != nil {
 				return &exitError{code: exitInvalid, err: werr}

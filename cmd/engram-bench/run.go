@@ -241,10 +241,6 @@ func runRun(cmd *cobra.Command, f *runFlags, stdout, stderr io.Writer) error {
 		}
 		return &exitError{code: exitUsage, err: err}
 	}
-	if res.Partial {
-		res.Verdict = reports.VerdictInvalid
-		res.Reasons = append([]string{"interrupted: partial result"}, res.Reasons...)
-	}
 	if prof != nil {
 		if err := prof.Finish(res, filepath.Dir(f.out), 30*time.Second); err != nil {
 			outs.abort()
