@@ -52,7 +52,8 @@ func RecordTrace(w io.Writer, sc *Scenario, seed uint64, opt RecordOptions) (Tra
 	s := seed
 	dur := int64(end)
 	h := TraceHeader{Dim: gen.Dim(), Ops: &n, Preload: &pre, DurationNs: &dur, WarmupNs: int64(sched.Warmup),
-		Scenario: sc.ID, ScenarioText: sc.Text, Seed: &s, CreatedBy: "engram-bench record"}
+		Scenario: sc.ID, ScenarioText: sc.Text, Seed: &s, CreatedBy: "engram-bench record",
+		ThroughputTarget: sc.Validation.ExpectedThroughputOpsSec}
 	tw, err := NewTraceWriter(w, h)
 	if err != nil {
 		return TraceInfo{}, err

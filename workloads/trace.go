@@ -58,6 +58,9 @@ type TraceHeader struct {
 	ScenarioText string  `json:"scenario_text,omitempty"`
 	Seed         *uint64 `json:"seed,omitempty"`
 	CreatedBy    string  `json:"created_by,omitempty"`
+	// ThroughputTarget is the recorded run's throughput target when it is
+	// not ScenarioText's own (record --rate scaled it with the rate).
+	ThroughputTarget *float64 `json:"throughput_target,omitempty"`
 }
 
 // traceLine is one op line (or the trailer) as JSON.

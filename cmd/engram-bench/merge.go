@@ -9,9 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/engram-bench/engram-bench/drivers"
 	"github.com/engram-bench/engram-bench/reports"
-	"github.com/engram-bench/engram-bench/workloads"
 )
 
 func newMergeCmd(stdout io.Writer) *cobra.Command {
@@ -64,7 +62,10 @@ func runMerge(paths []string, out, hlog string, hlogGiven, allowPartial bool, st
 			return err
 		}
 	}
-	opt := reports.MergeOptions{AllowPartial: allowPartial, Limits: scenarioLimits(shards[0])}
+	// The targets are the shards' own (a throughput target is split among
+	// them), which --rate scaled as it scaled the rate; the scenario text
+	// in a result is the file as written.
+	opt := reports.MergeOptions{AllowPartial: allowPartial}
 	var hf *reports.AtomicFile
 	if hlog != "" {
 		var err error
@@ -115,23 +116,4 @@ func checkDirWritable(flag, path string) error {
 	}
 	f.Close()
 	return os.Remove(f.Name())
-}
-
-// scenarioLimits are the targets of the scenario a shard ran, unsplit (the
-// whole run's); nil when its scenario text is not in the result or does not
-// parse (Merge then rebuilds them from the shard's targets).
-func scenarioLimits(r *reports.Result) *reports.Limits {
-	if r.ScenarioText == "" {
-		return nil
-	}
-	name := r.ScenarioSource
-	if name == "" {
-		name = r.Scenario
-	}
-	sc, err := workloads.Parse(name, []byte(r.ScenarioText))
-	if err != nil {
-		return nil
-	}
-	l := drivers.ShardLimits(sc, 1)
-	return &l
 }

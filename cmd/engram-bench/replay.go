@@ -71,6 +71,9 @@ func replayScenario(path string, info workloads.TraceInfo, mult float64) (*workl
 	if h.ScenarioText != "" {
 		if sc, err := workloads.Parse("trace:"+path, []byte(h.ScenarioText)); err == nil {
 			sc.ID = h.Scenario
+			if h.ThroughputTarget != nil {
+				sc.Validation.ExpectedThroughputOpsSec = h.ThroughputTarget // as recorded (record --rate)
+			}
 			if v := sc.Validation.ExpectedThroughputOpsSec; v != nil {
 				x := *v * mult
 				sc.Validation.ExpectedThroughputOpsSec = &x
