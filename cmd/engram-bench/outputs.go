@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/url"
 	"os"
@@ -65,15 +67,22 @@ type outputs struct {
 }
 
 // checkWritable fails early, before a run, when a file cannot be written.
+// It leaves no file behind: a run that ends without a result (interrupted
+// during its preload, say) must not leave an empty one.
 func checkWritable(flag, path string) error {
 	if path == "" {
 		return nil
 	}
+	_, statErr := os.Stat(path)
 	fh, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE, 0o644)
 	if err != nil {
 		return usageErr("--%s %s: %v", flag, path, err)
 	}
-	return fh.Close()
+	fh.Close()
+	if errors.Is(statErr, fs.ErrNotExist) {
+		os.Remove(path)
+	}
+	return nil
 }
 
 // startOutputs validates the flags, opens the files and starts the servers

@@ -69,3 +69,27 @@ func TestRateScaledTargetSurvivesMergeAndReplay(t *testing.T) {
 		t.Errorf("replay ×2 of a 300 ops/s recording judged against %g ops/s, want 594", got)
 	}
 }
+
+// checkWritable leaves no file behind (a run interrupted in its preload
+// left an empty --out and --html) and leaves an existing one as it was.
+func TestCheckWritableLeavesNothing(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "new.json")
+	if err := checkWritable("out", p); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(p); !os.IsNotExist(err) {
+		t.Errorf("the check left %s behind: %v", p, err)
+	}
+	old := filepath.Join(dir, "old.json")
+	os.WriteFile(old, []byte("kept"), 0o644)
+	if err := checkWritable("out", old); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(old); string(b) != "kept" {
+		t.Errorf("the check changed an existing file: %q", b)
+	}
+	if err := checkWritable("out", filepath.Join(dir, "no", "such", "dir.json")); err == nil {
+		t.Error("an unwritable path passed the check")
+	}
+}

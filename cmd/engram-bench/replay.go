@@ -122,12 +122,8 @@ func runReplay(ctx context.Context, f *replayFlags, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	if f.out != "" {
-		fh, err := os.OpenFile(f.out, os.O_WRONLY|os.O_CREATE, 0o644)
-		if err != nil {
-			return usageErr("--out %s: %v", f.out, err)
-		}
-		fh.Close()
+	if err := checkWritable("out", f.out); err != nil {
+		return err
 	}
 	rp, err := workloads.NewReplay(f.trace, f.mult, 4*f.concurrency+64)
 	if err != nil {

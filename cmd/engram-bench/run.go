@@ -130,13 +130,9 @@ func runRun(cmd *cobra.Command, f *runFlags, stdout, stderr io.Writer) error {
 	if f.apiKey != "" {
 		opts["api-key"] = f.apiKey
 	}
-	if f.out != "" {
-		// Fail before the run, not after it, if the result cannot be written.
-		fh, err := os.OpenFile(f.out, os.O_WRONLY|os.O_CREATE, 0o644)
-		if err != nil {
-			return usageErr("--out %s: %v", f.out, err)
-		}
-		fh.Close()
+	// Fail before the run, not after it, if the result cannot be written.
+	if err := checkWritable("out", f.out); err != nil {
+		return err
 	}
 	dataDir := f.dataDir
 	if dataDir == "" && driverName == "embedded" {
