@@ -458,8 +458,12 @@ func Finish(res *reports.Result, tot *reports.Totals, stats RunStats, names []st
 	}
 	h.WarmupSpill = int64(stats.WarmupSpill)
 	if res.Total.Count > 0 && stats.WarmupSpill > uint64(res.Total.Count)/100 || res.Total.Count == 0 && stats.WarmupSpill > 0 {
-		res.Warnings = append(res.Warnings, fmt.Sprintf("%d ops due in the warm-up finished only inside the measured window (the target was behind from the start): the window's throughput counts the %d measured ops, not everything the target served",
-			stats.WarmupSpill, res.Total.Count))
+		who := "the target was behind from the start"
+		if h.Limited {
+			who = "the run was behind from the start"
+		}
+		res.Warnings = append(res.Warnings, fmt.Sprintf("%d ops due in the warm-up finished only inside the measured window (%s): the window's throughput counts the %d measured ops, not everything the target served",
+			stats.WarmupSpill, who, res.Total.Count))
 	}
 	if stats.Unsent > 0 && !stats.Interrupted {
 		res.Warnings = append(res.Warnings, fmt.Sprintf("%d ops fell due in the window but never started before the drain timeout", stats.Unsent))
