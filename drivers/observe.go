@@ -3,7 +3,6 @@ package drivers
 import (
 	"github.com/engram-bench/engram-bench/reports"
 	"github.com/engram-bench/engram-bench/workloads"
-	"sync/atomic"
 )
 
 // MaxSpaceGroups is how many memory spaces get their own row in the
@@ -19,7 +18,6 @@ type observers struct {
 	quality    *reports.Breakdown // one group: recall@10 per kind (no histograms)
 	phases     *reports.Breakdown // recorded phases, or nil
 	phaseGroup []int              // schedule phase → group, −1 unrecorded
-	phaseEnd   []atomic.Int64     // per group: the run clock of its latest finish
 	spaces     *reports.Breakdown // nil for a single space
 	spaceIdx   map[string]int     // read-only after construction
 	other      int
@@ -40,7 +38,6 @@ func newObservers(sched *workloads.Schedule, sc *workloads.Scenario, spaces, kin
 			}
 		}
 		o.phases = reports.NewBreakdown(names, kinds, shards, reports.SigFigs)
-		o.phaseEnd = make([]atomic.Int64, len(names))
 	}
 	if len(spaces) > 1 {
 		groups := spaces
@@ -72,11 +69,6 @@ func (o *observers) observe(w int, op *workloads.Op, s *reports.Sample) {
 	if o.phases != nil {
 		if g := o.phaseGroup[o.sched.PhaseOf(op.Index)]; g >= 0 {
 			o.phases.Record(w, g, s, found, expected)
-			for e := &o.phaseEnd[g]; ; {
-				if cur := e.Load(); s.End <= cur || e.CompareAndSwap(cur, s.End) {
-					break
-				}
-			}
 		}
 	}
 	if o.spaces != nil {
@@ -138,7 +130,7 @@ func (o *observers) fill(res *reports.Result, seconds float64, measure int64, sh
 			pr := reports.PhaseResult{Name: name, StartS: (p.Start - warm).Seconds(), EndS: (p.End - warm).Seconds(), TargetRate: p.TargetRate() / float64(max(shards, 1))}
 			if st, ok := stats[name]; ok {
 				pr.BreakdownGroup = st
-				pr.LastEndS = float64(o.phaseEnd[g].Load()-measure) / 1e9
+				pr.LastEndS = float64(o.phases.LastEnd(g)-measure) / 1e9
 				pr.AchievedRate = pr.Achieved()
 			} else {
 				pr.Ops = map[string]reports.GroupStats{}

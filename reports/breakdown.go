@@ -36,8 +36,9 @@ type Breakdown struct {
 const BreakdownSigFigs = 2
 
 type bdShard struct {
-	mu    sync.Mutex
-	cells []bdCell // group-major: g*len(kinds)+k
+	mu      sync.Mutex
+	cells   []bdCell // group-major: g*len(kinds)+k
+	lastEnd []int64  // per group: the latest Sample.End recorded
 }
 
 type bdCell struct {
@@ -53,7 +54,7 @@ type bdCell struct {
 func NewBreakdown(groups, kinds []string, shards, sigFigs int) *Breakdown {
 	b := &Breakdown{groups: groups, kinds: kinds, sigFigs: sigFigs, noLatency: sigFigs == 0}
 	for range max(shards, 1) {
-		b.shards = append(b.shards, &bdShard{cells: make([]bdCell, len(groups)*len(kinds))})
+		b.shards = append(b.shards, &bdShard{cells: make([]bdCell, len(groups)*len(kinds)), lastEnd: make([]int64, len(groups))})
 	}
 	return b
 }
@@ -71,6 +72,7 @@ func (b *Breakdown) Record(w, g int, s *Sample, found, expected int) {
 	sh.mu.Lock()
 	c := &sh.cells[g*len(b.kinds)+s.Op]
 	c.count++
+	sh.lastEnd[g] = max(sh.lastEnd[g], s.End)
 	if s.Scored {
 		c.scored++
 		if s.Hit {
@@ -209,6 +211,18 @@ func (b *Breakdown) Stats(seconds func(g int) float64) map[string]BreakdownGroup
 		out[name] = grp
 	}
 	return out
+}
+
+// LastEnd returns the latest finish (Sample.End, the run clock) of group g's
+// ops; 0 when none finished.
+func (b *Breakdown) LastEnd(g int) int64 {
+	var last int64
+	for _, sh := range b.shards {
+		sh.mu.Lock()
+		last = max(last, sh.lastEnd[g])
+		sh.mu.Unlock()
+	}
+	return last
 }
 
 // Recall returns the recall@10 counts of kind k over all groups.
