@@ -48,6 +48,13 @@ func (p *RSSPeak) Resources(r *Result, dim, batchSize int) *Resources {
 	if p.Peak <= 0 {
 		return nil
 	}
-	return &Resources{Source: "process", RSSPeakBytes: p.Peak, RSSBaselineBytes: p.Baseline,
-		Memories: StoredMemories(r, batchSize), RawBytesPerMemory: int64(dim)*4 + MemoryMetadataBytes}
+	res := &Resources{Source: "process", RSSPeakBytes: p.Peak, RSSBaselineBytes: p.Baseline}
+	res.setData(r, dim, batchSize)
+	return res
+}
+
+// setData sets the data H4 judges the memory against: the memories r stored
+// (StoredMemories) of dim float32s and their metadata.
+func (res *Resources) setData(r *Result, dim, batchSize int) {
+	res.Memories, res.RawBytesPerMemory = StoredMemories(r, batchSize), int64(dim)*4+MemoryMetadataBytes
 }

@@ -387,9 +387,8 @@ func (s *Scraper) Finish(r *Result, dim, batchSize int) {
 	}
 	end := r.StartedAt.Add(time.Duration(math.Round(r.DurationS * 1e9)))
 	if peak := s.peak(RSSSeries, r.StartedAt, end); peak > 0 {
-		r.Resources = &Resources{Source: "target:" + RSSSeries, RSSPeakBytes: int64(peak),
-			Memories: StoredMemories(r, batchSize), RawBytesPerMemory: int64(dim)*4 + MemoryMetadataBytes,
-			BoundedBytes: int64(s.peak(BoundedSeries, r.StartedAt, end))}
+		r.Resources = &Resources{Source: "target:" + RSSSeries, RSSPeakBytes: int64(peak), BoundedBytes: int64(s.peak(BoundedSeries, r.StartedAt, end))}
+		r.Resources.setData(r, dim, batchSize)
 	}
 }
 

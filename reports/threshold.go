@@ -1,6 +1,9 @@
 package reports
 
-import "strconv"
+import (
+	"cmp"
+	"strconv"
+)
 
 // FormatAgainst writes v with at least digits decimals, and more when
 // rounding to digits would make the printed v compare with the printed
@@ -10,22 +13,12 @@ import "strconv"
 func FormatAgainst(v, threshold float64, digits, tdigits int) string {
 	ts := strconv.FormatFloat(threshold, 'f', tdigits, 64)
 	tp, _ := strconv.ParseFloat(ts, 64)
-	want := cmpFloat(v, threshold)
+	want := cmp.Compare(v, threshold)
 	for d := digits; d <= 15; d++ {
 		s := strconv.FormatFloat(v, 'f', d, 64)
-		if p, _ := strconv.ParseFloat(s, 64); cmpFloat(p, tp) == want {
+		if p, _ := strconv.ParseFloat(s, 64); cmp.Compare(p, tp) == want {
 			return s
 		}
 	}
 	return strconv.FormatFloat(v, 'g', -1, 64)
-}
-
-func cmpFloat(a, b float64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
